@@ -1,0 +1,56 @@
+"""Input validation that runs before tracing and is skipped on traced values.
+
+Each check raises a ``ValueError`` that names the parameter and what is
+allowed. Traced values (inside ``jit``/``vmap``/``grad``) cannot be inspected
+and pass through unchecked.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def is_concrete(value) -> bool:
+    """True when ``value`` holds known numbers (not a tracer)."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+
+
+def check_dim(name: str, value) -> None:
+    """``value`` must be a positive Python/NumPy integer (a static size)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def check_positive(name: str, value) -> None:
+    """Every element of ``value`` must be finite-or-inf and > 0."""
+    if is_concrete(value):
+        arr = np.asarray(value, dtype=np.float64)
+        if np.any(np.isnan(arr)) or np.any(arr <= 0):
+            raise ValueError(f"{name} must be > 0; got {_show(arr)}")
+
+
+def check_in_range(name: str, value, low: float, high: float) -> None:
+    """Every element of ``value`` must lie in the closed interval [low, high]."""
+    if is_concrete(value):
+        arr = np.asarray(value, dtype=np.float64)
+        if np.any(np.isnan(arr)) or np.any(arr < low) or np.any(arr > high):
+            raise ValueError(f"{name} must lie in [{low}, {high}]; got {_show(arr)}")
+
+
+def check_finite_concrete(name: str, value) -> None:
+    """Every element of ``value`` must be finite."""
+    if is_concrete(value):
+        arr = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite; got {_show(arr)}")
+
+
+def check_choice(name: str, value, allowed) -> None:
+    """``value`` must be one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}; got {value!r}")
+
+
+def _show(arr: np.ndarray) -> str:
+    return repr(arr.item()) if arr.size == 1 else np.array2string(arr, threshold=8)
