@@ -1,0 +1,295 @@
+"""Run configuration: TOML files with command-line overrides, validated early.
+
+A configuration has five sections, each a frozen dataclass::
+
+    [data]   name = "dsprites"          # dsprites | dsprites_file | digits | fashion_mnist | pinwheel
+    [model]  network = "dsprites", latent_dim = 10, prior = "isotropic", divergence = "none", …
+    [train]  steps = 2000, batch_size = 64, learning_rate = 5e-4, beta = 1.0, alpha = 0.0, seed = 0, …
+    [sweep]  beta = [1, 4], prior.df = [2, 5], seed = [0, 1], mode = "product", …
+    output_dir = "runs/example"
+
+Overrides use the same syntax as the file, one ``section.key=value`` each
+(``train.steps=100``, ``sweep.beta=[1,2,4]``, ``model.prior_params.df=5``);
+values are parsed as TOML, bare words as strings. Every value is checked
+before anything is traced, and errors name the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from decompvae._checks import check_choice
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "SweepConfig",
+    "TrainConfig",
+    "load_config",
+    "parse_override",
+]
+
+DATASETS = ("dsprites", "dsprites_file", "digits", "fashion_mnist", "pinwheel")
+NETWORKS = ("dsprites", "conv32", "mlp")
+PRIORS = (
+    "isotropic",
+    "anisotropic_pca",
+    "anisotropic_learned",
+    "student_t",
+    "sparse",
+    "laplace",
+    "pinwheel",
+)
+DIVERGENCES = ("none", "mmd", "inclusive_kl", "exclusive_kl", "total_correlation")
+LIKELIHOODS = ("bernoulli", "laplace", "gaussian")
+POSTERIORS = ("gaussian", "laplace")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, and where real files live.
+
+    Attributes:
+      name: one of ``DATASETS``. ``dsprites`` renders procedurally (no
+        download); ``dsprites_file`` loads the official ``.npz`` at ``path``;
+        ``fashion_mnist`` reads IDX files from the directory ``path``;
+        ``digits`` is scikit-learn's bundled 8×8 digits; ``pinwheel`` is 2-D.
+      path: file or directory for real data.
+      image_size: resize images to this square size (digits/fashion_mnist;
+        32 for the conv32 network), or None to keep them.
+      eval_points: held-out points used by the final summary and evaluation.
+    """
+
+    name: str = "dsprites"
+    path: str | None = None
+    image_size: int | None = None
+    eval_points: int = 1000
+
+    def __post_init__(self):
+        check_choice("data.name", self.name, DATASETS)
+        if self.name in ("dsprites_file", "fashion_mnist") and not self.path:
+            raise ValueError(f"data.path is required for data.name={self.name!r}")
+        _positive("data.eval_points", self.eval_points)
+        if self.image_size is not None:
+            _positive("data.image_size", self.image_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The structure of the model and objective (static: closed over).
+
+    Attributes:
+      network: ``dsprites`` (published convnet), ``conv32`` or ``mlp``.
+      latent_dim: D.
+      hidden: dense widths, or None for the network's default.
+      likelihood: ``bernoulli``, ``laplace`` or ``gaussian``.
+      likelihood_scale: fixed scale of laplace/gaussian (None: 0.1 / 1.0);
+        ``"learned"`` makes the mlp decoder learn it.
+      posterior: ``gaussian`` or ``laplace``.
+      prior: one of ``PRIORS``; ``anisotropic_pca`` fixes the variances to the
+        data's top-D PCA eigenvalues rescaled to total variance s·D;
+        ``anisotropic_learned`` learns the logits ℓ (initialised at 0).
+      prior_params: numeric prior parameters for all members (scale, df,
+        gamma, …); a sweep may override them per member.
+      divergence: D(q(z), p(z)): ``none`` or one of ``DIVERGENCES``.
+      divergence_options: static options of the divergence (kernel, …).
+      num_samples: K posterior samples per point.
+      conv_impl: convolution formulation (see ``decompvae.networks``).
+    """
+
+    network: str = "dsprites"
+    latent_dim: int = 10
+    hidden: tuple[int, ...] | None = None
+    likelihood: str = "bernoulli"
+    likelihood_scale: float | str | None = None
+    posterior: str = "gaussian"
+    prior: str = "isotropic"
+    prior_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    divergence: str = "none"
+    divergence_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    num_samples: int = 1
+    conv_impl: str = "auto"
+
+    def __post_init__(self):
+        check_choice("model.network", self.network, NETWORKS)
+        check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
+        check_choice("model.posterior", self.posterior, POSTERIORS)
+        check_choice("model.prior", self.prior, PRIORS)
+        check_choice("model.divergence", self.divergence, DIVERGENCES)
+        _positive("model.latent_dim", self.latent_dim)
+        _positive("model.num_samples", self.num_samples)
+        if self.prior == "pinwheel" and self.latent_dim != 2:
+            raise ValueError(f"model.prior='pinwheel' needs model.latent_dim=2; got {self.latent_dim}")
+        if self.likelihood_scale == "learned" and (self.likelihood != "gaussian" or self.network != "mlp"):
+            raise ValueError("model.likelihood_scale='learned' needs likelihood='gaussian' and network='mlp'")
+        if self.likelihood == "bernoulli" and self.likelihood_scale is not None:
+            raise ValueError("model.likelihood_scale is not used by the bernoulli likelihood; remove it")
+        if self.hidden is not None:
+            object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One run's optimisation settings (the defaults of every sweep member).
+
+    Attributes:
+      steps: optimiser steps.
+      batch_size: points per step.
+      learning_rate, beta, alpha, seed: the member's numbers.
+      amsgrad: AMSGrad (paper) or Adam.
+      log_every: steps per compiled chunk (one log line per member).
+      checkpoint_every: steps between checkpoints (rounded up to log_every).
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    beta: float = 1.0
+    alpha: float = 0.0
+    seed: int = 0
+    amsgrad: bool = True
+    log_every: int = 100
+    checkpoint_every: int = 500
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+            _positive(f"train.{name}", getattr(self, name))
+        if self.learning_rate <= 0:
+            raise ValueError(f"train.learning_rate must be > 0; got {self.learning_rate}")
+        for name in ("beta", "alpha"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be ≥ 0; got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """The grid of a sweep; an empty list means "the train value".
+
+    Attributes:
+      beta, alpha, learning_rate, seed: values to sweep.
+      prior: ``{name: values}`` of prior parameters to sweep.
+      mode: ``product`` or ``zip``.
+      chunk_size: members per compiled call; 0 = estimate from memory.
+      devices: number of devices to shard over (0 = all local devices).
+    """
+
+    beta: tuple[float, ...] = ()
+    alpha: tuple[float, ...] = ()
+    learning_rate: tuple[float, ...] = ()
+    seed: tuple[int, ...] = ()
+    prior: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+    mode: str = "product"
+    chunk_size: int = 0
+    devices: int = 0
+
+    def __post_init__(self):
+        check_choice("sweep.mode", self.mode, ("product", "zip"))
+        for name in ("beta", "alpha", "learning_rate", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"sweep.{name} must be a list; got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if self.chunk_size < 0 or self.devices < 0:
+            raise ValueError("sweep.chunk_size and sweep.devices must be ≥ 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole run: data, model, training, sweep grid and output directory."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
+    output_dir: str = "runs/default"
+
+    def __post_init__(self):
+        if self.data.name == "pinwheel" and self.model.network != "mlp":
+            raise ValueError("data.name='pinwheel' needs model.network='mlp'")
+        if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file"):
+            raise ValueError(f"model.network='dsprites' expects dSprites data; got data.name={self.data.name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, tree: Mapping[str, Any]) -> "Config":
+        """Build and validate from nested dicts; unknown keys are errors."""
+        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sweep": SweepConfig}
+        unknown = set(tree) - set(sections) - {"output_dir"}
+        if unknown:
+            raise ValueError(f"unknown config sections {sorted(unknown)}; allowed: {sorted(sections)} and output_dir")
+        kwargs = {}
+        for name, klass in sections.items():
+            values = dict(tree.get(name, {}))
+            fields = {f.name for f in dataclasses.fields(klass)}
+            bad = set(values) - fields
+            if bad:
+                raise ValueError(f"unknown keys {sorted(f'{name}.{k}' for k in bad)}; allowed: {sorted(fields)}")
+            kwargs[name] = klass(**values)
+        if "output_dir" in tree:
+            kwargs["output_dir"] = str(tree["output_dir"])
+        return cls(**kwargs)
+
+
+def _positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"sweep.beta=[1,2]"`` -> ``(["sweep", "beta"], [1, 2])`` (TOML values)."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like section.key=value")
+    path, raw = text.split("=", 1)
+    keys = [k.strip() for k in path.split(".") if k.strip()]
+    if not keys:
+        raise ValueError(f"override {text!r} has no key")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word: a string
+    return keys, value
+
+
+def _set(tree: dict, keys: list[str], value: Any) -> None:
+    for k in keys[:-1]:
+        node = tree.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"cannot set {'.'.join(keys)}: {k} is not a section")
+        tree = node
+    tree[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), base: Mapping | None = None) -> Config:
+    """Read a TOML config (or start from ``base``/the defaults) and apply overrides.
+
+    Raises:
+      FileNotFoundError: the file does not exist.
+      ValueError: a key or value is not allowed (the message names it).
+    """
+    tree: dict = json.loads(json.dumps(base)) if base else {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        with path.open("rb") as f:
+            try:
+                loaded = tomllib.load(f)
+            except tomllib.TOMLDecodeError as e:
+                raise ValueError(f"{path}: not valid TOML: {e}") from None
+        for section, values in loaded.items():
+            if isinstance(values, dict) and isinstance(tree.get(section), dict):
+                tree[section].update(values)
+            else:
+                tree[section] = values
+    for text in overrides:
+        keys, value = parse_override(text)
+        _set(tree, keys, value)
+    return Config.from_dict(tree)

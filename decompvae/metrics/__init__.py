@@ -1,0 +1,57 @@
+"""Metrics of a learned representation (SPEC §6).
+
+Array-level scores take codes ``[N, D]`` (e.g. encoder means) and integer
+factor classes ``[N, K]``; sampling-based scores take a PRNG key, a
+representation function and a ground-truth data set. Definitions and defaults
+follow disentanglement_lib (Locatello et al., ICML 2019) unless a docstring
+says otherwise; every score is a Python float or a dict of floats.
+"""
+
+from decompvae.metrics._common import histogram_discretize, mutual_information_matrix
+from decompvae.metrics.clustering import assign_to_components, clustering_scores, component_log_posterior
+from decompvae.metrics.disentanglement import (
+    dci,
+    dci_completeness,
+    dci_disentanglement,
+    explicitness,
+    gbt_importance,
+    mig,
+    modularity,
+    modularity_from_mutual_info,
+    sap,
+    sap_from_score_matrix,
+    sap_score_matrix,
+)
+from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
+from decompvae.metrics.sparsity import hoyer_sparsity
+
+from decompvae.metrics.overlap import OverlapInfo, aggregate_log_prob, overlap
+from decompvae.objective import iwae_bound, make_iwae
+
+__all__ = [
+    "OverlapInfo",
+    "aggregate_log_prob",
+    "assign_to_components",
+    "beta_vae_score",
+    "clustering_scores",
+    "component_log_posterior",
+    "dci",
+    "dci_completeness",
+    "dci_disentanglement",
+    "explicitness",
+    "factor_vae_score",
+    "gbt_importance",
+    "histogram_discretize",
+    "hoyer_sparsity",
+    "iwae_bound",
+    "make_iwae",
+    "mig",
+    "modularity",
+    "modularity_from_mutual_info",
+    "mutual_information_matrix",
+    "overlap",
+    "sample_codes_and_factors",
+    "sap",
+    "sap_from_score_matrix",
+    "sap_score_matrix",
+]

@@ -1,0 +1,325 @@
+"""Vectorised sweeps: one compiled program trains a grid of models.
+
+A :class:`Grid` lists values of β, α, the prior's numeric parameters, the
+learning rate and the seed; :meth:`Grid.members` expands it (Cartesian
+product or zipped) into N members. :func:`stack_members` turns them into
+stacked pytrees (``Hyperparams`` with leading axis N, learning rates [N],
+keys [N]), and :func:`make_sweep` vmaps a :class:`~decompvae.train.Trainer`
+over that axis, shards it across devices on a ``Mesh`` with a ``"sweep"``
+axis, and splits the members into chunks that fit in memory.
+
+Member i of a sweep follows exactly the trajectory of a single run with the
+same hyperparameters and seed (tested), because every random number is
+derived from the member's own key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from decompvae._checks import check_choice, check_dim
+from decompvae.objective import Hyperparams
+from decompvae.train import StepInfo, Trainer, TrainState
+
+Array = jax.Array
+
+__all__ = ["Grid", "Sweep", "make_sweep", "member_label", "stack_members", "sweep_mesh"]
+
+SWEEP_AXIS = "sweep"
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """A hyperparameter grid.
+
+    Attributes:
+      beta: values of β.
+      alpha: values of α.
+      prior: ``{name: values}`` for the prior's numeric parameters (e.g.
+        ``{"df": [2, 5, 9]}``); array-valued parameters (PCA variances) may be
+        given as a single fixed value in ``fixed_prior``.
+      learning_rate: values of the learning rate.
+      seed: integer seeds.
+      mode: ``"product"`` (Cartesian product) or ``"zip"`` (all lists of one
+        length, taken together; a list of length 1 is broadcast).
+      fixed_prior: prior parameters shared by all members (not swept).
+    """
+
+    beta: Sequence[float] = (1.0,)
+    alpha: Sequence[float] = (0.0,)
+    prior: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)
+    learning_rate: Sequence[float] = (5e-4,)
+    seed: Sequence[int] = (0,)
+    mode: str = "product"
+    fixed_prior: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        check_choice("mode", self.mode, ("product", "zip"))
+        for name, values in self._axes().items():
+            if len(values) == 0:
+                raise ValueError(f"grid axis {name!r} is empty; give at least one value")
+        for name in ("beta", "alpha"):
+            if any(v < 0 for v in getattr(self, name)):
+                raise ValueError(f"{name} values must be ≥ 0; got {list(getattr(self, name))}")
+        if any(v <= 0 for v in self.learning_rate):
+            raise ValueError(f"learning_rate values must be > 0; got {list(self.learning_rate)}")
+        if self.mode == "zip":
+            lengths = {len(v) for v in self._axes().values()} - {1}
+            if len(lengths) > 1:
+                raise ValueError(
+                    "mode='zip' needs every grid list to have the same length (or length 1); got lengths "
+                    + ", ".join(f"{k}={len(v)}" for k, v in self._axes().items())
+                )
+
+    def _axes(self) -> dict[str, list]:
+        axes = {"beta": list(self.beta), "alpha": list(self.alpha)}
+        axes.update({f"prior.{k}": list(v) for k, v in self.prior.items()})
+        axes["learning_rate"] = list(self.learning_rate)
+        axes["seed"] = [int(s) for s in self.seed]
+        return axes
+
+    def members(self) -> list[dict[str, Any]]:
+        """The N members as flat dicts ``{"beta", "alpha", "prior.<name>", "learning_rate", "seed"}``."""
+        axes = self._axes()
+        names = list(axes)
+        if self.mode == "product":
+            rows = itertools.product(*(axes[n] for n in names))
+        else:
+            length = max(len(v) for v in axes.values())
+            rows = zip(*(axes[n] * length if len(axes[n]) == 1 else axes[n] for n in names))
+        return [dict(zip(names, row)) for row in rows]
+
+    def __len__(self) -> int:
+        return len(self.members())
+
+
+def member_label(member: Mapping[str, Any]) -> str:
+    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1``."""
+    short = {"learning_rate": "lr"}
+    return " ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, float) else f"{short.get(k, k)}={v}" for k, v in member.items())
+
+
+def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str, Any] | None = None):
+    """Stacked ``(Hyperparams [N], learning_rates [N], keys [N, 2])`` for members.
+
+    Keys are raw key data (``jax.random.key_data``), one per seed.
+
+    Args:
+      members: from :meth:`Grid.members`.
+      fixed_prior: prior parameters shared by all members (broadcast to N).
+
+    Returns:
+      A tuple of stacked pytrees with leading axis N.
+    """
+    n = len(members)
+    if n == 0:
+        raise ValueError("a sweep needs at least one member")
+    prior_names = sorted({k[len("prior."):] for m in members for k in m if k.startswith("prior.")})
+    prior = {name: jnp.asarray([float(m[f"prior.{name}"]) for m in members], jnp.float32) for name in prior_names}
+    for name, value in (fixed_prior or {}).items():
+        if name in prior:
+            raise ValueError(f"prior parameter {name!r} is both swept and fixed")
+        value = jnp.asarray(value, jnp.float32)
+        prior[name] = jnp.broadcast_to(value, (n,) + value.shape)
+    hyper = Hyperparams(
+        beta=jnp.asarray([float(m["beta"]) for m in members], jnp.float32),
+        alpha=jnp.asarray([float(m["alpha"]) for m in members], jnp.float32),
+        prior=prior,
+    )
+    learning_rates = jnp.asarray([float(m["learning_rate"]) for m in members], jnp.float32)
+    keys = jnp.stack([jax.random.key_data(jax.random.key(int(m["seed"]))) for m in members])
+    return hyper, learning_rates, keys
+
+
+def sweep_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D ``Mesh`` over ``devices`` (default: all devices) with axis ``"sweep"``."""
+    devices = list(jax.devices() if devices is None else devices)
+    return Mesh(np.array(devices), (SWEEP_AXIS,))
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """The compiled functions of a sweep over a fixed number of members.
+
+    Attributes:
+      init: ``(keys [n], hyper [n], learning_rates [n]) -> TrainState [n]``.
+      run: ``(state [n], hyper [n], data, num_steps) -> (state, StepInfo [n, num_steps])``.
+      chunk_size: members computed together (a multiple of the device count).
+      mesh: the device mesh (None: no sharding).
+    """
+
+    init: Callable
+    run: Callable
+    chunk_size: int
+    mesh: Mesh | None
+
+    def shard(self, tree):
+        """Place a stacked pytree (leading axis = members) on the mesh."""
+        if self.mesh is None:
+            return tree
+        sharding = NamedSharding(self.mesh, PartitionSpec(SWEEP_AXIS))
+        return jax.device_put(tree, sharding)
+
+
+def make_sweep(trainer: Trainer, *, mesh: Mesh | None = None, chunk_size: int | None = None) -> Sweep:
+    """Vmap a trainer over members, sharded across the mesh's devices.
+
+    Args:
+      trainer: from :func:`decompvae.train.make_trainer`.
+      mesh: a mesh with axis ``"sweep"`` (:func:`sweep_mesh`), or None for
+        one device. With ``jax.distributed`` initialised, ``jax.devices()``
+        spans every host and the same program runs on all of them.
+      chunk_size: members per compiled call; None = all members at once.
+        Must be a multiple of the number of devices in ``mesh``.
+
+    Returns:
+      A :class:`Sweep`. Use :func:`run_chunks` to train any N.
+    """
+    n_dev = 1 if mesh is None else mesh.devices.size
+    if chunk_size is not None:
+        check_dim("chunk_size", chunk_size)
+        if chunk_size % n_dev:
+            raise ValueError(f"chunk_size ({chunk_size}) must be a multiple of the device count ({n_dev})")
+    init = jax.vmap(trainer.init)
+    run = jax.vmap(trainer.run, in_axes=(0, 0, None, None))
+    if mesh is not None:
+        # Each device runs the vmapped program on its own members (the data
+        # replicated): shard_map guarantees no communication between devices.
+        spec, replicated = PartitionSpec(SWEEP_AXIS), PartitionSpec()
+        init = jax.shard_map(init, mesh=mesh, in_specs=(spec, spec, spec), out_specs=spec)
+        run_local = run
+        run = lambda state, hyper, data, num_steps: jax.shard_map(  # noqa: E731
+            lambda s, h, d: run_local(s, h, d, num_steps),
+            mesh=mesh,
+            in_specs=(spec, spec, replicated),
+            out_specs=spec,
+        )(state, hyper, data)
+    init = jax.jit(init)
+    run = jax.jit(run, static_argnums=3)
+    return Sweep(init=init, run=run, chunk_size=chunk_size or 0, mesh=mesh)
+
+
+def pad_members(tree, size: int):
+    """Pad a stacked pytree's leading axis to ``size`` by repeating its last member."""
+    n = jax.tree.leaves(tree)[0].shape[0]
+    if n == size:
+        return tree
+    idx = np.concatenate([np.arange(n), np.full((size - n,), n - 1)])
+    return jax.tree.map(lambda a: a[idx], tree)
+
+
+def take_members(tree, count: int):
+    """The first ``count`` members of a stacked pytree."""
+    return jax.tree.map(lambda a: a[:count], tree)
+
+
+def chunk_bounds(n: int, chunk_size: int, n_devices: int) -> tuple[int, list[tuple[int, int]]]:
+    """Padded chunk size and the [start, stop) ranges that cover n members."""
+    size = chunk_size or n
+    size = math.ceil(size / n_devices) * n_devices
+    return size, [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def _chunked(sweep: Sweep, fn: Callable, n: int, trees: Sequence[Any]):
+    """Apply ``fn`` to padded, sharded chunks of stacked ``trees``.
+
+    A sweep that fits in one chunk stays on its devices between calls; more
+    chunks go through host memory (NumPy slicing, then ``device_put`` onto
+    the mesh), which involves no cross-device collective.
+    """
+    n_dev = 1 if sweep.mesh is None else sweep.mesh.devices.size
+    size, bounds = chunk_bounds(n, sweep.chunk_size, n_dev)
+    if bounds == [(0, size)]:
+        return fn(*(sweep.shard(t) for t in trees))
+    host = [jax.device_get(t) for t in trees]
+    parts = []
+    for start, stop in bounds:
+        chunk = [sweep.shard(pad_members(jax.tree.map(lambda a: a[start:stop], t), size)) for t in host]
+        parts.append(take_members(jax.device_get(fn(*chunk)), stop - start))
+    return jax.tree.map(lambda *a: np.concatenate(a, axis=0), *parts)
+
+
+def run_members(
+    sweep: Sweep, state: TrainState, hyper: Hyperparams, data: Any, num_steps: int
+) -> tuple[TrainState, StepInfo]:
+    """Train N stacked members for ``num_steps``, chunked and sharded.
+
+    Args:
+      sweep: from :func:`make_sweep`.
+      state: stacked ``TrainState`` with leading axis N.
+      hyper: stacked ``Hyperparams`` [N].
+      data: the data set shared by all members (or None).
+      num_steps: steps to take now.
+
+    Returns:
+      ``(state [N], StepInfo [N, num_steps])``.
+    """
+    n = state.step.shape[0]
+    return _chunked(sweep, lambda s, h: sweep.run(s, h, data, num_steps), n, (state, hyper))
+
+
+def init_members(sweep: Sweep, keys: Array, hyper: Hyperparams, learning_rates: Array) -> TrainState:
+    """Initial stacked ``TrainState`` [N] (chunked like :func:`run_members`)."""
+    return _chunked(sweep, sweep.init, keys.shape[0], (keys, hyper, learning_rates))
+
+
+def device_memory_bytes(device: jax.Device | None = None) -> int:
+    """Memory available to one device: its allocator limit, or half the host RAM on CPU."""
+    device = device or jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    import os
+
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+
+
+def estimate_chunk_size(
+    trainer: Trainer,
+    state: TrainState,
+    hyper: Hyperparams,
+    data: Any,
+    num_steps: int,
+    *,
+    n_devices: int = 1,
+    memory_bytes: int | None = None,
+) -> int:
+    """How many members fit in memory at once, from XLA's memory analysis.
+
+    Compiles the vmapped run for 2 members and for 1, takes the difference of
+    their argument, output and temporary sizes as the cost of one member, and
+    divides the budget (per device, times ``n_devices``) by it.
+
+    Args:
+      trainer: the single-model trainer.
+      state, hyper: stacked state and hyperparameters (≥ 1 member).
+      data: the shared data set (or None).
+      num_steps: steps per compiled call.
+      n_devices: devices the chunk is sharded over.
+      memory_bytes: per-device budget (default :func:`device_memory_bytes`,
+        with 20% head-room left).
+
+    Returns:
+      A chunk size, a multiple of ``n_devices`` and at least ``n_devices``.
+    """
+    run = jax.jit(jax.vmap(trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
+
+    def footprint(count: int) -> int:
+        s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
+        mem = run.lower(s, h, data, num_steps).compile().memory_analysis()
+        if mem is None:
+            return 0
+        return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
+
+    per_member = max(footprint(2) - footprint(1), 1)
+    budget = int(0.8 * (memory_bytes or device_memory_bytes())) * n_devices
+    size = max(budget // per_member // n_devices, 1) * n_devices
+    return int(size)

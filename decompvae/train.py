@@ -1,0 +1,165 @@
+"""Training: a pure step ``(state, hyper) -> (state, info)`` built by a factory.
+
+Everything a run carries between steps lives in :class:`TrainState`: the
+step count, the parameters (learnable prior parameters included, under
+``params["prior"]``), the optimiser state (whose learning rate is injected as
+state, so a sweep can vmap over it), the run's base key, and the divergence
+flag. The step key is ``fold_in(key, step)`` and the batch is a pure function
+of ``(key, step)``, so a run resumed from a checkpoint reproduces the
+uninterrupted run exactly.
+
+A member whose loss or gradients become non-finite is *frozen*: its
+parameters and optimiser state stop changing and ``diverged_at`` records the
+step (−1 while healthy). In a sweep the other members carry on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from decompvae.objective import Hyperparams, ObjectiveTerms
+
+Array = jax.Array
+Objective = Callable[[Array, Any, Hyperparams, Array], tuple[Array, ObjectiveTerms]]
+BatchFn = Callable[[Array, Array, Any], Array]  # (key, step, data) -> x [b, ...]
+InitParams = Callable[[Array, Any], dict]  # (key, hyper) -> params
+
+__all__ = ["StepInfo", "TrainState", "Trainer", "make_optimizer", "make_trainer"]
+
+
+class TrainState(NamedTuple):
+    """What a run carries from step to step (a pytree; stackable for sweeps).
+
+    Attributes:
+      step: ``[]`` int32, steps taken (frozen members keep counting).
+      params: ``{"encoder", "decoder"[, "prior"]}`` Flax variables.
+      opt_state: optax state of :func:`make_optimizer` (holds the learning rate).
+      key: the run's base PRNG key as raw ``uint32`` key data
+        (``jax.random.key_data``), so that states are plain arrays that
+        NumPy, Orbax and host-side slicing handle.
+      diverged_at: ``[]`` int32, the step at which the loss or gradients first
+        became non-finite, or −1.
+    """
+
+    step: Array
+    params: Any
+    opt_state: Any
+    key: Array
+    diverged_at: Array
+
+
+class StepInfo(NamedTuple):
+    """Diagnostics of one step (not carried). Scalars; ``[n]`` after a scan."""
+
+    loss: Array
+    recon: Array  # mean_b recon_b
+    kl: Array  # mean_b KL_b
+    divergence: Array
+    finite: Array  # bool: this step's loss and gradients were finite
+
+
+def make_optimizer(*, amsgrad: bool = True) -> optax.GradientTransformation:
+    """Adam (AMSGrad by default, as the paper) with an injected learning rate.
+
+    The learning rate is part of the optimiser *state*, so it is a traced
+    number that a sweep vmaps over: ``optimizer.init(params)`` after
+    ``optimizer = make_optimizer()`` is called as ``init(params,
+    learning_rate)`` through :class:`Trainer`.
+    """
+    base = optax.amsgrad if amsgrad else optax.adam
+    return optax.inject_hyperparams(base)(learning_rate=0.0)
+
+
+class Trainer(NamedTuple):
+    """The pure functions of a training run (structure closed over).
+
+    Attributes:
+      init: ``(key, hyper, learning_rate) -> TrainState``; ``key`` a typed
+        key or its raw data.
+      step: ``(state, hyper, data) -> (state, StepInfo)``, one optimiser step.
+      run: ``(state, hyper, data, num_steps) -> (state, StepInfo
+        [num_steps])``, a ``lax.scan`` of ``step`` (``num_steps`` static).
+
+    ``data`` is the device-held data set (any pytree, or None for a
+    procedural stream), passed as an argument rather than closed over so
+    that jit does not embed it in the program as a constant.
+    """
+
+    init: Callable[[Array, Hyperparams, Any], TrainState]
+    step: Callable[[TrainState, Hyperparams, Any], tuple[TrainState, StepInfo]]
+    run: Callable[[TrainState, Hyperparams, Any, int], tuple[TrainState, StepInfo]]
+
+
+def _all_finite(tree) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def make_trainer(
+    objective: Objective,
+    init_params: InitParams,
+    batch: BatchFn,
+    *,
+    amsgrad: bool = True,
+) -> Trainer:
+    """Build ``init``/``step``/``run`` for one model; vmap them for a sweep.
+
+    Args:
+      objective: ``(key, params, hyper, x) -> (loss, terms)``, e.g. from
+        :func:`decompvae.objective.make_objective`.
+      init_params: ``(key, hyper) -> params``, initial network (and learnable
+        prior) parameters.
+      batch: ``(key, step, data) -> x``, a pure batch function (e.g.
+        ``Batcher.batch_at`` of :mod:`decompvae.data`, or a procedural
+        stream that ignores ``data``).
+      amsgrad: AMSGrad (paper) or plain Adam.
+
+    Returns:
+      A :class:`Trainer`.
+    """
+    optimizer = make_optimizer(amsgrad=amsgrad)
+    grad_fn = jax.value_and_grad(objective, argnums=1, has_aux=True)
+
+    def init(key: Array, hyper: Hyperparams, learning_rate) -> TrainState:
+        if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.wrap_key_data(key)  # raw key data, as stacked by a sweep
+        key_params, key_run = jax.random.split(key)
+        params = init_params(key_params, hyper)
+        opt_state = optimizer.init(params)
+        opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=opt_state,
+            key=jax.random.key_data(key_run),
+            diverged_at=jnp.full((), -1, jnp.int32),
+        )
+
+    def step(state: TrainState, hyper: Hyperparams, data: Any) -> tuple[TrainState, StepInfo]:
+        key_data, key_model = jax.random.split(jax.random.wrap_key_data(state.key))
+        x = batch(key_data, state.step, data)
+        (loss, terms), grads = grad_fn(jax.random.fold_in(key_model, state.step), state.params, hyper, x)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(loss) & _all_finite(grads)
+        healthy = finite & (state.diverged_at < 0)
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)  # noqa: E731
+        new_state = TrainState(
+            step=state.step + 1,
+            params=keep(params, state.params),
+            opt_state=keep(opt_state, state.opt_state),
+            key=state.key,
+            diverged_at=jnp.where((state.diverged_at < 0) & ~finite, state.step, state.diverged_at),
+        )
+        info = StepInfo(
+            loss=loss, recon=jnp.mean(terms.recon), kl=jnp.mean(terms.kl), divergence=terms.divergence, finite=finite
+        )
+        return new_state, info
+
+    def run(state: TrainState, hyper: Hyperparams, data: Any, num_steps: int) -> tuple[TrainState, StepInfo]:
+        return jax.lax.scan(lambda s, _: step(s, hyper, data), state, None, length=num_steps)
+
+    return Trainer(init=init, step=step, run=run)
