@@ -60,7 +60,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from decompvae.experiments_cli import main as reproduce_main
+    from decompvae.reproduce import main as reproduce_main
 
     return reproduce_main(args)
 

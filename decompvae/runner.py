@@ -135,6 +135,7 @@ class Built(NamedTuple):
     members: list[dict]
     fixed_prior: dict
     prior_fn: Callable
+    likelihood: Any  # a name or a (x, output) -> [b] function
 
 
 _PRIOR_FAMILY = {
@@ -204,7 +205,7 @@ def build(config: Config) -> Built:
             prior_fn(**fixed_prior, **swept, **extra)
         except TypeError as err:
             raise ValueError(f"model.prior_params / sweep.prior do not fit model.prior={m.prior!r}: {err}") from None
-    return Built(config, bundle, encoder, decoder, objective, trainer, grid.members(), fixed_prior, prior_fn)
+    return Built(config, bundle, encoder, decoder, objective, trainer, grid.members(), fixed_prior, prior_fn, likelihood)
 
 
 def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
