@@ -160,10 +160,14 @@ def inclusive_kl(key: Array, posterior: distrax.Distribution, prior: distrax.Dis
     return jnp.mean(prior.log_prob(z) - log_q)
 
 
+def _log_normaliser(batch: int, dataset_size: int | None) -> Array:
+    """log B (minibatch mixture) or log(N·B) (minibatch-weighted sampling)."""
+    return jnp.log(batch if dataset_size is None else float(dataset_size) * batch)
+
+
 def _log_aggregate(posterior: distrax.Distribution, y: Array, dataset_size: int | None) -> Array:
-    """log q(y_i) by the minibatch mixture (log B) or MWS (log N·B)."""
-    batch = posterior.batch_shape[0]
-    log_norm = jnp.log(batch) if dataset_size is None else jnp.log(float(dataset_size) * batch)
+    """log q(y_i) by the minibatch mixture or MWS."""
+    log_norm = _log_normaliser(posterior.batch_shape[0], dataset_size)
     return jax.nn.logsumexp(pairwise_log_prob(posterior, y), axis=1) - log_norm
 
 
@@ -220,8 +224,7 @@ def total_correlation(y: Array, posterior: distrax.Distribution, dataset_size: i
     """
     if dataset_size is not None:
         check_dim("dataset_size", dataset_size)
-    batch = posterior.batch_shape[0]
-    log_norm = jnp.log(batch) if dataset_size is None else jnp.log(float(dataset_size) * batch)
+    log_norm = _log_normaliser(posterior.batch_shape[0], dataset_size)
     log_joint = _log_aggregate(posterior, y, dataset_size)  # [B]
     log_marginals = marginal_log_prob(posterior, y[:, None, :])  # [B(i), B(j), D]
     log_q_d = jax.nn.logsumexp(log_marginals, axis=1) - log_norm  # [B, D]

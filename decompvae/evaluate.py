@@ -44,6 +44,7 @@ class EvalSizes:
         self.test_points = 150 if quick else 5_000
         self.dci_points = 200 if quick else 2_000  # GBT is the suite's cost (see metrics docs)
         self.votes = 100 if quick else None  # None: each protocol's default
+        self.points_per_vote = 16 if quick else None
         self.paper_pool = 2_000 if quick else None
 
 
@@ -102,14 +103,18 @@ def evaluate_member(key, built, params, hyper, sizes: EvalSizes) -> dict[str, An
     result["hoyer_sparsity"] = metrics.hoyer_sparsity(codes)
     dataset = built.bundle.ground_truth
     if dataset is not None:
-        votes = {} if sizes.votes is None else {"num_train_votes": sizes.votes, "num_eval_votes": sizes.votes // 2}
+        votes = {} if sizes.votes is None else {
+            "num_train_votes": sizes.votes, "num_eval_votes": sizes.votes // 2, "points_per_vote": sizes.points_per_vote
+        }
         fv = metrics.factor_vae_score(key_fv, encode, dataset, num_variance_points=sizes.train_points, **votes)
         result["factor_vae_dlib"] = fv["score"]
         paper_kw = {} if sizes.votes is None else {"num_train_votes": sizes.votes, "num_pool_points": sizes.paper_pool}
         result["factor_vae_paper"] = metrics.factor_vae_score(key_fv2, encode, dataset, protocol="paper", **paper_kw)["score"]
         result["num_active_dims"] = fv["num_active_dims"]
-        bv_kw = {} if sizes.votes is None else {"num_train": sizes.votes, "num_eval": sizes.votes // 2}
-        result["beta_vae"] = metrics.beta_vae_score(key_bv, encode, dataset, **bv_kw)
+        bv_kw = {} if sizes.votes is None else {
+            "num_train": sizes.votes, "num_eval": sizes.votes // 2, "points_per_vote": sizes.points_per_vote
+        }
+        result["beta_vae"] = metrics.beta_vae_score(key_bv, encode, dataset, **bv_kw)["score"]
         c_tr, f_tr = metrics.sample_codes_and_factors(key_tr, encode, dataset, sizes.train_points)
         c_te, f_te = metrics.sample_codes_and_factors(key_te, encode, dataset, sizes.test_points)
         c_tr, f_tr, c_te, f_te = map(np.asarray, (c_tr, f_tr, c_te, f_te))
