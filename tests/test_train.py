@@ -2,6 +2,7 @@
 resume = uninterrupted, diverging members isolated, configs validated."""
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -182,6 +183,12 @@ def test_bad_configs(tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
         config = _tiny_config(tmp_path, override)
         runner.build(config)
+
+
+@pytest.mark.parametrize("name, members", [("beta_sweep", 25), ("pinwheel_clustering", 6)])
+def test_shipped_configs_parse(name, members):
+    config = load_config(Path(__file__).parents[1] / "configs" / f"{name}.toml")
+    assert len(runner.build_grid(config)) == members
 
 
 def test_bad_prior_value_in_sweep(tmp_path):
