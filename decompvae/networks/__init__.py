@@ -1,0 +1,33 @@
+"""Flax encoders/decoders and convolution layers with selectable formulations."""
+
+from decompvae.networks.layers import (
+    CONV_IMPLS,
+    Conv2D,
+    ConvTranspose2D,
+    conv2d,
+    conv_transpose2d,
+    resolve_conv_impl,
+)
+from decompvae.networks.models import (
+    NETWORKS,
+    ConvDecoder,
+    ConvEncoder,
+    MLPDecoder,
+    MLPEncoder,
+    make_networks,
+)
+
+__all__ = [
+    "CONV_IMPLS",
+    "NETWORKS",
+    "Conv2D",
+    "ConvDecoder",
+    "ConvEncoder",
+    "ConvTranspose2D",
+    "MLPDecoder",
+    "MLPEncoder",
+    "conv2d",
+    "conv_transpose2d",
+    "make_networks",
+    "resolve_conv_impl",
+]

@@ -1,0 +1,133 @@
+"""Tests of ``decompvae bench``: a smoke run of ``--quick`` and the report logic."""
+
+import importlib.util
+import json
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from decompvae import bench
+from decompvae.cli import main as cli_main
+
+
+def _numbers(tree):
+    """Every int/float leaf of a nested dict/list (booleans excluded)."""
+    if isinstance(tree, dict):
+        for v in tree.values():
+            yield from _numbers(v)
+    elif isinstance(tree, list):
+        for v in tree:
+            yield from _numbers(v)
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        yield tree
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert cli_main(["bench", "--quick", "--output", str(out)]) == 0
+    return out, json.loads((out / "bench.json").read_text())
+
+
+def test_quick_run_writes_every_figure(quick_run):
+    out, report = quick_run
+    assert (out / "bench.md").read_text().startswith("# decompvae bench")
+    assert (out / "throughput.png").stat().st_size > 1000
+    machine = report["machine"]
+    for key in ("cpu_model", "cpu_count", "backend", "device_kind", "versions", "date"):
+        assert machine[key], key
+    assert machine["versions"]["jax"] == jax.__version__
+    assert report["matmul_peak"]["gflops_per_s"] > 0
+    timings = report["single"]["timings"]
+    assert {"jax lax step", "jax lax run"} <= set(timings)
+    assert report["single"]["impls"]["lax"]["compile_step_s"] > 0
+    assert report["single"]["impls"]["lax"]["xla_flops_per_step"] > 0
+    assert report["single"]["impls"]["lax"]["memory_step"]["total_bytes"] > 0
+    assert ("torch step" in timings) == report["single"]["torch"]["available"]
+    for kind in ("vmap", "loop"):
+        entry = report["sweeps"][kind]["2"]
+        assert entry["median_ms"] > 0 and entry["model_steps_per_s"] > 0
+    assert report["sweeps"]["vmap"]["2"]["compile_s"] > 0
+    assert report["renderer"]["uint8"]["images_per_s"] > 0
+    assert report["metrics"]["suite_without_dci_s"] > 0
+    assert report["memory"]["max_rss_bytes"] > 0
+    assert report["goals"]["vmap_ratio"]["best_n"] == 2
+    numbers = list(_numbers(report))
+    assert numbers and all(math.isfinite(v) for v in numbers)
+    assert all(v >= 0 for v in numbers if not isinstance(v, int))
+
+
+def test_benchmarks_run_entry_point_matches_cli(tmp_path, monkeypatch):
+    path = bench.pathlib.Path(bench.__file__).parents[1] / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = {}
+    monkeypatch.setattr(module, "bench_main", lambda args: seen.setdefault("args", args) and 0)
+    module.main(["--quick", "--output", str(tmp_path)])
+    assert seen["args"].quick and seen["args"].output == str(tmp_path)
+
+
+def test_gpu_mode_extends_the_sweep():
+    cpu, gpu = bench.make_config(backend="cpu"), bench.make_config(backend="gpu")
+    assert cpu.ns == (1, 2, 4, 8, 16) and cpu.batch == 64
+    assert max(gpu.ns) == 256 and bench.GOAL_GPU_N in gpu.ns and bench.GOAL_GPU_N in gpu.loop_ns
+    assert bench.make_config(quick=True).repeats == 1
+
+
+def test_summary_is_per_step_milliseconds():
+    s = bench._summary([0.3, 0.1, 0.2], per=2)
+    assert s == {"median_ms": 100.0, "min_ms": 50.0, "max_ms": 150.0, "repeats": 3}
+
+
+def _report(torch_ms, backend="cpu"):
+    timings = {"jax lax step": {"median_ms": 400.0}, "jax lax run": {"median_ms": 300.0},
+               "jax matmul step": {"median_ms": 200.0}, "jax matmul run": {"median_ms": 250.0}}
+    if torch_ms is not None:
+        timings["torch step"] = {"median_ms": torch_ms}
+    vmap = {1: {"median_ms": 220.0}, 2: {"median_ms": 180.0}, 4: {"median_ms": 150.0}}
+    loop = {1: {"median_ms": 200.0}, 2: {"median_ms": 210.0}, 4: {"median_ms": 300.0}}
+    return {"machine": {"backend": backend}, "single": {"timings": timings}, "sweeps": {"vmap": vmap, "loop": loop}}
+
+
+def test_goals_against_hand_computed_ratios():
+    goals = bench._goals(_report(torch_ms=500.0))
+    assert goals["best_single_ms"] == 200.0 and goals["default_impl"] == "matmul"
+    assert goals["torch_ratio"]["best_impl"] == pytest.approx(0.4) and goals["torch_ratio"]["met"]
+    assert goals["vmap_ratio"]["best_n"] == 4 and goals["vmap_ratio"]["best"] == pytest.approx(0.75)
+    assert goals["vmap_ratio"]["met"]
+    assert goals["vmap_vs_loop_throughput"][4] == pytest.approx(2.0)
+    assert "gpu_sweep64_vs_loop" not in goals
+
+
+def test_goals_not_met_and_torch_missing():
+    report = _report(torch_ms=None)
+    report["sweeps"]["vmap"][4]["median_ms"] = 170.0
+    goals = bench._goals(report)
+    assert goals["torch_ratio"] is None
+    assert goals["vmap_ratio"]["best"] == pytest.approx(0.85) and not goals["vmap_ratio"]["met"]
+    assert not bench._goals(_report(torch_ms=300.0))["torch_ratio"]["met"]  # 200 / 300 > 0.5
+
+
+def test_missing_torch_is_reported(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    module, why = bench._load_torch_reference()
+    assert module is None and "not installed" in why
+
+
+def test_torch_peer_has_the_same_parameters():
+    pytest.importorskip("torch")
+    module, why = bench._load_torch_reference()
+    assert module is not None, why
+    n_torch = sum(p.numel() for p in module.VAE(10).parameters())
+    _, encoder, decoder = bench.make_bench_trainer("lax", 10)
+    x = np.zeros((1, 64, 64, 1), np.float32)
+    params = [encoder.init(jax.random.key(0), x), decoder.init(jax.random.key(1), np.zeros((1, 10), np.float32))]
+    n_jax = sum(leaf.size for leaf in jax.tree.leaves(params))
+    assert n_torch == n_jax
+    step = module.make_step((np.random.default_rng(0).random((4, 64, 64, 1)) < 0.2).astype(np.float32), threads=1)
+    losses = [step() for _ in range(15)]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
