@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--output", help="JSON file to write (default RUN_DIR/metrics.json)")
     p_eval.add_argument("--quick", action="store_true", help="small sample sizes (smoke tests)")
     p_rep = sub.add_parser("reproduce", help="run one of the paper's experiments")
-    p_rep.add_argument("name", help="experiment name (see `decompvae reproduce list`)")
+    p_rep.add_argument(
+        "name", help="experiment name; `list` lists them, `readme` rebuilds experiments/README.md from their summaries"
+    )
     p_rep.add_argument("--profile", default="cpu", help="tiny | cpu | paper")
     p_rep.add_argument("--output", help="output directory (default experiments/results/<name>-<profile>)")
     p_bench = sub.add_parser("bench", help="speed benchmarks (see benchmarks/README.md)")

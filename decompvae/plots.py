@@ -49,8 +49,8 @@ def reconstructions(built, state, labels: list[str], path: Path, n_images: int =
     rows = [np.asarray(x)]
     for i in range(n_members):
         params = _member(state, i)
-        loc, _ = built.encoder.apply(params["encoder"], x)
-        rows.append(_mean_image(built, built.decoder.apply(params["decoder"], loc)))
+        loc, _ = jax.jit(built.encoder.apply)(params["encoder"], x)
+        rows.append(_mean_image(built, jax.jit(built.decoder.apply)(params["decoder"], loc)))
     for r, images in enumerate(rows):
         for c in range(n_images):
             ax = axes[r, c]
@@ -69,12 +69,12 @@ def traversals(built, state, labels: list[str], path: Path, member: int = 0, spa
     """Decode z = μ(x₀) + t·e_d for each latent dimension d and t ∈ [−span, span]."""
     plt = _pyplot()
     params = _member(state, member)
-    loc, _ = built.encoder.apply(params["encoder"], built.bundle.eval_x[:1])
+    loc, _ = jax.jit(built.encoder.apply)(params["encoder"], built.bundle.eval_x[:1])
     dim = loc.shape[-1]
     values = jnp.linspace(-span, span, steps)
     z = jnp.broadcast_to(loc, (dim, steps, dim))
     z = z + jnp.eye(dim)[:, None, :] * values[None, :, None]
-    images = _mean_image(built, built.decoder.apply(params["decoder"], z.reshape(-1, dim)))
+    images = _mean_image(built, jax.jit(built.decoder.apply)(params["decoder"], z.reshape(-1, dim)))
     images = images.reshape(dim, steps, *images.shape[1:])
     fig, axes = plt.subplots(dim, steps, figsize=(1.0 * steps, 1.0 * dim), squeeze=False)
     for d in range(dim):
@@ -103,7 +103,7 @@ def latent_scatter(built, state, labels: list[str], path: Path) -> Path:
         if i >= n:
             ax.axis("off")
             continue
-        loc, _ = built.encoder.apply(_member(state, i)["encoder"], x)
+        loc, _ = jax.jit(built.encoder.apply)(_member(state, i)["encoder"], x)
         loc = np.asarray(loc)
         ax.scatter(loc[:, 0], loc[:, 1], c=None if y is None else np.asarray(y), s=6, cmap="tab10")
         ax.set_title(labels[i], fontsize=7)

@@ -282,6 +282,7 @@ def run(
     resume: bool = True,
     progress: bool = True,
     stop_after: int | None = None,
+    figures: bool = True,
     echo: Callable[[str], None] = print,
 ) -> RunResult:
     """Train every member of ``config``'s grid; see the module docstring.
@@ -293,6 +294,7 @@ def run(
       progress: show a progress bar (tqdm, on stderr).
       stop_after: stop (as if killed) once this many steps are done: used by
         tests of resumption.
+      figures: write the end-of-run PNGs.
       echo: where messages go.
 
     Returns:
@@ -386,9 +388,10 @@ def run(
     summary = summarise(built, state, jax.device_get(hyper), labels)
     if step >= t.steps:
         _write_summary(out, summary)
-        from decompvae import plots
+        if figures:
+            from decompvae import plots
 
-        plots.run_figures(built, state, jax.device_get(hyper), out)
+            plots.run_figures(built, state, jax.device_get(hyper), out)
     return RunResult(built, state, jax.device_get(hyper), summary, out)
 
 

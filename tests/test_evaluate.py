@@ -11,7 +11,7 @@ from decompvae.config import load_config
 
 def _train(tmp_path, *overrides):
     config = load_config(None, [f"output_dir={tmp_path}", "train.log_every=2", "train.checkpoint_every=2", *overrides])
-    runner.run(config, progress=False, echo=lambda s: None)
+    runner.run(config, progress=False, figures=False, echo=lambda s: None)
     return tmp_path
 
 

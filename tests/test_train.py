@@ -137,10 +137,10 @@ def test_resume_equals_uninterrupted(tmp_path):
     grid = ["sweep.beta=[0.5,2.0]", "sweep.seed=[0,1]"]
     full = runner.run(_tiny_config(tmp_path / "full", *grid), progress=False, echo=lambda s: None)
     interrupted = _tiny_config(tmp_path / "cut", *grid)
-    partial = runner.run(interrupted, progress=False, stop_after=20, echo=lambda s: None)
+    partial = runner.run(interrupted, progress=False, figures=False, stop_after=20, echo=lambda s: None)
     assert int(partial.state.step[0]) == 20
     messages = []
-    resumed = runner.run(interrupted, progress=False, echo=messages.append)
+    resumed = runner.run(interrupted, progress=False, figures=False, echo=messages.append)
     assert messages == [f"resuming {tmp_path / 'cut'} from step 20"]
     for a, b in zip(jax.tree.leaves(full.state.params), jax.tree.leaves(resumed.state.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -152,13 +152,13 @@ def test_resume_equals_uninterrupted(tmp_path):
 def test_single_run_divergence_keeps_last_good_checkpoint(tmp_path):
     config = _tiny_config(tmp_path, "train.learning_rate=1e30", "train.steps=60")
     with pytest.raises(runner.TrainingDiverged, match="non-finite at step"):
-        runner.run(config, progress=False, echo=lambda s: None)
+        runner.run(config, progress=False, figures=False, echo=lambda s: None)
 
 
 def test_sweep_reports_diverged_member(tmp_path):
     config = _tiny_config(tmp_path, "sweep.learning_rate=[1e-3,1e30]")
     messages = []
-    result = runner.run(config, progress=False, echo=messages.append)
+    result = runner.run(config, progress=False, figures=False, echo=messages.append)
     assert any("member 1 (" in m and "lr=1e+30" in m and "diverged" in m for m in messages)
     assert result.summary[0]["diverged_at"] == -1 and result.summary[1]["diverged_at"] >= 0
     assert np.isfinite(result.summary[0]["eval_loss"])

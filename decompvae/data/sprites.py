@@ -271,6 +271,9 @@ def render_factors(factors: Array, *, dtype=jnp.float32) -> Array:
     )
 
 
+_render_factors_jit = jax.jit(render_factors, static_argnames=("dtype",))
+
+
 @jax.jit
 def _render_index_range(start: Array, indices: Array) -> tuple[Array, Array]:
     index = jnp.minimum(start + indices, NUM_IMAGES - 1)
@@ -305,8 +308,12 @@ class ProceduralDSprites:
         return sample_uniform_factors(key, n, self.factor_sizes)
 
     def images(self, factors: Array) -> Array:
-        """Float32 images ``[n, 64, 64, 1]`` in {0, 1} of classes ``[n, 5]``; jittable."""
-        return render_factors(factors)
+        """Float32 images ``[n, 64, 64, 1]`` in {0, 1} of classes ``[n, 5]``; jittable.
+
+        Called eagerly, it runs one compiled program per batch size instead of
+        dispatching the renderer op by op.
+        """
+        return _render_factors_jit(factors)
 
     def factors_to_index(self, factors: Array) -> Array:
         """Flat official index ``[n]`` of classes ``[n, 5]`` (posY fastest)."""

@@ -1,0 +1,178 @@
+"""Shared helpers of the experiments: context, training, CIs, tables, plots.
+
+Statistics follow the paper: each point of a figure is a set of
+independently trained networks (one sweep member per seed), summarised by its
+mean and a 95% confidence interval mean ± t_{0.975, n−1}·sd/√n (Student t,
+``scipy.stats.t``; sd with ddof 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from decompvae.config import Config
+
+__all__ = [
+    "CONFIDENCE",
+    "Context",
+    "aggregate",
+    "ci_plot",
+    "format_value",
+    "markdown_table",
+    "mean_ci",
+    "member_slices",
+    "pyplot",
+    "read_csv",
+    "train",
+    "write_csv",
+]
+
+#: Level of every confidence interval.
+CONFIDENCE = 0.95
+
+
+class Context(NamedTuple):
+    """Where an experiment writes and how it talks.
+
+    Attributes:
+      name: the experiment's name.
+      profile: ``tiny``, ``cpu`` or ``paper``.
+      results_dir: CSV, PNG and ``summary.md`` (small; committed).
+      runs_dir: training runs (checkpoints, logs; large; not committed).
+      echo: where progress messages go.
+      progress: show training progress bars.
+    """
+
+    name: str
+    profile: str
+    results_dir: Path
+    runs_dir: Path
+    echo: Callable[[str], None] = print
+    progress: bool = False
+
+
+def train(ctx: Context, config: Config, variant: str):
+    """Train ``config``'s grid into ``ctx.runs_dir / variant`` (resuming), return the RunResult."""
+    from decompvae import runner
+
+    out = ctx.runs_dir / variant
+    config = runner.replace(config, output_dir=str(out))
+    n = len(runner.build_grid(config))
+    ctx.echo(f"[{ctx.name}/{ctx.profile}] training {variant}: {n} member(s), {config.train.steps} steps → {out}")
+    return runner.run(config, resume=True, progress=ctx.progress, figures=False, echo=ctx.echo)
+
+
+def member_slices(result) -> Iterable[tuple[int, dict, Any, Any]]:
+    """``(i, member, params, hyper)`` for each member of a stacked RunResult."""
+    for i, member in enumerate(result.built.members):
+        params = jax.tree.map(lambda a: a[i], result.state.params)
+        hyper = jax.tree.map(lambda a: a[i], result.hyper)
+        yield i, member, params, hyper
+
+
+def mean_ci(values: Sequence[float], level: float = CONFIDENCE) -> tuple[float, float, int]:
+    """Mean, CI half-width t_{(1+level)/2, n−1}·sd/√n and n over the finite values.
+
+    Args:
+      values: ``[n]`` one number per independently trained network.
+      level: confidence level.
+
+    Returns:
+      ``(mean, half_width, n)``; the half-width is NaN for n < 2 and the mean
+      NaN for n = 0.
+    """
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    n = v.size
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    if n < 2:
+        return float(v[0]), float("nan"), 1
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
+    return float(v.mean()), float(half), n
+
+
+def aggregate(rows: Sequence[dict], by: Sequence[str], metrics: Sequence[str]) -> list[dict]:
+    """Group rows by the ``by`` columns (first-seen order) and add mean/CI per metric.
+
+    Returns:
+      One dict per group: the ``by`` values, ``n`` and for each metric
+      ``<metric>_mean`` and ``<metric>_ci`` (half-width).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in by), []).append(row)
+    out = []
+    for key, members in groups.items():
+        entry = dict(zip(by, key))
+        entry["n"] = len(members)
+        for m in metrics:
+            mean, half, _ = mean_ci([r[m] for r in members])
+            entry[f"{m}_mean"], entry[f"{m}_ci"] = mean, half
+        out.append(entry)
+    return out
+
+
+def write_csv(path: Path, rows: Sequence[dict]) -> Path:
+    """Write dict rows (the union of their keys, first-seen order) as CSV."""
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows of a CSV written by :func:`write_csv` (values as strings)."""
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def format_value(mean: float, half: float | None = None, digits: int = 3) -> str:
+    """``"0.512 ± 0.031"`` (or just the mean when there is no CI)."""
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    text = f"{mean:.{digits}g}" if abs(mean) >= 1e4 or (mean != 0 and abs(mean) < 1e-3) else f"{mean:.{digits}f}"
+    if half is None or not np.isfinite(half):
+        return text
+    return f"{text} ± {half:.{digits}f}"
+
+
+def markdown_table(groups: Sequence[dict], keys: Sequence[str], metrics: Sequence[str], headers: dict | None = None) -> str:
+    """A markdown table: key columns, n, then ``mean ± CI`` per metric."""
+    headers = headers or {}
+    cols = [headers.get(k, k) for k in keys] + ["n"] + [headers.get(m, m) for m in metrics]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for g in groups:
+        cells = [f"{g[k]:g}" if isinstance(g[k], float) else str(g[k]) for k in keys] + [str(g["n"])]
+        cells += [format_value(g[f"{m}_mean"], g[f"{m}_ci"]) for m in metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def ci_plot(ax, x, groups: Sequence[dict], metric: str, label: str | None = None, **kw) -> None:
+    """Plot ``metric`` mean with 95% CI error bars over ``x``."""
+    mean = np.array([g[f"{metric}_mean"] for g in groups], float)
+    half = np.array([g[f"{metric}_ci"] for g in groups], float)
+    ax.errorbar(x, mean, yerr=np.nan_to_num(half), capsize=3, marker="o", label=label, **kw)

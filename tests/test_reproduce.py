@@ -1,0 +1,134 @@
+"""The paper's experiments: every one runs on the tiny profile and writes its outputs."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from decompvae import cli
+from decompvae.reproduce import EXPERIMENTS, PROFILES, profile_settings, run_experiment
+from decompvae.reproduce._common import aggregate, mean_ci, read_csv
+from decompvae.reproduce._readme import finding_status, write_readme
+
+#: Files every experiment writes besides summary.md.
+EXPECTED = {
+    "theory": ["theory.csv", "theory.png"],
+    "clustering": ["metrics.csv", "groups.csv", "densities.png", "clustering.png"],
+    "sparsity": ["metrics.csv", "groups.csv", "sparsity.png", "class_means.png"],
+    "overlap": ["metrics.csv", "groups.csv", "overlap.png"],
+    "rotation": ["metrics.csv", "groups.csv", "metrics_vs_beta.png", "tradeoff.png"],
+    "heavy_tails": ["metrics.csv", "groups.csv", "metrics_vs_df.png", "tradeoff.png"],
+}
+#: Members of each tiny run (2 seeds per point).
+TINY_MEMBERS = {"clustering": 4, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 4}
+NUMERIC = {"member", "beta", "alpha", "seed", "gamma", "df", "recon", "kl", "overlap_mi", "hoyer", "accuracy", "nmi",
+           "factor_vae_dlib", "factor_vae_paper", "mig", "objective", "theta"}
+
+
+def test_registry_is_complete():
+    assert set(EXPERIMENTS) == set(EXPECTED)
+    for name in EXPERIMENTS:
+        for profile in PROFILES:
+            assert isinstance(profile_settings(name, profile), dict)
+
+
+def test_every_profile_makes_a_valid_config():
+    from decompvae.reproduce import _dsprites, clustering, heavy_tails, overlap, rotation, sparsity
+    from decompvae.runner import build_grid
+
+    for profile in PROFILES:
+        assert len(build_grid(clustering.make_config(clustering.PROFILES[profile]))) >= 4
+        config, _ = sparsity.make_config(sparsity.PROFILES[profile])
+        assert config.model.latent_dim == 50 and list(config.sweep.prior["gamma"]) == [0.0, 0.8]
+        for module in (overlap, rotation):
+            settings = module.PROFILES[profile]
+            config = _dsprites.base_config(settings, prior="isotropic", sweep={"beta": settings["betas"]})
+            assert len(build_grid(config)) == len(settings["betas"]) * settings["seeds"]
+        settings = heavy_tails.PROFILES[profile]
+        config = _dsprites.base_config(settings, prior="student_t", sweep={"prior": {"df": settings["dfs"]}})
+        assert list(config.sweep.prior["df"]) == settings["dfs"]
+    paper = overlap.PROFILES["paper"]
+    assert (paper["network"], paper["batch"], paper["steps"]) == ("dsprites", 64, 20 * 737_280 // 64)
+    assert rotation.PROFILES["paper"]["betas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert heavy_tails.PROFILES["cpu"]["dfs"] == [2.0, 5.0, 9.0, 12.0, 9999.0]
+    assert all(module.PROFILES["cpu"]["seeds"] >= 10 for module in (clustering, sparsity, overlap, rotation, heavy_tails))
+
+
+#: rotation trains three prior families (three runner builds and compilations): minutes on a busy 2-core CPU.
+SLOW = {"rotation"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(EXPECTED)])
+def test_tiny_profile_writes_finite_outputs(name, tmp_path):
+    out = run_experiment(name, "tiny", tmp_path / name, echo=lambda _: None)
+    for f in EXPECTED[name] + ["summary.md"]:
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    rows = read_csv(out / EXPECTED[name][0])
+    assert len(rows) == TINY_MEMBERS.get(name, len(rows))
+    checked = 0
+    for row in rows:
+        for key, value in row.items():
+            if key in NUMERIC and value != "":
+                assert math.isfinite(float(value)), (key, value)
+                checked += 1
+    assert checked >= len(rows) * 3
+    summary = (out / "summary.md").read_text()
+    assert f"profile `tiny`" in summary
+    assert finding_status(summary) in ("reproduced", "NOT reproduced")
+    if name != "theory":  # the seed CIs made it into the table
+        assert "±" in summary
+    else:  # Theorem 2 as the experiment computes it: flat for the isotropic prior only
+        for prior in {r["prior"] for r in rows}:
+            change = np.abs([float(r["change"]) for r in rows if r["prior"] == prior])
+            assert change.max() < 1e-9 if prior.startswith("isotropic") else change.max() > 1e-3
+
+
+def test_mean_ci_matches_t_interval():
+    values = [1.0, 2.0, 4.0, 7.0]
+    mean, half, n = mean_ci(values)
+    # t_{0.975, 3} = 3.182446305284263; sd = 2.6457513110645907
+    assert n == 4 and mean == pytest.approx(3.5)
+    assert half == pytest.approx(3.182446305284263 * 2.6457513110645907 / 2, rel=1e-9)
+    assert math.isnan(mean_ci([1.0])[1])
+    assert mean_ci([1.0, float("nan"), 3.0])[2] == 2
+
+
+def test_aggregate_groups_in_order():
+    rows = [{"b": 2, "m": 1.0}, {"b": 1, "m": 3.0}, {"b": 2, "m": 3.0}]
+    groups = aggregate(rows, ["b"], ["m"])
+    assert [g["b"] for g in groups] == [2, 1]
+    assert groups[0]["n"] == 2 and groups[0]["m_mean"] == pytest.approx(2.0)
+    assert math.isnan(groups[1]["m_ci"])
+
+
+def test_readme_collects_summaries(tmp_path):
+    folder = tmp_path / "results" / "theory-cpu"
+    folder.mkdir(parents=True)
+    (folder / "summary.md").write_text("# T\n\n![fig](theory.png)\n\n**Finding (reproduced):** yes\n")
+    text = write_readme(tmp_path).read_text()
+    assert "](results/theory-cpu/theory.png)" in text
+    assert "| reproduced |" in text and text.count("| not run |") == len(EXPERIMENTS) - 1
+
+
+def test_cli_list(capsys):
+    assert cli.main(["reproduce", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reproduce", "nonsense", "--profile", "tiny"], "unknown experiment 'nonsense'"),
+    (["reproduce", "theory", "--profile", "huge"], "unknown profile 'huge'"),
+])
+def test_cli_errors_are_clear(argv, message, capsys, tmp_path):
+    assert cli.main(argv + ["--output", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_main_unknown_name_raises():
+    from decompvae.reproduce import main
+
+    with pytest.raises(ValueError, match="choose one of"):
+        main(SimpleNamespace(name="nope", profile="tiny", output=None))
