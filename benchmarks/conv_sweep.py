@@ -89,8 +89,29 @@ def make_step(impl: str, latent_dim: int, network: str, learning_rate: float = 5
     return init, step, shape
 
 
+def _advance(fn, state, *args):
+    """A callable that runs ``state, loss = fn(state, *args)`` and keeps the new state."""
+    box = [state]
+
+    def run():
+        box[0], loss = fn(box[0], *args)
+        return loss
+
+    return run
+
+
+def _advance_each(fn, states, keys, data):
+    """A callable that advances each of ``states`` once with ``fn`` (a Python loop)."""
+    runs = [_advance(fn, s, keys[i], data[i]) for i, s in enumerate(states)]
+    return lambda: [run() for run in runs]
+
+
 def build_variants(impls, ns, batch, latent_dim, network, loop_ns, key):
-    """Name → (callable advancing its own state once, models per call, compiled)."""
+    """Name → (callable advancing its own state once, models per call, compiled step or None).
+
+    Steps are compiled ahead of time and called as compiled executables, so
+    each is compiled exactly once.
+    """
     variants = {}
     k_data, k_init = jax.random.split(key)
     n_max = max(ns + loop_ns + (1,))
@@ -98,40 +119,16 @@ def build_variants(impls, ns, batch, latent_dim, network, loop_ns, key):
         init, step, shape = make_step(impl, latent_dim, network)
         data = (jax.random.uniform(k_data, (n_max, batch, *shape)) < 0.1).astype(jnp.float32)
         keys = jax.random.split(k_init, n_max)
-        single = jax.jit(step, donate_argnums=0)
-
-        def holder(fn, state, key_arg, x, n):
-            box = {"state": state}
-
-            def run():
-                box["state"], loss = fn(box["state"], key_arg, x)
-                return loss
-
-            return run
-
-        def looped(states, n, single=single, data=data, keys=keys):
-            box = {"states": states}
-
-            def run():
-                out = []
-                for i in range(n):
-                    box["states"][i], loss = single(box["states"][i], keys[i], data[i])
-                    out.append(loss)
-                return out
-
-            return run
-
-        state1 = init(keys[0])
-        compiled = single.lower(state1, keys[0], data[0]).compile()
-        variants[f"{impl} single"] = (holder(single, state1, keys[0], data[0], 1), 1, compiled)
+        state = init(keys[0])
+        single = jax.jit(step, donate_argnums=0).lower(state, keys[0], data[0]).compile()
+        variants[f"{impl} single"] = (_advance(single, state, keys[0], data[0]), 1, single)
         for n in loop_ns:
             states = [init(keys[i]) for i in range(n)]
-            variants[f"{impl} loop {n}"] = (looped(states, n), n, None)
+            variants[f"{impl} loop {n}"] = (_advance_each(single, states, keys, data), n, None)
         for n in ns:
-            vstep = jax.jit(jax.vmap(step), donate_argnums=0)
             vstate = jax.vmap(init)(keys[:n])
-            compiled = vstep.lower(vstate, keys[:n], data[:n]).compile()
-            variants[f"{impl} vmap {n}"] = (holder(vstep, vstate, keys[:n], data[:n], n), n, compiled)
+            vstep = jax.jit(jax.vmap(step), donate_argnums=0).lower(vstate, keys[:n], data[:n]).compile()
+            variants[f"{impl} vmap {n}"] = (_advance(vstep, vstate, keys[:n], data[:n]), n, vstep)
     return variants
 
 

@@ -73,7 +73,10 @@ N_NET = 3  # the first cases of CONV_CASES / DECONV_CASES are the networks' laye
 LAYER_CASES = [
     (impl, transpose, case)
     for impl in IMPLS
-    for transpose, cases in ((False, CONV_CASES[:N_NET]), (True, DECONV_CASES if impl == "phase" else DECONV_CASES[:N_NET]))
+    for transpose, cases in (
+        (False, CONV_CASES[:N_NET]),
+        (True, DECONV_CASES if impl == "phase" else DECONV_CASES[:N_NET]),
+    )
     for case in cases
 ]
 
@@ -175,9 +178,9 @@ def test_overlap_add_and_patches_are_adjoint(case, key):
 def test_deconv_float64_exact(impl, key, x64):
     x = jax.random.normal(key, (2, 4, 4, 3), jnp.float64)
     kernel = jax.random.normal(jax.random.fold_in(key, 1), (4, 4, 3, 5), jnp.float64)
-    ref = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ref = jax.lax.conv_transpose(x, kernel, (2, 2), "SAME", dimension_numbers=DIMS)
     _close(conv_transpose2d(x, kernel, stride=2, padding="SAME", impl=impl), ref, X64_TOL)
-    ref = jax.lax.conv_general_dilated(x, kernel[..., :2], (2, 2), [(1, 1)] * 2, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ref = jax.lax.conv_general_dilated(x, kernel[..., :2], (2, 2), [(1, 1)] * 2, dimension_numbers=DIMS)
     _close(conv2d(x, kernel[..., :2], stride=2, padding=1, impl="matmul"), ref, X64_TOL)
 
 
@@ -313,3 +316,20 @@ def test_modules_reject_bad_inputs(key):
         conv_transpose2d(jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 1)), impl="fft")
     with pytest.raises(ValueError, match="batch of images"):
         Conv2D(3).init(key, jnp.zeros((4, 4, 1)))
+    with pytest.raises(ValueError, match="kernel_size"):
+        ConvTranspose2D(3, 0).init(key, jnp.zeros((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match="stride"):
+        conv2d(jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 1)), stride=0)
+    with pytest.raises(ValueError, match="init_scale"):
+        MLPDecoder((2,), learn_scale=True, init_scale=0.0).init(key, jnp.zeros((1, 2)))
+
+
+def test_matmul_is_reverse_mode_only(key):
+    """Documented limitation: forward-mode derivatives need conv_impl="lax"."""
+    x = jax.random.normal(key, (1, 4, 4, 2))
+    kernel = jax.random.normal(key, (4, 4, 2, 3))
+    f = lambda x: conv_transpose2d(x, kernel, stride=2, impl="matmul")  # noqa: E731
+    with pytest.raises(TypeError, match="custom_vjp"):
+        jax.jvp(f, (x,), (x,))
+    g = lambda x: conv_transpose2d(x, kernel, stride=2, impl="lax")  # noqa: E731
+    _close(jax.jvp(g, (x,), (x,))[1], g(x), FWD_TOL)  # linear: the tangent is g(x)

@@ -188,9 +188,10 @@ class _Plan(NamedTuple):
         if min(out) < 1:
             raise ValueError(f"padding {pads} leaves no output for an input of spatial size {tuple(size)}")
         n_phase = tuple(-(-n // s) for n in out)
-        per_dim = []
+        per_dim = []  # per dimension, per phase r: (first tap t0, number of taps, input offset)
         for k, (lo, _) in zip(kernel, pads):
-            per_dim.append([((lo - r) % s, len(range((lo - r) % s, k, s)), (r + (lo - r) % s - lo) // s) for r in range(s)])
+            t0s = [(lo - r) % s for r in range(s)]
+            per_dim.append([(t0, len(range(t0, k, s)), (r + t0 - lo) // s) for r, t0 in enumerate(t0s)])
         phases = tuple(
             _Phase(t0h, t0w, nh, nw, oh, ow) for t0h, nh, oh in per_dim[0] for t0w, nw, ow in per_dim[1]
         )
@@ -241,8 +242,10 @@ def _overlap_add_impl(z: Array, plan: _Plan) -> Array:
         terms = []
         for a in range(ph.n_h):
             for bb in range(ph.n_w):
+                # The rows/columns of this phase whose input index lies inside z.
                 (i0, i1), (j0, j1) = (
-                    (max(0, -off), min(n_ph, n - off)) for off, n_ph, n in ((ph.off_h + a, nh, h), (ph.off_w + bb, nw, w))
+                    (max(0, -off), min(n_ph, n - off))
+                    for off, n_ph, n in ((ph.off_h + a, nh, h), (ph.off_w + bb, nw, w))
                 )
                 if i1 <= i0 or j1 <= j0:
                     continue
@@ -580,6 +583,7 @@ class Conv2D(nn.Module):
     def __call__(self, x: Array) -> Array:
         """Args: x ``[b, h, w, c_in]``. Returns ``[b, h_out, w_out, features]``."""
         _check_nhwc("x", x)
+        check_dim("kernel_size", self.kernel_size)
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features), self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
@@ -617,6 +621,7 @@ class ConvTranspose2D(nn.Module):
     def __call__(self, x: Array) -> Array:
         """Args: x ``[b, h, w, c_in]``. Returns ``[b, h_out, w_out, features]``."""
         _check_nhwc("x", x)
+        check_dim("kernel_size", self.kernel_size)
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features), self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None

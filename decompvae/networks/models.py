@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from decompvae._checks import check_dim
+from decompvae._checks import check_dim, check_positive
 from decompvae.networks.layers import Conv2D, ConvTranspose2D, resolve_conv_impl
 
 Array = jax.Array
@@ -245,6 +245,7 @@ class MLPDecoder(nn.Module):
         loc = nn.Dense(int(np.prod(shape)), name="loc", **kw)(x).reshape(z.shape[0], *shape)
         if not self.learn_scale:
             return loc
+        check_positive("init_scale", self.init_scale)
         raw0 = float(np.log(np.expm1(self.init_scale)))
         s = self.param("raw_scale", nn.initializers.constant(raw0), shape, self.param_dtype)
         scale = nn.softplus(jnp.asarray(s, loc.dtype))
