@@ -554,82 +554,71 @@ def _phase_conv(plan: _Plan, x: Array, kernel: Array, ph: _Phase, precision) -> 
 # Modules.
 
 
-class Conv2D(nn.Module):
+class _SquareConv(nn.Module):
+    """Shared fields and parameters of :class:`Conv2D` and :class:`ConvTranspose2D`.
+
+    Attributes:
+      features: number of output channels.
+      kernel_size: square kernel side.
+      stride: the same stride in both spatial dimensions.
+      padding: see ``conv2d`` / ``conv_transpose2d``.
+      impl: one of ``CONV_IMPLS``; the parameters do not depend on it.
+      use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in
+        the flax layer.
+    """
+
+    features: int
+    kernel_size: int = 3
+    stride: int = 1
+    padding: Padding = "SAME"
+    impl: str = "auto"
+    use_bias: bool = True
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+    precision: lax.Precision | None = None
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+
+    def _op(self, x: Array, kernel: Array) -> Array:
+        raise NotImplementedError
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        """Args: x ``[b, h, w, c_in]``. Returns ``[b, h_out, w_out, features]``."""
+        _check_nhwc("x", x)
+        check_dim("kernel_size", self.kernel_size)
+        k = self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features), self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        y = self._op(x, kernel)
+        return y if bias is None else y + bias
+
+
+class Conv2D(_SquareConv):
     """``flax.linen.Conv`` (square kernel, equal strides) with a selectable formulation.
 
-    Attributes:
-      features: number of output channels.
-      kernel_size: square kernel side.
-      stride: the same stride in both spatial dimensions.
-      padding: see ``conv2d``.
-      impl: one of ``CONV_IMPLS``; the parameters do not depend on it.
-      use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in
-        ``flax.linen.Conv``.
+    Same parameters (``kernel [k, k, c_in, c_out]``, ``bias``) and function as
+    ``flax.linen.Conv``; attributes as :class:`_SquareConv` (``padding``: see
+    ``conv2d``).
     """
 
-    features: int
-    kernel_size: int = 3
-    stride: int = 1
-    padding: Padding = "SAME"
-    impl: str = "auto"
-    use_bias: bool = True
-    dtype: jnp.dtype | None = None
-    param_dtype: jnp.dtype = jnp.float32
-    precision: lax.Precision | None = None
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        """Args: x ``[b, h, w, c_in]``. Returns ``[b, h_out, w_out, features]``."""
-        _check_nhwc("x", x)
-        check_dim("kernel_size", self.kernel_size)
-        k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features), self.param_dtype)
-        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-        y = conv2d(x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision)
-        return y if bias is None else y + bias
+    def _op(self, x: Array, kernel: Array) -> Array:
+        return conv2d(x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision)
 
 
-class ConvTranspose2D(nn.Module):
+class ConvTranspose2D(_SquareConv):
     """``flax.linen.ConvTranspose`` (square kernel, equal strides) with a selectable formulation.
 
-    Attributes:
-      features: number of output channels.
-      kernel_size: square kernel side.
-      stride: the same stride in both spatial dimensions.
-      padding: see ``conv_transpose2d`` (padding of the dilated input).
-      impl: one of ``CONV_IMPLS``; the parameters do not depend on it.
-      use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in
-        ``flax.linen.ConvTranspose`` (``transpose_kernel=False``).
+    Same parameters and function as ``flax.linen.ConvTranspose`` with
+    ``transpose_kernel=False``; ``padding`` is that of the dilated input (see
+    ``conv_transpose2d``).
     """
 
-    features: int
-    kernel_size: int = 3
-    stride: int = 1
-    padding: Padding = "SAME"
-    impl: str = "auto"
-    use_bias: bool = True
-    dtype: jnp.dtype | None = None
-    param_dtype: jnp.dtype = jnp.float32
-    precision: lax.Precision | None = None
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        """Args: x ``[b, h, w, c_in]``. Returns ``[b, h_out, w_out, features]``."""
-        _check_nhwc("x", x)
-        check_dim("kernel_size", self.kernel_size)
-        k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features), self.param_dtype)
-        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-        y = conv_transpose2d(
+    def _op(self, x: Array, kernel: Array) -> Array:
+        return conv_transpose2d(
             x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision
         )
-        return y if bias is None else y + bias
 
 
 def _check_nhwc(name: str, x) -> None:
