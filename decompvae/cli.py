@@ -21,7 +21,7 @@ __all__ = ["DEFAULT_SWEEP", "main"]
 DEFAULT_SWEEP = {
     "data": {"name": "dsprites", "eval_points": 512},
     "model": {"network": "dsprites", "latent_dim": 10, "prior": "student_t", "prior_params": {"df": 9999.0}},
-    "train": {"steps": 300, "batch_size": 64, "log_every": 50, "checkpoint_every": 100},
+    "train": {"steps": 1000, "batch_size": 64, "log_every": 100, "checkpoint_every": 250},
     "sweep": {"beta": [1.0, 4.0], "prior": {"df": [3.0, 9999.0]}},
     "output_dir": "runs/default",
 }
