@@ -29,9 +29,7 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -40,21 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from decompvae.bench import cpu_model
 from decompvae.networks import make_networks
 
 IMPLS = ("lax", "phase", "matmul")
-
-
-def cpu_model() -> str:
-    """``lscpu``'s model name, or the platform string."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_step(impl: str, latent_dim: int, network: str, learning_rate: float = 5e-4):

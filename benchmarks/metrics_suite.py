@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 
 import numpy as np
+
+from decompvae.bench import cpu_model
 
 SIZES = (3, 6, 40, 32, 32)
 
@@ -45,14 +46,6 @@ def timed(fn):
     start = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - start
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 class ToyDSprites:

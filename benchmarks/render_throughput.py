@@ -25,14 +25,13 @@ Timings on shared machines vary up to 1.5×.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import subprocess
 import time
 
 import jax
 import jax.numpy as jnp
 
+from decompvae.bench import cpu_model
 from decompvae.data import (
     FACTOR_SIZES,
     factors_to_index,
@@ -42,18 +41,6 @@ from decompvae.data import (
     sample_uniform_factors,
 )
 from decompvae.data.sprites import IMAGE_SIZE, NUM_IMAGES, POSITION_MARGIN, POSITION_SPAN, factor_values
-
-
-def cpu_model() -> str:
-    """The ``lscpu`` model name (or the platform processor)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_shift_renderer():

@@ -125,6 +125,11 @@ def _version(package: str) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """``lscpu``'s model name, or the platform's processor/machine string."""
+    return _lscpu().get("Model name") or platform.processor() or platform.machine()
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, core count, load, devices and library versions."""
     cpu = _lscpu()
@@ -135,7 +140,7 @@ def machine_info() -> dict[str, Any]:
         load = None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_model": cpu.get("Model name") or platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads_per_core": cpu.get("Thread(s) per core"),
         "hypervisor": cpu.get("Hypervisor vendor"),
