@@ -264,9 +264,7 @@ def dci_disentanglement(importance) -> float:
     r = _importance(importance)
     if r.shape[1] < 2:
         raise ValueError(f"importance needs K >= 2 factor columns; got shape {r.shape}")
-    per_code = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[1], axis=1)  # [D]
-    weights = r if r.sum() > 0 else np.ones_like(r)
-    return float(np.sum(per_code * weights.sum(axis=1) / weights.sum()))
+    return _weighted_specificity(r, axis=1)  # per code d, over factors
 
 
 def dci_completeness(importance) -> float:
@@ -286,9 +284,18 @@ def dci_completeness(importance) -> float:
     r = _importance(importance)
     if r.shape[0] < 2:
         raise ValueError(f"importance needs D >= 2 code rows; got shape {r.shape}")
-    per_factor = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[0], axis=0)  # [K]
+    return _weighted_specificity(r, axis=0)  # per factor k, over codes
+
+
+def _weighted_specificity(r: np.ndarray, axis: int) -> float:
+    """Σ_i ρ_i (1 − H(P_i)) with P_i the rows (axis=1) or columns (axis=0) of R normalised.
+
+    Entropy in base ``r.shape[axis]`` with 10⁻¹¹ added to every entry (as
+    disentanglement_lib); ρ_i = mass of slice i / Σ R, uniform if R is all zero.
+    """
+    specificity = 1.0 - scipy.stats.entropy(r + 1e-11, base=r.shape[axis], axis=axis)
     weights = r if r.sum() > 0 else np.ones_like(r)
-    return float(np.sum(per_factor * weights.sum(axis=0) / weights.sum()))
+    return float(np.sum(specificity * weights.sum(axis=axis) / weights.sum()))
 
 
 def _importance(importance) -> np.ndarray:
