@@ -33,6 +33,7 @@ from decompvae import data as data_lib
 from decompvae import priors
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config
+from decompvae.likelihoods import make_likelihood
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.sweep import (
@@ -173,7 +174,7 @@ def build(config: Config) -> Built:
         variances = priors.pca_variances(np.asarray(bundle.pca_source), m.latent_dim)
         fixed_prior["logits"] = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
     likelihood_scale = None if learn_scale or m.likelihood_scale is None else float(m.likelihood_scale)
-    likelihood = m.likelihood if m.likelihood == "bernoulli" else _likelihood(m.likelihood, likelihood_scale)
+    likelihood = m.likelihood if m.likelihood == "bernoulli" else make_likelihood(m.likelihood, scale=likelihood_scale)
     objective = make_objective(
         encoder,
         decoder,
@@ -220,12 +221,6 @@ def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
         mode=s.mode,
         fixed_prior=fixed_prior or {},
     )
-
-
-def _likelihood(family: str, scale: float | None):
-    from decompvae.likelihoods import make_likelihood
-
-    return make_likelihood(family, scale=scale)
 
 
 class RunResult(NamedTuple):
@@ -393,11 +388,6 @@ def run(
 
             plots.run_figures(built, state, jax.device_get(hyper), out)
     return RunResult(built, state, jax.device_get(hyper), summary, out)
-
-
-def member_params(state: TrainState, i: int) -> Any:
-    """Parameters of member ``i`` of a stacked state."""
-    return jax.tree.map(lambda a: a[i], state.params)
 
 
 def summarise(built: Built, state: TrainState, hyper: Hyperparams, labels: list[str]) -> list[dict]:
