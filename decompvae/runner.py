@@ -250,22 +250,30 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def _prepare_output(config: Config, resume: bool) -> Path:
+    """Create ``output_dir`` and check that a run to resume there has the same configuration.
+
+    The one change allowed on resume is a larger ``train.steps``: training is
+    a pure function of the step (constant learning rate, per-step keys and
+    batches), so extending a run equals having asked for the longer run.
+    """
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.json"
     if saved.exists() and resume:
         previous = json.loads(saved.read_text())
-        if previous != config.to_dict():
-            changed = sorted(
-                f"{section}.{key}"
-                for section, values in config.to_dict().items()
-                if isinstance(values, dict)
-                for key in values
-                if previous.get(section, {}).get(key) != values[key]
-            )
+        current = config.to_dict()
+        changed = sorted(
+            f"{section}.{key}"
+            for section, values in current.items()
+            if isinstance(values, dict)
+            for key in values
+            if previous.get(section, {}).get(key) != values[key]
+        )
+        extended = changed == ["train.steps"] and current["train"]["steps"] > previous["train"]["steps"]
+        if previous != current and not extended:
             raise ValueError(
                 f"{out} holds a run with a different configuration (changed: {', '.join(changed) or 'output_dir'}); "
-                "use another output_dir, or --fresh to start over there"
+                "use another output_dir, or --fresh to start over there (only train.steps may grow on resume)"
             )
     saved.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     return out

@@ -149,6 +149,19 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert (tmp_path / "full" / "latents.png").exists() and (tmp_path / "full" / "summary.csv").exists()
 
 
+def test_extending_steps_on_resume_equals_the_longer_run(tmp_path):
+    grid = ["sweep.beta=[0.5,2.0]", "sweep.seed=[0,1]"]
+    full = runner.run(_tiny_config(tmp_path / "full", *grid), progress=False, figures=False, echo=lambda s: None)
+    runner.run(_tiny_config(tmp_path / "grow", *grid, "train.steps=20"), progress=False, figures=False,
+               echo=lambda s: None)
+    extended = runner.run(_tiny_config(tmp_path / "grow", *grid), progress=False, figures=False, echo=lambda s: None)
+    for a, b in zip(jax.tree.leaves(full.state.params), jax.tree.leaves(extended.state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert json.loads((tmp_path / "grow" / "config.json").read_text())["train"]["steps"] == 40
+    with pytest.raises(ValueError, match=r"changed: train.steps.*only train.steps may grow"):
+        runner.run(_tiny_config(tmp_path / "grow", *grid, "train.steps=30"), progress=False, echo=lambda s: None)
+
+
 def test_single_run_divergence_keeps_last_good_checkpoint(tmp_path):
     config = _tiny_config(tmp_path, "train.learning_rate=1e30", "train.steps=60")
     with pytest.raises(runner.TrainingDiverged, match="non-finite at step"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["finding_status", "write_readme"]
 
-_FINDING = re.compile(r"\*\*Finding \((reproduced|NOT reproduced)")
+_FINDING = re.compile(r"\*\*Finding \((reproduced|partly reproduced|NOT reproduced)")
 
 INTRO = """\
 # The paper's experiments
@@ -58,28 +58,35 @@ NOTES = {
                 "than the 95% intervals at α = 0, and the largest α lowers it again (and costs reconstruction), so "
                 "the claim \"sparsity grows with α\" is not shown by this run. The α range was not tuned for digits; "
                 "the paper profile (Fashion-MNIST, conv32, batch 500, 80 epochs) is the real test.",
-    "overlap": "dSprites with the published convnet costs 0.2–0.4 s per step per model on this CPU, so the cpu "
-               "profile trains an MLP (hidden 128) for 1,000 steps of 64 images (under a tenth of an epoch). The "
+    "overlap": "The dSprites cpu profiles train an MLP (hidden 128) for 3,000 steps of 64 images (0.26 epochs; "
+               "the paper: 20 epochs with the convnet, which costs about ten times the MLP per step here). The "
                "trends in β are clear even so. I_q(x;z) is a minibatch-mixture estimate bounded by log N over the N "
                "evaluation points, so at the smallest β it is close to that bound and understates the information.",
-    "rotation": "The cpu profile trains 3 prior families × 3 β × 10 seeds = 90 networks and evaluates the FactorVAE "
-                "score (both protocols) and MIG on each; on this machine, shared with other jobs, the 40-network "
-                "overlap run took over half an hour, so the rotation profile did not fit in this session. Run it "
-                "with the command in its section; the paper profile needs a GPU.",
-    "heavy_tails": "Reduced as for the overlap experiment (an MLP for under a tenth of an epoch), with the metrics "
-                   "on reduced samples. The FactorVAE scores and MIG of the five ν values lie within each other's "
+    "rotation": "150 networks (3 priors × 5 β × 10 seeds; 56 min here). Networks trained for a quarter of an epoch "
+                "disentangle little (FactorVAE scores near 0.4, MIG near 0.02, far below the paper's), so the "
+                "differences between priors are small against the seed-to-seed spread. The fixed PCA prior moves "
+                "every score the paper's way: its mean is above the isotropic prior's at every β under "
+                "disentanglement_lib's protocol and for MIG, and at 4 of 5 β under the paper's protocol (equal to "
+                "three digits at β = 16), with reconstruction within about a nat at β ≤ 4; averaged over β its "
+                "advantage is positive with a 95% interval that excludes zero for all three scores. But no single β "
+                "separates the intervals and the criterion fixed before the run asked for ≥ at every β under both "
+                "protocols, so the verdict is \"not reproduced\". The learned prior starts isotropic (ℓ = 0); after "
+                "3,000 steps its variances differ by a factor below 3 and it scores like the isotropic prior — "
+                "learning the anisotropy needs the long training of the paper profile.",
+    "heavy_tails": "Reduced as for the overlap experiment (an MLP for a quarter of an epoch), with the metrics on "
+                   "reduced samples. The FactorVAE scores and MIG of the five ν values lie within each other's "
                    "95% intervals, so this run cannot say whether heavy tails help disentanglement; and the "
-                   "reconstruction moves the opposite way to the paper's (heavier tails reconstruct better after "
-                   "this little training), so the predicted cost in reconstruction is not seen either. Networks this "
-                   "briefly trained are far from the paper's (their disentanglement scores are much lower); the "
-                   "paper profile is the test.",
+                   "reconstruction moves the opposite way to the paper's: heavier tails reconstruct better (a "
+                   "Student-t prior charges less KL for encodings far from the origin), so the predicted cost in "
+                   "reconstruction is not seen either. Networks this briefly trained are far from the paper's "
+                   "(their disentanglement scores are much lower); the paper profile is the test.",
 }
 
 ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails"]
 
 
 def finding_status(summary: str) -> str:
-    """``reproduced``, ``NOT reproduced`` or ``no verdict`` from a summary's text."""
+    """``reproduced``, ``partly reproduced``, ``NOT reproduced`` or ``no verdict`` from a summary's text."""
     match = _FINDING.search(summary)
     return match.group(1) if match else "no verdict"
 
