@@ -151,16 +151,19 @@ def _figures(ctx, settings, groups, best_row, class_means) -> None:
 
 def _summary(ctx, settings, config, described, groups, best_row) -> None:
     alphas, b = settings["alphas"], config.train.batch_size
-    checks = {}  # (gamma, beta) -> (best α > 0, its gain, CI-separated, gain at the largest α, CI-separated)
+    # (gamma, beta) -> (best α > 0, its gain, raised with CIs apart, change at the largest α, CIs apart either way)
+    checks = {}
     for beta in settings["betas"]:
         for gamma in settings["gammas"]:
             pick = {g["alpha"]: g for g in groups if (g["gamma"], g["beta"]) == (gamma, beta)}
             base = pick[0.0]
             above = lambda g: g["hoyer_mean"] - g["hoyer_ci"] > base["hoyer_mean"] + base["hoyer_ci"]  # noqa: E731
+            below = lambda g: g["hoyer_mean"] + g["hoyer_ci"] < base["hoyer_mean"] - base["hoyer_ci"]  # noqa: E731
             best_alpha = max((a for a in pick if a > 0), key=lambda a: pick[a]["hoyer_mean"])
             last = pick[max(alphas)]
             checks[(gamma, beta)] = (best_alpha, pick[best_alpha]["hoyer_mean"] - base["hoyer_mean"],
-                                     above(pick[best_alpha]), last["hoyer_mean"] - base["hoyer_mean"], above(last))
+                                     above(pick[best_alpha]), last["hoyer_mean"] - base["hoyer_mean"],
+                                     above(last) or below(last))
     sparse = [v for (g, _), v in checks.items() if g > 0]
     gauss = [v for (g, _), v in checks.items() if g == 0]
     reproduced = all(v[2] for v in sparse) and not any(v[2] for v in gauss)
