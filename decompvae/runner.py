@@ -259,9 +259,9 @@ def _prepare_output(config: Config, resume: bool) -> Path:
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.json"
+    current = config.to_dict()
     if saved.exists() and resume:
         previous = json.loads(saved.read_text())
-        current = config.to_dict()
         changed = sorted(
             f"{section}.{key}"
             for section, values in current.items()
@@ -275,7 +275,7 @@ def _prepare_output(config: Config, resume: bool) -> Path:
                 f"{out} holds a run with a different configuration (changed: {', '.join(changed) or 'output_dir'}); "
                 "use another output_dir, or --fresh to start over there (only train.steps may grow on resume)"
             )
-    saved.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    saved.write_text(json.dumps(current, indent=2) + "\n")
     return out
 
 

@@ -60,8 +60,10 @@ def prior_variances(params: dict, hyper) -> np.ndarray | None:
         logits = hyper.prior.get("logits")
     if logits is None:
         return None
+    from scipy.special import softmax
+
     logits = np.asarray(logits, np.float64)
-    return logits.size * np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    return logits.size * softmax(logits)
 
 
 def pooled_difference(rows: list[dict], label: str, metric: str, betas) -> tuple[float, float]:
@@ -113,14 +115,14 @@ def run(ctx: Context, settings: dict) -> None:
         "![tradeoff](tradeoff.png)",
         "",
     ]
+    point = {(g["prior"], g["beta"]): g for g in groups}
     findings, verdicts = [], {}
     for label in list(PRIORS)[1:]:
         holds = True
         for metric in ("factor_vae_dlib", "factor_vae_paper", "mig"):
             better = separated = 0
             for beta in settings["betas"]:
-                iso = next(g for g in groups if g["prior"] == "isotropic" and g["beta"] == beta)
-                ani = next(g for g in groups if g["prior"] == label and g["beta"] == beta)
+                iso, ani = point["isotropic", beta], point[label, beta]
                 better += ani[f"{metric}_mean"] >= iso[f"{metric}_mean"]
                 separated += ani[f"{metric}_mean"] - ani[f"{metric}_ci"] > iso[f"{metric}_mean"] + iso[f"{metric}_ci"]
             if metric in CRITERION_METRICS:
@@ -128,11 +130,7 @@ def run(ctx: Context, settings: dict) -> None:
             findings.append(f"{label} vs isotropic, {HEADERS[metric]}: mean ≥ at {better}/{len(settings['betas'])} β "
                             f"values ({separated} with non-overlapping CIs)")
         verdicts[label] = holds
-        gaps = []
-        for beta in settings["betas"]:
-            iso = next(g for g in groups if g["prior"] == "isotropic" and g["beta"] == beta)
-            ani = next(g for g in groups if g["prior"] == label and g["beta"] == beta)
-            gaps.append(ani["recon_mean"] - iso["recon_mean"])
+        gaps = [point[label, beta]["recon_mean"] - point["isotropic", beta]["recon_mean"] for beta in settings["betas"]]
         findings.append(f"{label} − isotropic reconstruction per β: " + ", ".join(format_value(g) for g in gaps))
     status = ("reproduced" if all(verdicts.values()) else "partly reproduced" if any(verdicts.values())
               else "NOT reproduced")
