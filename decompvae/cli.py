@@ -4,6 +4,7 @@
     decompvae train [--config FILE] [--set ...]                     # one run (the [train] values)
     decompvae evaluate RUN_DIR [--member I] [--quick]               # metrics of a trained run, as JSON
     decompvae reproduce NAME --profile cpu|paper|tiny               # the paper's experiments
+    decompvae reproduce NAME --profile paper --print-config         # their resolved settings (JSON), no training
     decompvae bench [--quick]                                       # speed benchmarks
 
 Runs resume from their newest checkpoint unless ``--fresh`` is given.
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_rep.add_argument("--profile", default="cpu", help="tiny | cpu | paper")
     p_rep.add_argument("--output", help="output directory (default experiments/results/<name>-<profile>)")
+    p_rep.add_argument("--print-config", action="store_true",
+                       help="print the resolved run configs, evaluation sizes and verdict rule as JSON; no training")
     p_bench = sub.add_parser("bench", help="speed benchmarks (see benchmarks/README.md)")
     p_bench.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
     p_bench.add_argument("--output", help="directory for the JSON, markdown and plot")

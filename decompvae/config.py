@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from decompvae._checks import check_choice
+from decompvae.posteriors import FAMILIES as _POSTERIOR_FAMILIES
 
 __all__ = [
     "Config",
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 DATASETS = ("dsprites", "dsprites_file", "digits", "fashion_mnist", "pinwheel")
-NETWORKS = ("dsprites", "conv32", "mlp")
+NETWORKS = ("dsprites", "conv32", "mlp", "fashion")
 PRIORS = (
     "isotropic",
     "anisotropic_pca",
@@ -47,7 +48,8 @@ PRIORS = (
 )
 DIVERGENCES = ("none", "mmd", "inclusive_kl", "exclusive_kl", "total_correlation")
 LIKELIHOODS = ("bernoulli", "laplace", "gaussian")
-POSTERIORS = ("gaussian", "laplace")
+POSTERIORS = tuple(_POSTERIOR_FAMILIES)
+PRIOR_INITS = ("pca", "zeros")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,16 +86,22 @@ class ModelConfig:
     """The structure of the model and objective (static: closed over).
 
     Attributes:
-      network: ``dsprites`` (published convnet), ``conv32`` or ``mlp``.
+      network: ``dsprites`` (published convnet), ``conv32``, ``fashion`` (the
+        published DCGAN-style Fashion-MNIST convnet with BatchNorm; 32×32
+        single-channel data) or ``mlp``.
       latent_dim: D.
       hidden: dense widths, or None for the network's default.
       likelihood: ``bernoulli``, ``laplace`` or ``gaussian``.
       likelihood_scale: fixed scale of laplace/gaussian (None: 0.1 / 1.0);
         ``"learned"`` makes the mlp decoder learn it.
-      posterior: ``gaussian`` or ``laplace``.
+      posterior: one of ``POSTERIORS``: ``gaussian`` (σ = exp(½h) + 1e-6),
+        ``gaussian_softplus`` (σ = softplus(h) + 1e-6) or ``laplace``.
       prior: one of ``PRIORS``; ``anisotropic_pca`` fixes the variances to the
         data's top-D PCA eigenvalues rescaled to total variance s·D;
-        ``anisotropic_learned`` learns the logits ℓ (initialised at 0).
+        ``anisotropic_learned`` learns the logits ℓ.
+      prior_init: where ``anisotropic_learned`` starts: ``"pca"`` (ℓ = log of
+        the PCA variances, as published; the default) or ``"zeros"``
+        (isotropic). None for the other priors.
       prior_params: numeric prior parameters for all members (scale, df,
         gamma, …); a sweep may override them per member.
       divergence: D(q(z), p(z)): ``none`` or one of ``DIVERGENCES``.
@@ -109,6 +117,7 @@ class ModelConfig:
     likelihood_scale: float | str | None = None
     posterior: str = "gaussian"
     prior: str = "isotropic"
+    prior_init: str | None = None
     prior_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     divergence: str = "none"
     divergence_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -120,6 +129,11 @@ class ModelConfig:
         check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
         check_choice("model.posterior", self.posterior, POSTERIORS)
         check_choice("model.prior", self.prior, PRIORS)
+        if self.prior == "anisotropic_learned":
+            object.__setattr__(self, "prior_init", self.prior_init or "pca")
+            check_choice("model.prior_init", self.prior_init, PRIOR_INITS)
+        elif self.prior_init is not None:
+            raise ValueError(f"model.prior_init applies to model.prior='anisotropic_learned' only; got prior={self.prior!r}")
         check_choice("model.divergence", self.divergence, DIVERGENCES)
         _positive("model.latent_dim", self.latent_dim)
         _positive("model.num_samples", self.num_samples)
@@ -213,6 +227,14 @@ class Config:
             raise ValueError("data.name='pinwheel' needs model.network='mlp'")
         if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file"):
             raise ValueError(f"model.network='dsprites' expects dSprites data; got data.name={self.data.name!r}")
+        if self.model.network == "fashion" and (
+            self.data.name not in ("digits", "fashion_mnist") or self.data.image_size != 32
+        ):
+            raise ValueError(
+                "model.network='fashion' needs 32×32 single-channel images: data.name='digits' or "
+                f"'fashion_mnist' with data.image_size=32; got data.name={self.data.name!r}, "
+                f"data.image_size={self.data.image_size!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""

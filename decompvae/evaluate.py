@@ -79,7 +79,7 @@ def evaluate_member(key, built, params, hyper, sizes: EvalSizes) -> dict[str, An
     key_iwae, key_overlap, key_fv, key_fv2, key_bv, key_tr, key_te = jax.random.split(key, 7)
     result: dict[str, Any] = {}
     x = built.bundle.eval_x
-    _, terms = jax.jit(built.objective)(key_iwae, params, hyper, x[: sizes.iwae_points])
+    _, terms = jax.jit(built.eval_objective)(key_iwae, params, hyper, x[: sizes.iwae_points])
     result["elbo"] = float(jnp.mean(terms.recon - terms.kl))
     result["recon"] = float(jnp.mean(terms.recon))
     iwae = make_iwae(

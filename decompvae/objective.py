@@ -12,6 +12,14 @@ prior parameters) arrive in a :class:`Hyperparams` pytree, so
 ``jax.vmap(objective, in_axes=(None, None, 0, None))`` sweeps them in one
 compiled program and ``jax.grad(objective, argnums=1, has_aux=True)`` trains.
 
+Networks with BatchNorm (the ``"fashion"`` networks) carry running statistics
+in a ``"batch_stats"`` collection beside ``"params"`` in ``params["encoder"]``
+/ ``params["decoder"]``. ``make_objective(..., train=True)`` applies them in
+training mode (batch statistics, ``mutable=["batch_stats"]``) and returns the
+updated statistics in ``terms.state_updates``, which the trainer writes back
+into the state; with ``train=False`` (evaluation) they use the running
+averages. Networks without ``batch_stats`` are unaffected by ``train``.
+
 References: Mathieu, Rainforth, Siddharth & Teh (ICML 2019), Eq. (2) (the
 objective) and Eq. (5) of App. A; Burda et al. (2016) for the IWAE bound.
 """
@@ -35,6 +43,7 @@ LogLikelihood = Callable[[Array], Array]  # z [b, D] -> log p(x|z) [b]
 
 __all__ = [
     "Hyperparams",
+    "Model",
     "ObjectiveTerms",
     "decomposition_terms",
     "iwae_bound",
@@ -71,11 +80,17 @@ class ObjectiveTerms(NamedTuple):
         (1/K) Σ_k [log q(z_k|x) − log p(z_k)] on the same samples.
       divergence: ``[]`` D(q(z), p(z)) estimated once on the batch (0 without
         a divergence).
+      state_updates: the networks' new non-trainable variables from a
+        training-mode pass (``make_objective(..., train=True)``), e.g.
+        ``{"encoder": {"batch_stats": …}, "decoder": {"batch_stats": …}}``;
+        ``{}`` when no network has ``batch_stats`` or in evaluation mode. Not a
+        term of the loss: the trainer writes it into ``params``.
     """
 
     recon: Array
     kl: Array
     divergence: Array
+    state_updates: dict = {}  # a shared default, never mutated
 
 
 def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Array, method: str = "auto") -> Array:
@@ -133,16 +148,31 @@ def decomposition_terms(
     Returns:
       :class:`ObjectiveTerms`.
     """
+    terms, _ = _terms_and_aux(
+        key, posterior, lambda z: (log_likelihood(z), {}), prior,
+        divergence=divergence, num_samples=num_samples, kl=kl,
+    )
+    return terms
+
+
+def _terms_and_aux(key, posterior, log_likelihood_and_aux, prior, *, divergence, num_samples, kl):
+    """:func:`decomposition_terms` for ``log_likelihood_and_aux: z [b, D] -> ([b], aux)``.
+
+    Returns ``(terms, aux)`` with ``aux`` averaged over the K samples (its
+    value itself when K = 1): the decoder's updated BatchNorm statistics.
+    """
     check_dim("num_samples", num_samples)
     key_z, key_d = jax.random.split(key)
     z = posterior.sample(seed=key_z, sample_shape=(num_samples,))  # [K, b, D]
-    recon = jnp.mean(jax.vmap(log_likelihood)(z), axis=0)  # [b]
+    log_lik, aux = jax.vmap(log_likelihood_and_aux)(z)  # [K, b], leaves [K, ...]
+    recon = jnp.mean(log_lik, axis=0)  # [b]
     kl_values = kl_term(posterior, prior, z, kl)  # [b]
     if divergence is None:
         div = jnp.zeros((), recon.dtype)
     else:
         div = divergence(key_d, z[0], posterior, prior)  # []
-    return ObjectiveTerms(recon=recon, kl=kl_values, divergence=div)
+    aux = jax.tree.map(lambda a: jnp.mean(a, axis=0), aux)
+    return ObjectiveTerms(recon=recon, kl=kl_values, divergence=div), aux
 
 
 def reduce_terms(terms: ObjectiveTerms, beta, alpha) -> Array:
@@ -151,11 +181,44 @@ def reduce_terms(terms: ObjectiveTerms, beta, alpha) -> Array:
 
 
 class Model(NamedTuple):
-    """A VAE's distributions for one batch: what the objective consumes."""
+    """A VAE's distributions for one batch: what the objective consumes.
 
-    posterior: distrax.Distribution  # q(z|x), batch [b]
-    log_likelihood: LogLikelihood  # z [b, D] -> [b]
-    prior: distrax.Distribution  # p(z)
+    Attributes:
+      posterior: q(z|x), batch ``[b]``.
+      log_likelihood: ``z [b, D] -> log p(x|z) [b]``.
+      prior: p(z).
+      state_updates: the encoder's new ``batch_stats`` from a training-mode
+        pass, ``{"encoder": {"batch_stats": …}}``, else ``{}``.
+      log_likelihood_and_updates: ``z [b, D] -> (log p(x|z) [b], updates)``
+        with the decoder's new statistics ``{"decoder": {"batch_stats": …}}``
+        (``{}`` without them) from the decoder pass that gave the values.
+    """
+
+    posterior: distrax.Distribution
+    log_likelihood: LogLikelihood
+    prior: distrax.Distribution
+    state_updates: dict = {}  # a shared default, never mutated
+    log_likelihood_and_updates: Callable[[Array], tuple[Array, dict]] | None = None
+
+
+#: Collections of non-trainable network variables that a training-mode pass updates.
+STATE_COLLECTIONS = ("batch_stats",)
+
+
+def _apply(module: nn.Module, variables: dict, inputs: Array, train: bool, name: str) -> tuple[Any, dict]:
+    """``module.apply`` in training mode where the variables hold running statistics.
+
+    Returns ``(output, updates)``: ``updates = {name: {"batch_stats": …}}`` from
+    a training-mode pass, ``{}`` otherwise. Modules without ``batch_stats``
+    (which take no ``train`` argument) are applied exactly as before; with
+    ``batch_stats`` and ``train=False`` the module's default (evaluation mode,
+    running averages) applies.
+    """
+    mutable = [c for c in STATE_COLLECTIONS if c in variables]
+    if not (train and mutable):
+        return module.apply(variables, inputs), {}
+    out, updates = module.apply(variables, inputs, train=True, mutable=mutable)
+    return out, {name: dict(updates)}
 
 
 def make_model(
@@ -165,6 +228,7 @@ def make_model(
     likelihood: str | Callable,
     prior: Callable[..., distrax.Distribution],
     posterior: str = "gaussian",
+    train: bool = False,
 ) -> Callable[[dict, Hyperparams, Array], Model]:
     """Bind networks, likelihood, prior and posterior family into distributions.
 
@@ -176,8 +240,13 @@ def make_model(
         or a function ``(x, output) -> [b]``.
       prior: ``prior_fn(**numeric_params) -> distrax.Distribution``, e.g.
         :func:`decompvae.priors.make_prior` ``("student_t", D)``.
-      posterior: ``"gaussian"`` (raw = log-variance) or ``"laplace"`` (raw =
-        log-scale).
+      posterior: a family of :mod:`decompvae.posteriors` (``"gaussian"``: raw =
+        log-variance; ``"gaussian_softplus"``; ``"laplace"``: raw = log-scale).
+      train: static. Networks whose variables hold ``batch_stats`` are applied
+        in training mode (batch statistics) and their updated statistics
+        returned in ``Model.state_updates`` / ``log_likelihood_and_updates``;
+        False (evaluation) uses the running averages. No effect on networks
+        without ``batch_stats``.
 
     Returns:
       ``model(params, hyper, x) -> Model``. ``params`` holds the variables
@@ -189,7 +258,7 @@ def make_model(
     posterior_fn = make_posterior(posterior)
 
     def model(params: dict, hyper: Hyperparams, x: Array) -> Model:
-        loc, raw = encoder.apply(params["encoder"], x)
+        (loc, raw), enc_updates = _apply(encoder, params["encoder"], x, train, "encoder")
         q = posterior_fn(loc, raw)
         p = prior(**{**(hyper.prior or {}), **params.get("prior", {})})
         if q.event_shape != p.event_shape:
@@ -198,10 +267,14 @@ def make_model(
                 f"but the prior has event shape {p.event_shape}"
             )
 
-        def log_likelihood(z: Array) -> Array:
-            return log_lik_fn(x, decoder.apply(params["decoder"], z))
+        def log_likelihood_and_updates(z: Array) -> tuple[Array, dict]:
+            out, dec_updates = _apply(decoder, params["decoder"], z, train, "decoder")
+            return log_lik_fn(x, out), dec_updates
 
-        return Model(q, log_likelihood, p)
+        def log_likelihood(z: Array) -> Array:
+            return log_likelihood_and_updates(z)[0]
+
+        return Model(q, log_likelihood, p, enc_updates, log_likelihood_and_updates)
 
     return model
 
@@ -217,6 +290,7 @@ def make_objective(
     divergence_options: dict | None = None,
     num_samples: int = 1,
     kl: str = "auto",
+    train: bool = False,
 ) -> Callable[[Array, dict, Hyperparams, Array], tuple[Array, ObjectiveTerms]]:
     """The decomposition objective with its structure closed over.
 
@@ -228,6 +302,13 @@ def make_objective(
       divergence_options: static options of a named divergence.
       num_samples: K posterior samples per point.
       kl: ``"auto"``, ``"closed"`` or ``"mc"`` (see :func:`kl_term`).
+      train: static; True for the objective a trainer differentiates: networks
+        with BatchNorm normalise with the batch's statistics and
+        ``terms.state_updates`` holds their updated running averages (the
+        encoder's pass on x and the decoder's pass on the samples z that gave
+        ``recon``; with K > 1 samples the decoder normalises each sample's
+        batch separately and the K updates are averaged). False (evaluation)
+        uses the running averages and returns ``state_updates = {}``.
 
     Returns:
       ``objective(key, params, hyper, x) -> (loss, terms)``: pure, jittable,
@@ -240,13 +321,15 @@ def make_objective(
         divergence = make_divergence(divergence, **(divergence_options or {}))
     elif divergence_options:
         raise ValueError("divergence_options needs a named divergence (a string); got a function or None")
-    model = make_model(encoder, decoder, likelihood=likelihood, prior=prior, posterior=posterior)
+    model = make_model(encoder, decoder, likelihood=likelihood, prior=prior, posterior=posterior, train=train)
 
     def objective(key: Array, params: dict, hyper: Hyperparams, x: Array) -> tuple[Array, ObjectiveTerms]:
         m = model(params, hyper, x)
-        terms = decomposition_terms(
-            key, m.posterior, m.log_likelihood, m.prior, divergence=divergence, num_samples=num_samples, kl=kl
+        terms, dec_updates = _terms_and_aux(
+            key, m.posterior, m.log_likelihood_and_updates, m.prior,
+            divergence=divergence, num_samples=num_samples, kl=kl,
         )
+        terms = terms._replace(state_updates={**m.state_updates, **dec_updates})
         return reduce_terms(terms, hyper.beta, hyper.alpha), terms
 
     return objective

@@ -18,37 +18,64 @@ from decompvae._checks import check_choice
 
 Array = jax.Array
 
-__all__ = ["FAMILIES", "diagonal_gaussian", "laplace", "make_posterior", "marginal_log_prob"]
+__all__ = [
+    "FAMILIES",
+    "SCALE_FLOOR",
+    "diagonal_gaussian",
+    "make_posterior",
+    "marginal_log_prob",
+    "softplus_gaussian",
+    "laplace_posterior",
+]
+
+#: Added to every encoder scale, as in the published encoders (σ = exp(½·h) + 1e-6, or softplus(h) + 1e-6):
+#: the posterior never degenerates, so log q(z|x) stays finite when an encoder drives its spread to zero.
+SCALE_FLOOR = 1e-6
 
 
 def diagonal_gaussian(loc: Array, log_var: Array) -> distrax.MultivariateNormalDiag:
-    """q(z|x) = N(μ, diag σ²) with σ² = exp(log_var).
+    """q(z|x) = N(μ, diag σ²) with σ = exp(½·log_var) + 1e-6 (the published dSprites encoder's head).
 
     Args:
       loc: μ, ``[..., D]``.
-      log_var: log σ², ``[..., D]``; any real value (σ = exp(log_var / 2) is
-        finite for |log_var| < ~170 in float32's exponent range of log σ).
+      log_var: the raw head h ≈ log σ², ``[..., D]``; clipped to [−80, 80] before the exponential, so σ is
+        finite in float32 and at least ``SCALE_FLOOR`` whatever the encoder outputs.
 
     Returns:
       ``MultivariateNormalDiag`` with batch shape ``[...]``, event ``(D,)``.
     """
-    return distrax.MultivariateNormalDiag(loc, jnp.exp(0.5 * log_var))
+    return distrax.MultivariateNormalDiag(loc, jnp.exp(0.5 * jnp.clip(log_var, -80.0, 80.0)) + SCALE_FLOOR)
 
 
-def laplace(loc: Array, log_scale: Array) -> distrax.Independent:
-    """q(z|x) = Π_d Laplace(z_d; μ_d, b_d) with b = exp(log_scale).
+def softplus_gaussian(loc: Array, raw: Array) -> distrax.MultivariateNormalDiag:
+    """q(z|x) = N(μ, diag σ²) with σ = softplus(raw) + 1e-6 (the published pinwheel and Fashion-MNIST encoders).
 
     Args:
       loc: μ, ``[..., D]``.
-      log_scale: log b, ``[..., D]``.
+      raw: unconstrained scale head, ``[..., D]``.
+
+    Returns:
+      ``MultivariateNormalDiag`` with batch shape ``[...]``, event ``(D,)``.
+    """
+    return distrax.MultivariateNormalDiag(loc, jax.nn.softplus(raw) + SCALE_FLOOR)
+
+
+def laplace_posterior(loc: Array, log_scale: Array) -> distrax.Independent:
+    """q(z|x) = Π_d Laplace(z_d; μ_d, b_d) with b = exp(log_scale) + 1e-6.
+
+    Args:
+      loc: μ, ``[..., D]``.
+      log_scale: log b, ``[..., D]`` (clipped to [−80, 80]).
 
     Returns:
       ``Independent(Laplace)`` with batch shape ``[...]``, event ``(D,)``.
     """
-    return distrax.Independent(distrax.Laplace(loc, jnp.exp(log_scale)), reinterpreted_batch_ndims=1)
+    scale = jnp.exp(jnp.clip(log_scale, -80.0, 80.0)) + SCALE_FLOOR
+    return distrax.Independent(distrax.Laplace(loc, scale), reinterpreted_batch_ndims=1)
 
 
-FAMILIES = {"gaussian": diagonal_gaussian, "laplace": laplace}
+#: Posterior families by name: ``(loc, raw) -> q(z|x)``.
+FAMILIES = {"gaussian": diagonal_gaussian, "gaussian_softplus": softplus_gaussian, "laplace": laplace_posterior}
 
 
 def make_posterior(family: str = "gaussian") -> Callable[[Array, Array], distrax.Distribution]:

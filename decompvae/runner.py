@@ -137,6 +137,7 @@ class Built(NamedTuple):
     fixed_prior: dict
     prior_fn: Callable
     likelihood: Any  # a name or a (x, output) -> [b] function
+    eval_objective: Callable  # the objective in evaluation mode (BatchNorm running averages); `objective` trains
 
 
 _PRIOR_FAMILY = {
@@ -170,14 +171,16 @@ def build(config: Config) -> Built:
     for name in _REQUIRED_PRIOR_PARAMS.get(m.prior, ()):
         if name not in fixed_prior and name not in s.prior:
             raise ValueError(f"model.prior={m.prior!r} needs model.prior_params.{name} or sweep.prior.{name}")
-    if m.prior == "anisotropic_pca":
+    pca_logits = None
+    if m.prior == "anisotropic_pca" or m.prior_init == "pca":
         variances = priors.pca_variances(np.asarray(bundle.pca_source), m.latent_dim)
-        fixed_prior["logits"] = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
+        pca_logits = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
+    if m.prior == "anisotropic_pca":
+        fixed_prior["logits"] = pca_logits
+    initial_logits = pca_logits if m.prior_init == "pca" else np.zeros(m.latent_dim, np.float32)
     likelihood_scale = None if learn_scale or m.likelihood_scale is None else float(m.likelihood_scale)
     likelihood = m.likelihood if m.likelihood == "bernoulli" else make_likelihood(m.likelihood, scale=likelihood_scale)
-    objective = make_objective(
-        encoder,
-        decoder,
+    objective_kw = dict(
         likelihood=likelihood,
         prior=prior_fn,
         posterior=m.posterior,
@@ -185,28 +188,35 @@ def build(config: Config) -> Built:
         divergence_options=dict(m.divergence_options) or None,
         num_samples=m.num_samples,
     )
+    # Training mode (BatchNorm on batch statistics, updated running averages in
+    # terms.state_updates) for the trainer; evaluation mode for held-out terms.
+    objective = make_objective(encoder, decoder, train=True, **objective_kw)
+    eval_objective = make_objective(encoder, decoder, train=False, **objective_kw)
     sample_x = jnp.zeros((1,) + bundle.data_shape, jnp.float32)
 
     def init_params(key: Array, hyper: Hyperparams) -> dict:
         key_enc, key_dec = jax.random.split(key)
-        params = {
+        params = {  # the networks' full variables: "params" and, with BatchNorm, "batch_stats"
             "encoder": encoder.init(key_enc, sample_x),
             "decoder": decoder.init(key_dec, jnp.zeros((1, m.latent_dim), jnp.float32)),
         }
         if m.prior == "anisotropic_learned":
-            params["prior"] = {"logits": jnp.zeros((m.latent_dim,), jnp.float32)}
+            params["prior"] = {"logits": jnp.asarray(initial_logits)}  # model.prior_init: PCA (published) or 0
         return params
 
     trainer = make_trainer(objective, init_params, bundle.batch, amsgrad=t.amsgrad)
     grid = build_grid(config, fixed_prior)
     for member in grid.members():  # validate every member's prior before tracing
         swept = {k[len("prior."):]: v for k, v in member.items() if k.startswith("prior.")}
-        extra = {"logits": np.zeros(m.latent_dim, np.float32)} if m.prior == "anisotropic_learned" else {}
+        extra = {"logits": initial_logits} if m.prior == "anisotropic_learned" else {}
         try:
             prior_fn(**fixed_prior, **swept, **extra)
         except TypeError as err:
             raise ValueError(f"model.prior_params / sweep.prior do not fit model.prior={m.prior!r}: {err}") from None
-    return Built(config, bundle, encoder, decoder, objective, trainer, grid.members(), fixed_prior, prior_fn, likelihood)
+    return Built(
+        config, bundle, encoder, decoder, objective, trainer, grid.members(), fixed_prior, prior_fn, likelihood,
+        eval_objective,
+    )
 
 
 def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
@@ -262,15 +272,16 @@ def _prepare_output(config: Config, resume: bool) -> Path:
     current = config.to_dict()
     if saved.exists() and resume:
         previous = json.loads(saved.read_text())
+        defaults = Config().to_dict()
         changed = sorted(
             f"{section}.{key}"
             for section, values in current.items()
             if isinstance(values, dict)
             for key in values
-            if previous.get(section, {}).get(key) != values[key]
+            if previous.get(section, {}).get(key, defaults[section][key]) != values[key]
         )
         extended = changed == ["train.steps"] and current["train"]["steps"] > previous["train"]["steps"]
-        if previous != current and not extended:
+        if changed and not extended:
             raise ValueError(
                 f"{out} holds a run with a different configuration (changed: {', '.join(changed) or 'output_dir'}); "
                 "use another output_dir, or --fresh to start over there (only train.steps may grow on resume)"
@@ -401,7 +412,7 @@ def run(
 def summarise(built: Built, state: TrainState, hyper: Hyperparams, labels: list[str]) -> list[dict]:
     """Held-out loss terms per member (the final table)."""
     x = built.bundle.eval_x[:512]
-    evaluate = jax.jit(jax.vmap(built.objective, in_axes=(None, 0, 0, None)))
+    evaluate = jax.jit(jax.vmap(built.eval_objective, in_axes=(None, 0, 0, None)))
     loss, terms = evaluate(jax.random.key(0), state.params, hyper, x)
     rows = []
     for i, label in enumerate(labels):

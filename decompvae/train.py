@@ -9,8 +9,19 @@ of ``(key, step)``, so a run resumed from a checkpoint reproduces the
 uninterrupted run exactly.
 
 A member whose loss or gradients become non-finite is *frozen*: its
-parameters and optimiser state stop changing and ``diverged_at`` records the
-step (−1 while healthy). In a sweep the other members carry on.
+parameters (BatchNorm statistics included) and optimiser state stop changing
+and ``diverged_at`` records the step (−1 while healthy). In a sweep the other
+members carry on.
+
+BatchNorm running statistics are carried in the state, never hidden: they sit
+in ``params["encoder"]["batch_stats"]`` / ``params["decoder"]["batch_stats"]``
+beside the trainable ``"params"``. The step partitions ``params`` with
+:func:`split_state`: the gradient and the optimiser (whose state therefore
+holds no moments for them) see only the trainable part, so the optimiser
+cannot move the statistics; after the update they are replaced by the
+objective's ``terms.state_updates`` (the training-mode pass that gave the
+loss; build the objective with ``make_objective(..., train=True)``). Without
+``batch_stats`` the partition is the identity and nothing changes.
 """
 
 from __future__ import annotations
@@ -21,14 +32,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from decompvae.objective import Hyperparams, ObjectiveTerms
+from decompvae.objective import STATE_COLLECTIONS, Hyperparams, ObjectiveTerms
 
 Array = jax.Array
 Objective = Callable[[Array, Any, Hyperparams, Array], tuple[Array, ObjectiveTerms]]
 BatchFn = Callable[[Array, Array, Any], Array]  # (key, step, data) -> x [b, ...]
 InitParams = Callable[[Array, Any], dict]  # (key, hyper) -> params
 
-__all__ = ["StepInfo", "TrainState", "Trainer", "make_optimizer", "make_trainer"]
+__all__ = ["StepInfo", "TrainState", "Trainer", "make_optimizer", "make_trainer", "merge_state", "split_state"]
 
 
 class TrainState(NamedTuple):
@@ -36,8 +47,10 @@ class TrainState(NamedTuple):
 
     Attributes:
       step: ``[]`` int32, steps taken (frozen members keep counting).
-      params: ``{"encoder", "decoder"[, "prior"]}`` Flax variables.
-      opt_state: optax state of :func:`make_optimizer` (holds the learning rate).
+      params: ``{"encoder", "decoder"[, "prior"]}`` Flax variables (with
+        ``"batch_stats"`` beside ``"params"`` for networks with BatchNorm).
+      opt_state: optax state of :func:`make_optimizer` (holds the learning
+        rate) for the trainable part of ``params`` (:func:`split_state`).
       key: the run's base PRNG key as raw ``uint32`` key data
         (``jax.random.key_data``), so that states are plain arrays that
         NumPy, Orbax and host-side slicing handle.
@@ -95,7 +108,58 @@ class Trainer(NamedTuple):
 
 
 def _all_finite(tree) -> Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.asarray(True)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def split_state(params: Any) -> tuple[Any, dict]:
+    """``(trainable, state)``: the non-trainable collections (``batch_stats``) taken out of ``params``.
+
+    Args:
+      params: ``{"encoder": variables, "decoder": variables[, "prior": …]}``.
+
+    Returns:
+      ``state = {name: {"batch_stats": …}}`` for every entry holding one, and
+      ``trainable``, ``params`` without them; ``(params, {})`` itself (the
+      same object) when there is none.
+    """
+    if not isinstance(params, dict):
+        return params, {}
+    state = {
+        name: {c: v[c] for c in STATE_COLLECTIONS if c in v}
+        for name, v in params.items()
+        if isinstance(v, dict) and any(c in v for c in STATE_COLLECTIONS)
+    }
+    if not state:
+        return params, {}
+    trainable = {
+        name: {c: w for c, w in v.items() if c not in STATE_COLLECTIONS} if name in state else v
+        for name, v in params.items()
+    }
+    return trainable, state
+
+
+def merge_state(trainable: Any, state: dict) -> Any:
+    """The inverse of :func:`split_state`."""
+    if not state:
+        return trainable
+    return {name: {**v, **state[name]} if name in state else v for name, v in trainable.items()}
+
+
+def _new_state(state: dict, terms: Any) -> dict:
+    """The statistics of ``state`` replaced by ``terms.state_updates``; ValueError if any is missing."""
+    if not state:
+        return state
+    updates = getattr(terms, "state_updates", None) or {}
+    missing = [f"{name}.{c}" for name, cols in state.items() for c in cols if c not in updates.get(name, {})]
+    if missing:
+        raise ValueError(
+            f"params hold running statistics ({', '.join(missing)}) but the objective returned no update "
+            "for them in terms.state_updates: build it with make_objective(..., train=True)"
+        )
+    return {name: {c: updates[name][c] for c in cols} for name, cols in state.items()}
 
 
 def make_trainer(
@@ -109,7 +173,9 @@ def make_trainer(
 
     Args:
       objective: ``(key, params, hyper, x) -> (loss, terms)``, e.g. from
-        :func:`decompvae.objective.make_objective`.
+        :func:`decompvae.objective.make_objective` (with ``train=True`` for
+        networks with BatchNorm: ``terms.state_updates`` must then hold their
+        new statistics).
       init_params: ``(key, hyper) -> params``, initial network (and learnable
         prior) parameters.
       batch: ``(key, step, data) -> x``, a pure batch function (e.g.
@@ -121,14 +187,18 @@ def make_trainer(
       A :class:`Trainer`.
     """
     optimizer = make_optimizer(amsgrad=amsgrad)
-    grad_fn = jax.value_and_grad(objective, argnums=1, has_aux=True)
+
+    def partitioned(key, trainable, state, hyper, x):
+        return objective(key, merge_state(trainable, state), hyper, x)
+
+    grad_fn = jax.value_and_grad(partitioned, argnums=1, has_aux=True)  # w.r.t. the trainable part only
 
     def init(key: Array, hyper: Hyperparams, learning_rate) -> TrainState:
         if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.wrap_key_data(key)  # raw key data, as stacked by a sweep
         key_params, key_run = jax.random.split(key)
         params = init_params(key_params, hyper)
-        opt_state = optimizer.init(params)
+        opt_state = optimizer.init(split_state(params)[0])
         opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
@@ -141,10 +211,12 @@ def make_trainer(
     def step(state: TrainState, hyper: Hyperparams, data: Any) -> tuple[TrainState, StepInfo]:
         key_data, key_model = jax.random.split(jax.random.wrap_key_data(state.key))
         x = batch(key_data, state.step, data)
-        (loss, terms), grads = grad_fn(jax.random.fold_in(key_model, state.step), state.params, hyper, x)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
+        trainable, stats = split_state(state.params)
+        (loss, terms), grads = grad_fn(jax.random.fold_in(key_model, state.step), trainable, stats, hyper, x)
+        updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
+        stats = _new_state(stats, terms)  # the running statistics of the pass that gave the loss
+        params = merge_state(optax.apply_updates(trainable, updates), stats)
+        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(stats)
         healthy = finite & (state.diverged_at < 0)
         keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)  # noqa: E731
         new_state = TrainState(

@@ -35,6 +35,7 @@ CONV_CASES = [
     (9, 3, 5, 3, 2, "SAME"),
     (9, 2, 3, 4, 3, "VALID"),
     (11, 2, 3, 5, 2, ((2, 0), (1, 3))),
+    (4, 16, 6, 4, 1, "VALID"),  # the fashion encoder's heads: 4×4 → 1×1
 ]
 DECONV_CASES = [
     (4, 64, 64, 4, 2, "SAME"),
@@ -46,6 +47,7 @@ DECONV_CASES = [
     (4, 2, 3, 5, 3, ((4, 0), (2, 2))),
     (4, 2, 3, 3, 1, "SAME"),
     (4, 2, 3, 3, 2, ((-1, 3), (5, -1))),
+    (1, 6, 16, 4, 1, "VALID"),  # the fashion decoder's first layer: 1×1 → 4×4
 ]
 
 
@@ -190,6 +192,7 @@ NETWORK_CASES = [
     ("conv32", (32, 32, 3), (32, 32, 3)),
     ("mlp", (2,), (2,)),
     ("mlp", (8, 8, 1), (8, 8, 1)),
+    ("fashion", None, (32, 32, 1)),
 ]
 
 
@@ -205,7 +208,7 @@ def test_network_shapes(name, data_shape, shape, key):
 
 
 def test_dsprites_architecture(key):
-    """The published layer sizes (SPEC §8): 4 convs, dense 128, 4 transposed convs."""
+    """The published layer sizes (SPEC §8): 4 convs, dense 128, transposed convs 64→64, 64→64, 64→32, 32→1."""
     enc, dec = make_networks("dsprites", 10)
     p_enc = jax.eval_shape(enc.init, key, jnp.zeros((1, 64, 64, 1)))["params"]
     p_dec = jax.eval_shape(dec.init, key, jnp.zeros((1, 10)))["params"]
@@ -216,10 +219,10 @@ def test_dsprites_architecture(key):
     assert p_dec["dense0"]["kernel"].shape == (10, 128)
     assert p_dec["project"]["kernel"].shape == (128, 4 * 4 * 64)
     assert [p_dec[f"deconv{i}"]["kernel"].shape for i in range(4)] == [
-        (4, 4, 64, 64), (4, 4, 64, 32), (4, 4, 32, 32), (4, 4, 32, 1)]
+        (4, 4, 64, 64), (4, 4, 64, 64), (4, 4, 64, 32), (4, 4, 32, 1)]
 
 
-@pytest.mark.parametrize("name", ("dsprites", "conv32"))
+@pytest.mark.parametrize("name", ("dsprites", "conv32", "fashion"))
 def test_networks_equal_across_impls(name, key):
     """Same parameter tree and the same outputs whatever the formulation."""
     d = 4
@@ -262,16 +265,19 @@ def test_vmap_over_stacked_params_equals_loop(key):
             _close(b[i], a, GRAD_TOL)
 
 
-def test_mlp_learned_scale(key):
+def test_mlp_learned_scale_is_a_softplus_head_of_z(key):
     dec = MLPDecoder((2,), learn_scale=True, init_scale=0.5)
     z = jnp.ones((3, 2))
     params = dec.init(key, z)
-    loc, scale = dec.apply(params, z)
+    head = params["params"]["scale"]
+    np.testing.assert_allclose(jax.nn.softplus(head["bias"]), 0.5, rtol=1e-6)
+    # The scale depends on z: the published pinwheel decoder (SPEC §8).
+    z2 = jax.random.normal(key, (3, 2))
+    loc, scale = dec.apply(params, z2)
     assert loc.shape == scale.shape == (3, 2)
-    np.testing.assert_allclose(scale, 0.5, rtol=1e-6)
-    params["params"]["raw_scale"] = jnp.array([0.0, 20.0])
-    _, scale = dec.apply(params, z)
-    np.testing.assert_allclose(scale[0], [np.log(2.0), 20.0], rtol=1e-6)
+    h = jax.nn.relu(z2 @ params["params"]["dense0"]["kernel"] + params["params"]["dense0"]["bias"])
+    np.testing.assert_allclose(scale, jax.nn.softplus(h @ head["kernel"] + head["bias"]), rtol=1e-5)
+    assert not np.allclose(scale[0], scale[1])
     enc, dec = make_networks("mlp", 2, data_shape=(2,), learn_scale=True)
     assert dec.apply(dec.init(key, z), z)[1].shape == (3, 2)
 
@@ -295,6 +301,8 @@ def test_resolve_conv_impl():
         (dict(name="mlp", latent_dim=2, data_shape=(0,)), "data_shape"),
         (dict(name="dsprites", latent_dim=2, conv_impl="cudnn"), "conv_impl"),
         (dict(name="dsprites", latent_dim=2, learn_scale=True), "learn_scale"),
+        (dict(name="fashion", latent_dim=2, data_shape=(32, 32, 3)), "data_shape"),
+        (dict(name="fashion", latent_dim=2, hidden=(16,)), "hidden"),
     ],
 )
 def test_make_networks_rejects(kwargs, match):

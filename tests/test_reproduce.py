@@ -21,7 +21,7 @@ EXPECTED = {
     "heavy_tails": ["metrics.csv", "groups.csv", "metrics_vs_df.png", "tradeoff.png"],
 }
 #: Members of each tiny run (2 seeds per point).
-TINY_MEMBERS = {"clustering": 4, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 4}
+TINY_MEMBERS = {"clustering": 8, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 6}
 NUMERIC = {"member", "beta", "alpha", "seed", "gamma", "df", "recon", "kl", "overlap_mi", "hoyer", "accuracy", "nmi",
            "factor_vae_dlib", "factor_vae_paper", "mig", "objective", "theta"}
 
@@ -39,7 +39,7 @@ def test_every_profile_makes_a_valid_config():
 
     for profile in PROFILES:
         assert len(build_grid(clustering.make_config(clustering.PROFILES[profile]))) >= 4
-        config, _ = sparsity.make_config(sparsity.PROFILES[profile])
+        config, _ = sparsity.make_config(sparsity.PROFILES[profile], require_files=False)
         assert config.model.latent_dim == 50 and list(config.sweep.prior["gamma"]) == [0.0, 0.8]
         for module in (overlap, rotation):
             settings = module.PROFILES[profile]
@@ -53,6 +53,56 @@ def test_every_profile_makes_a_valid_config():
     assert rotation.PROFILES["paper"]["betas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert heavy_tails.PROFILES["cpu"]["dfs"] == [2.0, 5.0, 9.0, 12.0, 9999.0]
     assert all(module.PROFILES["cpu"]["seeds"] >= 10 for module in (clustering, sparsity, overlap, rotation, heavy_tails))
+
+
+def test_paper_profiles_are_the_published_settings():
+    """SPEC §8, as --print-config shows them."""
+    from decompvae.reproduce import resolved_settings
+
+    for name in ("overlap", "rotation", "heavy_tails"):
+        runs = resolved_settings(name, "paper")["runs"]
+        for run in runs:
+            m, t = run["model"], run["train"]
+            assert (m["network"], m["latent_dim"], m["likelihood"], m["posterior"]) == ("dsprites", 10, "bernoulli",
+                                                                                       "gaussian")
+            assert (t["batch_size"], t["learning_rate"], t["amsgrad"], t["steps"]) == (64, 5e-4, True, 230_400)
+    learned = [r for r in resolved_settings("rotation", "paper")["runs"] if r["model"]["prior"] == "anisotropic_learned"]
+    assert learned[0]["model"]["prior_init"] == "pca"
+    sparse = resolved_settings("sparsity", "paper")
+    (run,) = sparse["runs"]
+    assert (run["data"]["name"], run["data"]["image_size"], run["model"]["network"]) == ("fashion_mnist", 32, "fashion")
+    assert (run["model"]["likelihood"], run["model"]["likelihood_scale"], run["model"]["divergence"]) == (
+        "laplace", 0.1, "mmd")
+    assert (run["train"]["batch_size"], run["train"]["steps"], run["train"]["learning_rate"]) == (500, 9600, 5e-4)
+    assert (run["sweep"]["alpha"], run["sweep"]["beta"], run["sweep"]["prior"]["gamma"]) == (
+        [0.0, 100.0], [1.0], [0.0, 0.8])
+    (run,) = resolved_settings("clustering", "paper")["runs"]
+    assert (run["model"]["posterior"], run["model"]["likelihood_scale"], run["model"]["divergence"]) == (
+        "gaussian_softplus", "learned", "inclusive_kl")
+    assert {0.0, 1.0} <= set(run["sweep"]["beta"]) and {0.0, 1.0} <= set(run["sweep"]["alpha"])
+    assert (run["train"]["batch_size"], run["train"]["steps"], run["train"]["learning_rate"]) == (400, 500, 1e-3)
+    assert "paired" in sparse["verdict_rule"]
+
+
+def test_sparsity_paper_profile_refuses_without_fashion_mnist(monkeypatch, tmp_path):
+    from decompvae.reproduce import sparsity
+
+    monkeypatch.delenv(sparsity.FASHION_MNIST_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match=sparsity.FASHION_MNIST_ENV):
+        run_experiment("sparsity", "paper", tmp_path, echo=lambda _: None)
+    monkeypatch.setenv(sparsity.FASHION_MNIST_ENV, str(tmp_path))
+    config, described = sparsity.make_config(sparsity.PROFILES["paper"])
+    assert config.data.path == str(tmp_path) and described.startswith("Fashion-MNIST")
+    assert "substitute" in sparsity.make_config(sparsity.PROFILES["cpu"])[1]
+
+
+def test_cli_print_config(capsys):
+    import json
+
+    assert cli.main(["reproduce", "rotation", "--profile", "paper", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["runs"]) == 3 and printed["settings"]["sizes"]["paper_votes"] is None
+    assert printed["verdict_rule"].startswith("for each anisotropic prior")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -71,7 +121,9 @@ def test_tiny_profile_writes_finite_outputs(name, tmp_path):
     assert checked >= len(rows) * 3
     summary = (out / "summary.md").read_text()
     assert f"profile `tiny`" in summary
-    assert finding_status(summary) in ("reproduced", "partly reproduced", "NOT reproduced")
+    assert finding_status(summary) in ("reproduced", "partly reproduced", "NOT reproduced", "inconclusive at this budget")
+    if name != "theory":
+        assert "**Verdict rule** (written before the run)" in summary and "detectable" in summary
     if name != "theory":  # the seed CIs made it into the table
         assert "±" in summary
     else:  # Theorem 2 as the experiment computes it: flat for the isotropic prior only
@@ -111,6 +163,7 @@ def test_readme_collects_summaries(tmp_path):
     ("**Finding (reproduced):** x", "reproduced"),
     ("**Finding (partly reproduced; criterion ...):** x", "partly reproduced"),
     ("**Finding (NOT reproduced; criterion ...):** x", "NOT reproduced"),
+    ("**Finding (inconclusive at this budget).**", "inconclusive at this budget"),
     ("no finding here", "no verdict"),
 ])
 def test_finding_status(text, status):

@@ -25,7 +25,7 @@ from decompvae.metrics.disentanglement import (
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
 from decompvae.metrics.sparsity import hoyer_sparsity
 
-from decompvae.metrics.overlap import OverlapInfo, aggregate_log_prob, overlap
+from decompvae.metrics.overlap import OverlapInfo, aggregate_log_prob, dataset_overlap, mixture_log_prob, overlap
 from decompvae.objective import iwae_bound, make_iwae
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "dci",
     "dci_completeness",
     "dci_disentanglement",
+    "dataset_overlap",
     "explicitness",
     "factor_vae_score",
     "gbt_importance",
@@ -46,6 +47,7 @@ __all__ = [
     "iwae_bound",
     "make_iwae",
     "mig",
+    "mixture_log_prob",
     "modularity",
     "modularity_from_mutual_info",
     "mutual_information_matrix",

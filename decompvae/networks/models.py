@@ -7,6 +7,16 @@ log-variance log σ²; for the Laplace posterior, the log-scale), and a decoder
 returns the parameters of the likelihood p(x|z): Bernoulli logits or a mean,
 optionally with a learned per-dimension scale.
 
+The ``"fashion"`` networks (:class:`DCGANEncoder`, :class:`DCGANDecoder`) hold
+BatchNorm layers, whose running statistics live in the ``"batch_stats"``
+collection beside ``"params"`` in the variables ``init`` returns. They take a
+call argument ``train``: ``False`` (the default, evaluation) normalises with the
+running averages; ``True`` normalises with the batch's statistics and must be
+applied with ``mutable=["batch_stats"]``, which returns the updated running
+averages (flax momentum 0.9 = PyTorch momentum 0.1, epsilon 1e-5, as in the
+published code). ``decompvae.objective.make_objective(..., train=True)`` does
+this and hands the new statistics to the trainer.
+
 The convolutional modules take ``conv_impl`` (see ``decompvae.networks.layers``):
 it changes how the convolutions are computed, never the parameters, so a
 parameter tree initialised or trained with one formulation is used unchanged
@@ -27,14 +37,25 @@ from decompvae.networks.layers import Conv2D, ConvTranspose2D, resolve_conv_impl
 
 Array = jax.Array
 
-NETWORKS = ("dsprites", "conv32", "mlp")
+NETWORKS = ("dsprites", "conv32", "mlp", "fashion")
 DSPRITES_CHANNELS = (32, 32, 64, 64)
+#: Output channels of the published dSprites decoder's transposed convolutions
+#: before the last (which has the image's channels): 64→64, 64→64, 64→32, 32→1.
+DSPRITES_DECONV_CHANNELS = (64, 64, 32)
 CONV32_CHANNELS = (32, 64, 128)
+#: Flax ``nn.BatchNorm`` momentum m (running = m·running + (1 − m)·batch) equal to
+#: PyTorch's ``BatchNorm2d(momentum=0.1)`` of the published code, and its epsilon.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+#: Standard deviation of the DCGAN convolution kernels at initialisation, N(0, 0.02²).
+DCGAN_INIT_STD = 0.02
 
 __all__ = [
     "NETWORKS",
     "ConvDecoder",
     "ConvEncoder",
+    "DCGANDecoder",
+    "DCGANEncoder",
     "MLPDecoder",
     "MLPEncoder",
     "make_networks",
@@ -72,14 +93,18 @@ def _bottom(image_shape: Sequence[int], n_layers: int) -> tuple[int, int]:
 class ConvEncoder(nn.Module):
     """Convolutional encoder: 4×4 stride-2 convolutions (padding 1), ReLU, dense, heads.
 
-    Each convolution halves the spatial size. With the defaults this is the
-    published dSprites encoder (64→32→16→8→4, channels 32-32-64-64, dense 128).
+    Each convolution halves the spatial size. ``make_networks("dsprites")``
+    gives the published dSprites encoder (SPEC §8): 64→32→16→8→4, channels
+    32-32-64-64, flatten 1024, a *linear* dense 128 (``dense_activation=False``),
+    heads ``loc`` and ``raw``.
 
     Attributes:
       latent_dim: D.
       image_shape: ``(h, w, c)``; h and w multiples of ``2**len(channels)``.
       channels: output channels of the convolutions.
       hidden: widths of the dense layers after flattening.
+      dense_activation: ReLU after each dense layer of ``hidden`` (conv32);
+        False makes them linear (the published dSprites encoder).
       conv_impl: formulation of the convolutions (``layers.CONV_IMPLS``).
       dtype, param_dtype: as in flax layers.
     """
@@ -88,6 +113,7 @@ class ConvEncoder(nn.Module):
     image_shape: Sequence[int] = (64, 64, 1)
     channels: Sequence[int] = DSPRITES_CHANNELS
     hidden: Sequence[int] = (128,)
+    dense_activation: bool = True
     conv_impl: str = "auto"
     dtype: jnp.dtype | None = None
     param_dtype: jnp.dtype = jnp.float32
@@ -111,25 +137,33 @@ class ConvEncoder(nn.Module):
             x = nn.relu(Conv2D(ch, 4, 2, 1, impl=impl, name=f"conv{i}", **kw)(x))  # [b, h/2^(i+1), ., ch]
         x = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.hidden):
-            x = nn.relu(nn.Dense(width, name=f"dense{i}", **kw)(x))
+            x = nn.Dense(width, name=f"dense{i}", **kw)(x)
+            x = nn.relu(x) if self.dense_activation else x
         loc = nn.Dense(self.latent_dim, name="loc", **kw)(x)  # [b, D]
         raw = nn.Dense(self.latent_dim, name="raw", **kw)(x)  # [b, D]
         return loc, raw
 
 
 class ConvDecoder(nn.Module):
-    """Convolutional decoder, the mirror of ``ConvEncoder``.
+    """Convolutional decoder, by default the mirror of ``ConvEncoder``.
 
-    Dense layers, a dense layer to ``(h/2^n)·(w/2^n)·channels[-1]``, then n
-    4×4 stride-2 transposed convolutions (each doubling the spatial size; the
-    last one has ``image_shape[-1]`` output channels and no activation). With
-    the defaults this is the published dSprites decoder: dense 128 → dense
-    4·4·64 → transposed convolutions 64-32-32-1 → ``[b, 64, 64, 1]``.
+    Dense layers (ReLU), a dense layer to ``(h/2^n)·(w/2^n)·channels[-1]``
+    (ReLU), then n = ``len(channels)`` 4×4 stride-2 transposed convolutions
+    (each doubling the spatial size, ReLU between; the last one has
+    ``image_shape[-1]`` output channels and no activation).
+    ``make_networks("dsprites")`` gives the published dSprites decoder (SPEC
+    §8): dense 128 → dense 4·4·64 → transposed convolutions 64→64, 64→64,
+    64→32, 32→1 → ``[b, 64, 64, 1]``.
 
     Attributes:
       image_shape: ``(h, w, c)`` of the output.
-      channels: the encoder's channels; the decoder runs them in reverse.
+      channels: the encoder's channels; the decoder starts from
+        ``channels[-1]`` and has ``len(channels)`` transposed convolutions.
       hidden: the encoder's dense widths; run in reverse.
+      deconv_channels: output channels of the transposed convolutions but the
+        last, ``len(channels) − 1`` of them; None mirrors the encoder
+        (``reversed(channels)[1:]``; conv32). The published dSprites decoder
+        has ``DSPRITES_DECONV_CHANNELS`` = (64, 64, 32).
       conv_impl: formulation of the transposed convolutions.
       dtype, param_dtype: as in flax layers.
     """
@@ -137,6 +171,7 @@ class ConvDecoder(nn.Module):
     image_shape: Sequence[int] = (64, 64, 1)
     channels: Sequence[int] = DSPRITES_CHANNELS
     hidden: Sequence[int] = (128,)
+    deconv_channels: Sequence[int] | None = None
     conv_impl: str = "auto"
     latent_dim: int | None = None
     dtype: jnp.dtype | None = None
@@ -161,14 +196,153 @@ class ConvDecoder(nn.Module):
         for i, width in enumerate(reversed(tuple(self.hidden))):
             x = nn.relu(nn.Dense(width, name=f"dense{i}", **kw)(x))
         rev = tuple(reversed(tuple(self.channels)))
+        middle = rev[1:] if self.deconv_channels is None else tuple(int(c) for c in self.deconv_channels)
+        if len(middle) != len(rev) - 1:
+            raise ValueError(
+                f"deconv_channels must hold len(channels) - 1 = {len(rev) - 1} values; got {self.deconv_channels!r}"
+            )
         x = nn.relu(nn.Dense(h0 * w0 * rev[0], name="project", **kw)(x))
         x = x.reshape(x.shape[0], h0, w0, rev[0])
-        outs = rev[1:] + (self.image_shape[-1],)
+        outs = middle + (self.image_shape[-1],)
         for i, ch in enumerate(outs):
             x = ConvTranspose2D(ch, 4, 2, "SAME", impl=impl, name=f"deconv{i}", **kw)(x)
             if i < len(outs) - 1:
                 x = nn.relu(x)
         return x  # [b, h, w, c]
+
+
+def _dcgan_kw(module) -> dict:
+    return dict(
+        use_bias=False,
+        kernel_init=nn.initializers.normal(DCGAN_INIT_STD),
+        impl=resolve_conv_impl(module.conv_impl),
+        dtype=module.dtype,
+        param_dtype=module.param_dtype,
+    )
+
+
+def _batch_norm(module, train: bool, name: str) -> nn.BatchNorm:
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=module.momentum,
+        epsilon=module.epsilon,
+        dtype=module.dtype,
+        param_dtype=module.param_dtype,
+        name=name,
+    )
+
+
+class DCGANEncoder(nn.Module):
+    """The published DCGAN-style Fashion-MNIST encoder (SPEC §8), for 32×32 images.
+
+    conv ``c → f`` (4×4, stride 2, padding 1), LeakyReLU 0.2; conv ``f → 2f``
+    and ``2f → 4f`` (the same geometry), each followed by BatchNorm and
+    LeakyReLU 0.2 (32→16→8→4); then two heads, 4×4 convolutions without
+    padding (4×4 → 1×1) to D channels, flattened to ``[b, D]``. The body's
+    convolutions have no bias; the heads keep theirs (zero-initialised), as in
+    the published code (``nn.Conv2d(4f, D, 4)``). Kernels start N(0, 0.02²).
+
+    Attributes:
+      latent_dim: D.
+      image_shape: ``(32, 32, c)``.
+      base: f, the channel base (the published ``fBase`` = 32).
+      momentum, epsilon: of the BatchNorm layers (flax convention:
+        running = momentum·running + (1 − momentum)·batch).
+      conv_impl: formulation of the convolutions (``layers.CONV_IMPLS``).
+      dtype, param_dtype: as in flax layers.
+    """
+
+    latent_dim: int
+    image_shape: Sequence[int] = (32, 32, 1)
+    base: int = 32
+    momentum: float = BN_MOMENTUM
+    epsilon: float = BN_EPSILON
+    conv_impl: str = "auto"
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> tuple[Array, Array]:
+        """Encode a batch of images.
+
+        Args:
+          x: ``[b, 32, 32, c]`` images.
+          train: normalise with the batch's statistics and update the running
+            averages (apply with ``mutable=["batch_stats"]``); False uses the
+            running averages.
+
+        Returns:
+          ``(loc, raw)``, each ``[b, D]`` (raw: the unconstrained scale head,
+          σ = softplus(raw) + 1e-6 for the ``gaussian_softplus`` posterior).
+        """
+        if tuple(self.image_shape)[:2] != (32, 32) or len(self.image_shape) != 3:
+            raise ValueError(f"image_shape of the DCGAN encoder must be (32, 32, c); got {tuple(self.image_shape)!r}")
+        _check_image(x, self.image_shape)
+        check_dim("base", self.base)
+        kw = _dcgan_kw(self)
+        f = self.base
+        x = nn.leaky_relu(Conv2D(f, 4, 2, 1, name="conv0", **kw)(x), 0.2)  # [b, 16, 16, f]
+        for i, ch in ((1, 2 * f), (2, 4 * f)):
+            x = Conv2D(ch, 4, 2, 1, name=f"conv{i}", **kw)(x)  # [b, 8, 8, 2f], then [b, 4, 4, 4f]
+            x = nn.leaky_relu(_batch_norm(self, train, f"bn{i}")(x), 0.2)
+        head = {**kw, "use_bias": True}
+        loc = Conv2D(self.latent_dim, 4, 1, "VALID", name="loc", **head)(x)  # [b, 1, 1, D]
+        raw = Conv2D(self.latent_dim, 4, 1, "VALID", name="raw", **head)(x)  # [b, 1, 1, D]
+        return loc.reshape(x.shape[0], -1), raw.reshape(x.shape[0], -1)
+
+
+class DCGANDecoder(nn.Module):
+    """The published DCGAN-style Fashion-MNIST decoder (SPEC §8): ``[b, D] → [b, 32, 32, c]``.
+
+    z as ``[b, 1, 1, D]``; transposed conv ``D → 4f`` (4×4, stride 1, no
+    padding: 1×1 → 4×4), BatchNorm, ReLU; ``4f → 2f`` and ``2f → f`` (4×4,
+    stride 2, padding 1), each followed by BatchNorm and ReLU; ``f → c``
+    (4×4, stride 2, padding 1) with no activation: the mean of the Laplace
+    likelihood, as the published decoder returns it. No bias; kernels start
+    N(0, 0.02²).
+
+    Attributes:
+      image_shape: ``(32, 32, c)`` of the output.
+      base: f (the published ``fBase`` = 32).
+      momentum, epsilon: of the BatchNorm layers (see :class:`DCGANEncoder`).
+      conv_impl: formulation of the transposed convolutions.
+      latent_dim: D, checked against z when given.
+      dtype, param_dtype: as in flax layers.
+    """
+
+    image_shape: Sequence[int] = (32, 32, 1)
+    base: int = 32
+    momentum: float = BN_MOMENTUM
+    epsilon: float = BN_EPSILON
+    conv_impl: str = "auto"
+    latent_dim: int | None = None
+    dtype: jnp.dtype | None = None
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: Array, train: bool = False) -> Array:
+        """Decode a batch of latents.
+
+        Args:
+          z: ``[b, D]``.
+          train: as in :class:`DCGANEncoder`.
+
+        Returns:
+          ``[b, 32, 32, c]``, unconstrained (the likelihood's mean).
+        """
+        if tuple(self.image_shape)[:2] != (32, 32) or len(self.image_shape) != 3:
+            raise ValueError(f"image_shape of the DCGAN decoder must be (32, 32, c); got {tuple(self.image_shape)!r}")
+        _check_latent(z, self.latent_dim)
+        check_dim("base", self.base)
+        kw = _dcgan_kw(self)
+        f = self.base
+        x = z.reshape(z.shape[0], 1, 1, z.shape[1])  # [b, 1, 1, D]
+        x = ConvTranspose2D(4 * f, 4, 1, "VALID", name="deconv0", **kw)(x)  # [b, 4, 4, 4f]
+        x = nn.relu(_batch_norm(self, train, "bn0")(x))
+        for i, ch in ((1, 2 * f), (2, f)):
+            x = ConvTranspose2D(ch, 4, 2, "SAME", name=f"deconv{i}", **kw)(x)  # [b, 8, 8, 2f], [b, 16, 16, f]
+            x = nn.relu(_batch_norm(self, train, f"bn{i}")(x))
+        return ConvTranspose2D(self.image_shape[-1], 4, 2, "SAME", name="deconv3", **kw)(x)  # [b, 32, 32, c]
 
 
 class MLPEncoder(nn.Module):
@@ -205,15 +379,16 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """Multilayer perceptron decoder (ReLU), optionally with a learned scale.
+    """Multilayer perceptron decoder (ReLU), optionally with a learned scale head.
 
     Attributes:
       output_shape: shape of one data point, e.g. ``(2,)`` or ``(8, 8, 1)``.
       hidden: widths of the hidden layers, applied in this order.
-      learn_scale: also return a per-dimension scale ``softplus(s)`` from one
-        parameter ``s`` of shape ``output_shape`` (not a function of z),
-        initialised so the scale starts at ``init_scale``.
-      init_scale: the initial scale (> 0).
+      learn_scale: also return a per-dimension scale ``softplus(W h + c)``, a
+        function of z through the last hidden layer h (the published pinwheel
+        decoder, SPEC §8); the head's bias starts so that the scale is
+        ``init_scale`` when ``W h = 0``.
+      init_scale: the scale at initialisation for ``W h = 0`` (> 0).
       dtype, param_dtype: as in flax layers.
     """
 
@@ -234,7 +409,7 @@ class MLPDecoder(nn.Module):
 
         Returns:
           The mean (or logits) ``[b, *output_shape]``; with ``learn_scale``,
-          ``(loc, scale)`` with ``scale = softplus(s)`` broadcast to the same shape.
+          ``(loc, scale)``, both ``[b, *output_shape]``.
         """
         _check_latent(z, self.latent_dim)
         shape = tuple(self.output_shape)
@@ -247,9 +422,8 @@ class MLPDecoder(nn.Module):
             return loc
         check_positive("init_scale", self.init_scale)
         raw0 = float(np.log(np.expm1(self.init_scale)))
-        s = self.param("raw_scale", nn.initializers.constant(raw0), shape, self.param_dtype)
-        scale = nn.softplus(jnp.asarray(s, loc.dtype))
-        return loc, jnp.broadcast_to(scale, loc.shape)
+        raw = nn.Dense(int(np.prod(shape)), name="scale", bias_init=nn.initializers.constant(raw0), **kw)(x)
+        return loc, nn.softplus(raw).reshape(loc.shape)
 
 
 def make_networks(
@@ -266,11 +440,14 @@ def make_networks(
 
     Args:
       name: ``"dsprites"`` (published 64×64 convnet; data ``(64, 64, 1)``),
-        ``"conv32"`` (convolutions 32-64-128, dense 256; data ``(32, 32, c)``,
-        default ``(32, 32, 1)``) or ``"mlp"`` (data of any shape, required).
+        ``"conv32"`` (convolutions 32-64-128, dense 256 with ReLU, mirrored
+        decoder; data ``(32, 32, c)``, default ``(32, 32, 1)``), ``"fashion"``
+        (the published DCGAN-style Fashion-MNIST networks with BatchNorm; data
+        ``(32, 32, 1)``) or ``"mlp"`` (data of any shape, required).
       latent_dim: D ≥ 1.
       data_shape: shape of one data point.
-      hidden: dense widths (defaults: dsprites (128,), conv32 (256,), mlp (100,)).
+      hidden: dense widths (defaults: dsprites (128,), conv32 (256,), mlp (100,));
+        "fashion" has none (must be None).
       conv_impl: formulation of the convolutions (``layers.CONV_IMPLS``);
         ignored by "mlp".
       learn_scale: "mlp" only: the decoder also returns a learned scale.
@@ -296,10 +473,20 @@ def make_networks(
         _bottom(shape, len(channels))
         hidden = default_hidden if hidden is None else tuple(hidden)
         kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype)
+        published = name == "dsprites"  # linear dense 128, transposed convolutions 64-64-32-1 (SPEC §8)
         return (
-            ConvEncoder(latent_dim, image_shape=shape, **kw),
-            ConvDecoder(image_shape=shape, latent_dim=latent_dim, **kw),
+            ConvEncoder(latent_dim, image_shape=shape, dense_activation=not published, **kw),
+            ConvDecoder(image_shape=shape, latent_dim=latent_dim,
+                        deconv_channels=DSPRITES_DECONV_CHANNELS if published else None, **kw),
         )
+    if name == "fashion":
+        shape = (32, 32, 1) if data_shape is None else tuple(data_shape)
+        if shape != (32, 32, 1):
+            raise ValueError(f"data_shape for 'fashion' must be (32, 32, 1); got {shape!r}")
+        if hidden is not None:
+            raise ValueError(f"the 'fashion' networks have no dense layers; hidden must be None, got {hidden!r}")
+        kw = dict(image_shape=shape, conv_impl=conv_impl, param_dtype=param_dtype)
+        return DCGANEncoder(latent_dim, **kw), DCGANDecoder(latent_dim=latent_dim, **kw)
     if name == "mlp":
         if data_shape is None:
             raise ValueError("data_shape is required for the 'mlp' networks, e.g. (2,) for pinwheel")

@@ -2,6 +2,7 @@
 
     decompvae reproduce list                       # the experiments
     decompvae reproduce NAME --profile tiny|cpu|paper [--output DIR]
+    decompvae reproduce NAME --profile P --print-config   # the resolved settings as JSON, no training
     decompvae reproduce readme                     # rebuild experiments/README.md from the summaries
 
 Each experiment trains its grids with vmapped sweeps (one compiled program
@@ -24,13 +25,15 @@ CPU) and ``paper`` (the published settings, for a GPU).
 from __future__ import annotations
 
 import importlib
+import inspect
+import json
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 from decompvae.reproduce._common import Context
 
-__all__ = ["EXPERIMENTS", "PROFILES", "Experiment", "main", "run_experiment"]
+__all__ = ["EXPERIMENTS", "PROFILES", "Experiment", "main", "resolved_settings", "run_experiment"]
 
 PROFILES = ("tiny", "cpu", "paper")
 
@@ -79,6 +82,40 @@ def profile_settings(name: str, profile: str) -> dict:
     return dict(_module(name).PROFILES[profile])
 
 
+def _plain(value):
+    """JSON-ready settings: NamedTuples (sample sizes) become dicts."""
+    if hasattr(value, "_asdict"):
+        return {k: _plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def resolved_settings(name: str, profile: str, output: str | Path | None = None) -> dict:
+    """What ``NAME --profile P`` would run, without training.
+
+    Returns:
+      ``{"experiment", "profile", "runs": [config.json of each compiled sweep],
+      "settings": the profile (grids, evaluation sample sizes), "verdict_rule"}``.
+    """
+    settings = profile_settings(name, profile)
+    module = _module(name)
+    runs = RUNS_ROOT / f"{name}-{profile}" if output is None else Path(output) / "runs"
+    configs = {}
+    if hasattr(module, "configs"):
+        kwargs = {"require_files": False} if "require_files" in inspect.signature(module.configs).parameters else {}
+        configs = module.configs(settings, **kwargs)
+    return {
+        "experiment": name,
+        "profile": profile,
+        "runs": [{**c.to_dict(), "output_dir": str(runs / variant)} for variant, c in configs.items()],
+        "settings": _plain(settings),
+        "verdict_rule": getattr(module, "VERDICT_RULE", None),
+    }
+
+
 def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = None, *, echo=print,
                    progress: bool = False) -> Path:
     """Run one experiment; return its results directory.
@@ -121,6 +158,9 @@ def main(args) -> int:
         from decompvae.reproduce._readme import write_readme
 
         print(f"written {write_readme()}")
+        return 0
+    if getattr(args, "print_config", False):
+        print(json.dumps(resolved_settings(args.name, args.profile, args.output), indent=2))
         return 0
     path = run_experiment(args.name, args.profile, args.output, progress=True)
     print(f"results in {path} (summary: {path / 'summary.md'})")

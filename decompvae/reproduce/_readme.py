@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["finding_status", "write_readme"]
 
-_FINDING = re.compile(r"\*\*Finding \((reproduced|partly reproduced|NOT reproduced)")
+_FINDING = re.compile(r"\*\*Finding \((reproduced|partly reproduced|NOT reproduced|inconclusive at this budget)")
 
 INTRO = """\
 # The paper's experiments
@@ -36,9 +36,17 @@ per independently trained network, with its hyperparameters and metrics),
 `summary.md`. Training runs (checkpoints, logs) go to
 `runs/reproduce/<name>-<profile>/` (not committed) and resume when a command
 is repeated. Every point is a set of networks trained with different seeds in
-one vmapped sweep; intervals are mean ± t_{0.975, n−1}·sd/√n. The α of the
-MMD here is batch-size free: published α = α·B (SPEC §3.1); the summaries
-state both.
+one vmapped sweep; point intervals are mean ± t_{0.975, n−1}·sd/√n.
+
+Networks that share a seed share their initialisation, data stream and
+evaluation keys, so every comparison is **seed-paired**: the difference is
+taken per seed and gets a paired t interval. Each summary states its
+**verdict rule**, written in the experiment's module before the run, with a
+smallest effect of interest δ per claim: *reproduced* when the paired
+interval excludes 0 in the paper's direction, *NOT reproduced* when it rules
+out an effect of δ, and *inconclusive at this budget* otherwise — with the
+effect the design detects at 80% power beside it. Where a rule changed, the
+summary also gives the old rule's verdict. α is the published α (SPEC §3.1).
 """
 
 #: Why a finding did or did not reproduce under the cpu profile (no numbers: those are in the summaries).
@@ -90,7 +98,7 @@ ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails
 
 
 def finding_status(summary: str) -> str:
-    """``reproduced``, ``partly reproduced``, ``NOT reproduced`` or ``no verdict`` from a summary's text."""
+    """``reproduced``, ``partly reproduced``, ``NOT reproduced``, ``inconclusive at this budget`` or ``no verdict``."""
     match = _FINDING.search(summary)
     return match.group(1) if match else "no verdict"
 
