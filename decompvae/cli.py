@@ -6,13 +6,18 @@
     decompvae reproduce NAME --profile cpu|paper|tiny               # the paper's experiments
     decompvae reproduce NAME --profile paper --print-config         # their resolved settings (JSON), no training
     decompvae bench [--quick]                                       # speed benchmarks
+    decompvae sweep ... --coordinator HOST:PORT --num-processes N --process-id I   # one of N processes
 
-Runs resume from their newest checkpoint unless ``--fresh`` is given.
+Runs resume from their newest checkpoint unless ``--fresh`` is given. One
+process at a time may write to a run directory. With ``--num-processes N``
+the same command runs on every host (each with its own ``--process-id``);
+process 0 writes the outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 __all__ = ["DEFAULT_SWEEP", "main"]
@@ -34,13 +39,21 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.steps=100 --set sweep.beta=[1,2]")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming from a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dist = p.add_argument_group("several processes (JAX's distributed runtime; the config's [distributed] section)")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same on every process")
+    dist.add_argument("--num-processes", type=int, metavar="N", help="processes in all (default 1)")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 … N-1; 0 writes")
 
 
 def _cmd_run(args, single: bool) -> int:
     from decompvae import runner
     from decompvae.config import load_config
 
-    config = load_config(args.config, args.overrides, base=None if args.config else DEFAULT_SWEEP)
+    overrides = list(args.overrides)
+    for key in ("coordinator", "num_processes", "process_id"):
+        if getattr(args, key) is not None:
+            overrides.append(f"distributed.{key}={json.dumps(getattr(args, key))}")
+    config = load_config(args.config, overrides, base=None if args.config else DEFAULT_SWEEP)
     if single:
         config = runner.replace(config, sweep={"beta": (), "alpha": (), "learning_rate": (), "seed": (), "prior": {}})
     print(f"decompvae: {len(runner.build_grid(config))} member(s) → {config.output_dir}", flush=True)
@@ -49,8 +62,9 @@ def _cmd_run(args, single: bool) -> int:
     except runner.TrainingDiverged as err:
         print(f"decompvae: training diverged: {err}", file=sys.stderr)
         return 3
-    print(runner.format_table(result.summary))
-    print(f"outputs in {result.output_dir}")
+    if config.distributed.process_id == 0:  # the writer
+        print(runner.format_table(result.summary))
+        print(f"outputs in {result.output_dir}")
     return 0
 
 
@@ -105,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_reproduce(args)
         return _cmd_bench(args)
     except (ValueError, FileNotFoundError) as err:
+        print(f"decompvae: error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # a locked or damaged run directory, a failed write: stop with the reason
+        from decompvae.checkpoint import CheckpointError
+        from decompvae.distributed import WriterFailed
+        from decompvae.rundir import OutputWriteError, RunLocked
+
+        if not isinstance(err, (RunLocked, CheckpointError, OutputWriteError, WriterFailed)):
+            raise
         print(f"decompvae: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,11 +1,12 @@
 """Run configuration: TOML files with command-line overrides, validated early.
 
-A configuration has five sections, each a frozen dataclass::
+A configuration has six sections, each a frozen dataclass::
 
     [data]   name = "dsprites"          # dsprites | dsprites_file | digits | fashion_mnist | pinwheel
     [model]  network = "dsprites", latent_dim = 10, prior = "isotropic", divergence = "none", …
     [train]  steps = 2000, batch_size = 64, learning_rate = 5e-4, beta = 1.0, alpha = 0.0, seed = 0, …
     [sweep]  beta = [1, 4], prior.df = [2, 5], seed = [0, 1], mode = "product", …
+    [distributed] coordinator = "host:1234", num_processes = 2, process_id = 0   # default: one process
     output_dir = "runs/example"
 
 Overrides use the same syntax as the file, one ``section.key=value`` each
@@ -28,6 +29,7 @@ from decompvae.posteriors import FAMILIES as _POSTERIOR_FAMILIES
 __all__ = [
     "Config",
     "DataConfig",
+    "DistributedConfig",
     "ModelConfig",
     "SweepConfig",
     "TrainConfig",
@@ -213,6 +215,49 @@ class SweepConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributedConfig:
+    """Several processes computing one sweep with JAX's distributed runtime.
+
+    How the run is computed, not what: a run may be resumed with other values
+    here, and the results do not depend on them.
+
+    Attributes:
+      coordinator: ``HOST:PORT`` where process 0 serves the coordination
+        service (every process gives the same), or None for one process.
+      num_processes: processes in all; 1 means no distributed runtime.
+      process_id: this process's index in ``[0, num_processes)``; process 0
+        writes the outputs.
+    """
+
+    coordinator: str | None = None
+    num_processes: int = 1
+    process_id: int = 0
+
+    def __post_init__(self):
+        _positive("distributed.num_processes", self.num_processes)
+        if isinstance(self.process_id, bool) or not isinstance(self.process_id, int) or not (
+            0 <= self.process_id < self.num_processes
+        ):
+            raise ValueError(
+                f"distributed.process_id must be an integer in [0, {self.num_processes}); got {self.process_id!r}"
+            )
+        if self.num_processes > 1:
+            host, _, port = str(self.coordinator or "").rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    "distributed.coordinator must be HOST:PORT (process 0's address) when "
+                    f"distributed.num_processes > 1; got {self.coordinator!r}"
+                )
+        elif self.coordinator is not None:
+            raise ValueError("distributed.coordinator needs distributed.num_processes > 1")
+
+
+#: Top-level keys of a saved config.json that record the run's environment
+#: (library versions) rather than settings: ignored when loading.
+RECORD_KEYS = ("versions",)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A whole run: data, model, training, sweep grid and output directory."""
 
@@ -220,6 +265,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig)
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)
     output_dir: str = "runs/default"
 
     def __post_init__(self):
@@ -242,9 +288,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, tree: Mapping[str, Any]) -> "Config":
-        """Build and validate from nested dicts; unknown keys are errors."""
-        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sweep": SweepConfig}
-        unknown = set(tree) - set(sections) - {"output_dir"}
+        """Build and validate from nested dicts; unknown keys are errors (``RECORD_KEYS`` are ignored)."""
+        sections = {
+            "data": DataConfig, "model": ModelConfig, "train": TrainConfig, "sweep": SweepConfig,
+            "distributed": DistributedConfig,
+        }
+        unknown = set(tree) - set(sections) - {"output_dir", *RECORD_KEYS}
         if unknown:
             raise ValueError(f"unknown config sections {sorted(unknown)}; allowed: {sorted(sections)} and output_dir")
         kwargs = {}

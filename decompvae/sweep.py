@@ -26,6 +26,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from decompvae._checks import check_choice, check_dim
+from decompvae.distributed import to_global, to_host
 from decompvae.objective import Hyperparams
 from decompvae.train import StepInfo, Trainer, TrainState
 
@@ -162,11 +163,16 @@ class Sweep:
     mesh: Mesh | None
 
     def shard(self, tree):
-        """Place a stacked pytree (leading axis = members) on the mesh."""
+        """Place a stacked pytree (leading axis = members) on the mesh (which may span processes)."""
         if self.mesh is None:
             return tree
-        sharding = NamedSharding(self.mesh, PartitionSpec(SWEEP_AXIS))
-        return jax.device_put(tree, sharding)
+        return to_global(tree, NamedSharding(self.mesh, PartitionSpec(SWEEP_AXIS)))
+
+    def replicate(self, tree):
+        """Place a pytree (the shared data) whole on every device of the mesh."""
+        if self.mesh is None or tree is None:
+            return tree
+        return to_global(tree, NamedSharding(self.mesh, PartitionSpec()))
 
 
 def make_sweep(trainer: Trainer, *, mesh: Mesh | None = None, chunk_size: int | None = None) -> Sweep:
@@ -233,17 +239,18 @@ def _chunked(sweep: Sweep, fn: Callable, n: int, trees: Sequence[Any]):
 
     A sweep that fits in one chunk stays on its devices between calls; more
     chunks go through host memory (NumPy slicing, then ``device_put`` onto
-    the mesh), which involves no cross-device collective.
+    the mesh), which involves no cross-device collective (but a gather
+    across processes when the mesh spans several).
     """
     n_dev = 1 if sweep.mesh is None else sweep.mesh.devices.size
     size, bounds = chunk_bounds(n, sweep.chunk_size, n_dev)
     if bounds == [(0, size)]:
         return fn(*(sweep.shard(t) for t in trees))
-    host = [jax.device_get(t) for t in trees]
+    host = [to_host(t) for t in trees]
     parts = []
     for start, stop in bounds:
         chunk = [sweep.shard(pad_members(jax.tree.map(lambda a: a[start:stop], t), size)) for t in host]
-        parts.append(take_members(jax.device_get(fn(*chunk)), stop - start))
+        parts.append(take_members(to_host(fn(*chunk)), stop - start))
     return jax.tree.map(lambda *a: np.concatenate(a, axis=0), *parts)
 
 

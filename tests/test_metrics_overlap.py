@@ -27,6 +27,17 @@ def test_mixture_log_prob_equals_the_unchunked_mixture():
     np.testing.assert_allclose(got, oracle, atol=1e-4)
 
 
+def test_non_gaussian_families_use_their_log_prob():
+    from decompvae.posteriors import laplace_posterior
+
+    loc = jax.random.normal(jax.random.key(0), (50, 2))
+    raw = 0.1 * jax.random.normal(jax.random.key(1), (50, 2))
+    z = jax.random.normal(jax.random.key(2), (7, 2))
+    expected = metrics.aggregate_log_prob(laplace_posterior(loc, raw), z)
+    got = metrics.mixture_log_prob(laplace_posterior, loc, raw, z, z_chunk=4, component_chunk=16)
+    np.testing.assert_allclose(got, expected, atol=TOL)
+
+
 def test_dataset_overlap_limits_and_identity():
     n, d = 500, 2
     prior = priors.isotropic_gaussian(d)

@@ -126,7 +126,10 @@ def mixture_log_prob(
     """log q(z) = logsumexp_n log q(z|x_n) − log N over N encoders given by their outputs.
 
     Memory is O(z_chunk · component_chunk · D) whatever N: components are
-    scanned in chunks with a running ``logaddexp``.
+    scanned in chunks with a running ``logaddexp``. The pairs are scored
+    with the family's own ``log_prob`` (a matrix-product form of the Gaussian
+    density was tried and rejected: in float32 its cancellation costs
+    ~1e-7·(μ/σ)² nats, 0.01 nats already at σ = 0.05).
 
     Args:
       posterior_fn: ``(loc, raw) -> q(z|x)`` (a family of ``decompvae.posteriors``).
@@ -146,11 +149,13 @@ def mixture_log_prob(
     z_pad = (-m) % z_chunk
     zs = jnp.pad(z, ((0, z_pad), (0, 0))).reshape(-1, z_chunk, z.shape[-1])
 
+    def pair_log_prob(zc: Array, loc_c: Array, raw_c: Array) -> Array:  # [zc, D], [cc, D] -> [zc, cc]
+        return posterior_fn(loc_c, raw_c).log_prob(zc[:, None, :])
+
     def score(zc: Array) -> Array:  # [zc, D] -> [zc]
         def add(acc, chunk):
             loc_c, raw_c, ok = chunk
-            lp = posterior_fn(loc_c, raw_c).log_prob(zc[:, None, :])  # [zc, cc]
-            lp = jnp.where(ok[None, :], lp, -jnp.inf)
+            lp = jnp.where(ok[None, :], pair_log_prob(zc, loc_c, raw_c), -jnp.inf)  # [zc, cc]
             return jnp.logaddexp(acc, jax.nn.logsumexp(lp, axis=1)), None
 
         init = jnp.full((zc.shape[0],), -jnp.inf, z.dtype)

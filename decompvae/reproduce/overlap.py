@@ -24,7 +24,7 @@ TITLE = "Overlap vs β (dSprites)"
 
 BETAS = {"tiny": [1.0, 8.0], "cpu": [0.25, 1.0, 4.0, 16.0], "paper": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]}
 #: Outer Monte-Carlo points of the whole-data-set overlap estimate.
-OVERLAP_POINTS = {"tiny": 64, "cpu": 2000, "paper": 5000}
+OVERLAP_POINTS = {"tiny": 64, "cpu": 500, "paper": 5000}
 PROFILES = {name: {**settings, "betas": BETAS[name], "dataset_overlap_points": OVERLAP_POINTS[name]}
             for name, settings in _dsprites.PROFILES.items()}
 

@@ -30,7 +30,10 @@ from decompvae.reproduce._evaluate import make_member_metrics
 
 TITLE = "Breaking rotation invariance with anisotropic priors (dSprites, D = 10)"
 
-BETAS = {"tiny": [1.0, 4.0], "cpu": [1.0, 2.0, 4.0, 8.0, 16.0], "paper": [1.0, 2.0, 4.0, 8.0, 16.0]}
+# The cpu profile keeps every fourth β of the published grid (1, 4, 16): the three prior families × 10 seeds then
+# train in about 25 min on 2 cores instead of 41 (time, decided before its run, not from results), and the pooled
+# paired rule averages over the β values it has.
+BETAS = {"tiny": [1.0, 4.0], "cpu": [1.0, 4.0, 16.0], "paper": [1.0, 2.0, 4.0, 8.0, 16.0]}
 PROFILES = {name: {**settings, "betas": BETAS[name]} for name, settings in _dsprites.PROFILES.items()}
 
 PRIORS = {
