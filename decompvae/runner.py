@@ -5,6 +5,12 @@ the sweep grid; :func:`run` trains every member in one compiled program per
 chunk, with a progress bar, per-member JSONL logs, atomic checkpoints, exact
 resumption, isolation of diverging members, a final table and figures.
 
+One process writes a run directory at a time (:class:`~decompvae.rundir.RunLock`);
+damaged checkpoints fall back to the previous good one, and failed writes stop
+the run with the previous checkpoint intact (:mod:`decompvae.checkpoint`).
+With ``[distributed]`` several processes share the sweep and process 0 alone
+writes (:mod:`decompvae.distributed`).
+
 Output directory layout::
 
     config.json        the resolved configuration (and, under "versions", the libraries used)

@@ -52,7 +52,8 @@ def test_every_profile_makes_a_valid_config():
     assert (paper["network"], paper["batch"], paper["steps"]) == ("dsprites", 64, 20 * 737_280 // 64)
     assert rotation.PROFILES["paper"]["betas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert heavy_tails.PROFILES["cpu"]["dfs"] == [2.0, 5.0, 9.0, 12.0, 9999.0]
-    assert all(module.PROFILES["cpu"]["seeds"] >= 10 for module in (clustering, sparsity, overlap, rotation, heavy_tails))
+    assert all(module.PROFILES["cpu"]["seeds"] >= 10 for module in (clustering, sparsity, overlap, heavy_tails))
+    assert rotation.PROFILES["cpu"]["seeds"] >= 6
 
 
 def test_paper_profiles_are_the_published_settings():
