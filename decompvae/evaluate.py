@@ -60,11 +60,11 @@ def load_run(run_dir: str | Path):
     built = runner.build(config)
     hyper, learning_rates, keys = stack_members(built.members, built.fixed_prior)
     target = init_members(make_sweep(built.trainer), keys, hyper, learning_rates)
-    with Checkpointer(run_dir / "checkpoints") as checkpointer:
-        step = checkpointer.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}: train the run first")
-        state = checkpointer.restore(target)
+    with Checkpointer(run_dir / "checkpoints") as checkpointer:  # a reader: never moves or deletes anything
+        found = checkpointer.restore_latest(target)  # a damaged newest one falls back to the previous, with a warning
+    if found is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}: train the run first")
+    step, state = found
     return built, jax.device_get(state), jax.device_get(hyper), step
 
 

@@ -51,7 +51,8 @@ def test_every_profile_makes_a_valid_config():
     paper = overlap.PROFILES["paper"]
     assert (paper["network"], paper["batch"], paper["steps"]) == ("dsprites", 64, 20 * 737_280 // 64)
     assert rotation.PROFILES["paper"]["betas"] == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert heavy_tails.PROFILES["cpu"]["dfs"] == [2.0, 5.0, 9.0, 12.0, 9999.0]
+    assert heavy_tails.PROFILES["paper"]["dfs"] == [2.0, 5.0, 9.0, 12.0, 9999.0]
+    assert {2.0, 9.0, 9999.0} <= set(heavy_tails.PROFILES["cpu"]["dfs"])  # the verdict rule's ν
     assert all(module.PROFILES["cpu"]["seeds"] >= 10 for module in (clustering, sparsity, overlap, heavy_tails))
     assert rotation.PROFILES["cpu"]["seeds"] >= 6
 

@@ -16,7 +16,9 @@ from decompvae.reproduce.rotation import HEADERS, METRICS, PLOTTED, evaluate
 
 TITLE = "Heavy-tailed (Student-t) priors (dSprites, D = 10, β = 1)"
 
-DFS = {"tiny": [2.0, 9.0, 9999.0], "cpu": [2.0, 5.0, 9.0, 12.0, 9999.0], "paper": [2.0, 5.0, 9.0, 12.0, 9999.0]}
+# The cpu profile trains the three ν the verdict rule compares (2, 9, 9999), 10 seeds each: the session that ran it
+# had too little CPU time left for ν = 5 and 12 (a time budget, not a choice from results).
+DFS = {"tiny": [2.0, 9.0, 9999.0], "cpu": [2.0, 9.0, 9999.0], "paper": [2.0, 5.0, 9.0, 12.0, 9999.0]}
 PROFILES = {name: {**settings, "dfs": DFS[name]} for name, settings in _dsprites.PROFILES.items()}
 
 GAUSSIANISED = ["factor_vae_dlib_gaussianised", "factor_vae_paper_gaussianised"]
