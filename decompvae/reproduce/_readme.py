@@ -68,9 +68,19 @@ NOTES = {
                 "prior's Hoyer score peaks at α = 30 (reported, not judged): digits have 64 pixels against "
                 "Fashion-MNIST's 1,024, so the data term weighs 16× less against the same MMD and the published α is "
                 "past the best value here. The paper profile is the test.",
-    "overlap": "OVERLAP_NOTE",
+    "overlap": "The dSprites cpu profiles train an MLP (hidden 128) for 3,000 steps of 64 images (0.26 epochs; the "
+               "paper: 20 epochs with the convnet, about ten times the MLP's cost per step here). The trends in β are "
+               "large against the seed-to-seed spread. I_q(x;z) now uses the exact aggregate posterior over all "
+               "737,280 images: the earlier 1,000-point minibatch mixture was capped at log 1,000 = 6.9 nats and sat "
+               "there for β ≤ 1, while the whole-grid estimate is 12.3 nats at β = 0.25, below its bound of 13.5.",
     "rotation": "ROTATION_NOTE",
-    "heavy_tails": "HEAVY_TAILS_NOTE",
+    "heavy_tails": "Reduced as for the overlap experiment (an MLP for a quarter of an epoch, metrics on reduced "
+                   "samples), and to the three ν the verdict rule compares (2, 9, 9999) for time. Scored as published, "
+                   "on the means mapped to a Gaussian, the Student-t priors disentangle better than ν = 9999 (at "
+                   "ν = 9 by about the smallest effect of interest; the raw means show no difference, which is what "
+                   "the previous version of this experiment measured). The reconstruction moves the opposite way to "
+                   "the paper's: heavier tails reconstruct better (a Student-t prior charges less KL for encodings far "
+                   "from the origin), so the predicted cost is not seen at this budget.",
 }
 
 ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails"]
