@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -22,26 +21,9 @@ from decompvae import runner
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import DistributedConfig, load_config
 
-CONFIG_TOML = """\
-[data]
-name = "pinwheel"
-eval_points = 400
-[model]
-network = "mlp"
-latent_dim = 2
-likelihood = "gaussian"
-hidden = [8]
-prior = "isotropic"
-[train]
-steps = 40
-batch_size = 32
-log_every = 10
-checkpoint_every = 20
-[sweep]
-beta = [1.0, 2.0]
-"""
+from _tiny_run import CONFIG_TOML, REPO
+
 TIMEOUT = 300  # seconds per process, generous for a loaded 2-core machine
-REPO = Path(__file__).parents[1]
 
 
 def _free_port() -> int:

@@ -38,28 +38,10 @@ from decompvae.config import Config, DistributedConfig, load_config
 from decompvae.evaluate import load_run
 from decompvae.rundir import LOCK_NAME, OutputWriteError, RunLock, RunLocked
 
-# Two members, 40 steps, a log line every 10 steps and checkpoints at 20 and 40.
-CONFIG_TOML = """\
-[data]
-name = "pinwheel"
-eval_points = 400
-[model]
-network = "mlp"
-latent_dim = 2
-likelihood = "gaussian"
-hidden = [8]
-prior = "isotropic"
-[train]
-steps = 40
-batch_size = 32
-log_every = 10
-checkpoint_every = 20
-[sweep]
-beta = [1.0, 2.0]
-"""
+from _tiny_run import CONFIG_TOML, REPO
+
 QUIET = dict(progress=False, figures=False, echo=lambda s: None)
 SUBPROCESS_TIMEOUT = 300  # seconds; generous for a loaded 2-core machine
-REPO = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,7 @@ __all__ = [
     "paired_differences",
     "paired_effect",
     "pooled_paired",
+    "verdict_section",
 ]
 
 REPRODUCED = "reproduced"
@@ -186,6 +187,14 @@ def claims_table(claims: Sequence[Claim], digits: int = 3) -> str:
         lines.append(f"| {c.text} | {'> 0' if c.direction > 0 else '< 0'} | {diff} | {e.n} | "
                      f"{e.detectable:.{digits}f} | {c.smallest_effect:g} | {c.verdict} |")
     return "\n".join(lines)
+
+
+def verdict_section(rule: str, claims: Sequence[Claim], intro: str,
+                    reported: Sequence[tuple[str, PairedEffect]]) -> list[str]:
+    """Summary lines shared by the experiments: the rule, the finding, the judged claims, the reported effects."""
+    return [f"**Verdict rule** (written before the run): {rule}", "",
+            f"**Finding ({combine([c.verdict for c in claims])}).**", "", claims_table(claims), "",
+            intro, "", effects_table(reported)]
 
 
 def effects_table(entries: Sequence[tuple[str, PairedEffect]], digits: int = 3) -> str:

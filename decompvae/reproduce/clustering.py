@@ -27,7 +27,7 @@ from decompvae.reproduce._common import (
     write_csv,
 )
 from decompvae.reproduce._evaluate import make_member_metrics
-from decompvae.reproduce._stats import claim, claims_table, combine, effects_table, paired_differences, paired_effect
+from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
 TITLE = "Clustering: pinwheel data with a 4-component mixture prior"
 
@@ -188,15 +188,8 @@ def _summary(ctx, settings, rows, groups) -> None:
         "assigned to their most likely prior component; recon = held-out E log p(x|z); I_q(x;z) and KL(q(z) ‖ p(z)) "
         "by the minibatch mixture over the 400 points.",
         "",
-        f"**Verdict rule** (written before the run): {VERDICT_RULE}",
-        "",
-        f"**Finding ({combine([c.verdict for c in claims])}).**",
-        "",
-        claims_table(claims),
-        "",
-        "Reported, not judged (seed-paired):",
-        "",
-        effects_table(reported_effects(rows, settings)),
+        *verdict_section(VERDICT_RULE, claims, "Reported, not judged (seed-paired):",
+                         reported_effects(rows, settings)),
         "",
         "Means ± 95% CI (t) over seeds:",
         "",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decompvae.reproduce import _dsprites
 from decompvae.reproduce._common import Context, aggregate, markdown_table, train, write_csv
-from decompvae.reproduce._stats import claim, claims_table, combine, effects_table, paired_differences, paired_effect
+from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 from decompvae.reproduce.rotation import HEADERS, METRICS, PLOTTED, evaluate
 
 TITLE = "Heavy-tailed (Student-t) priors (dSprites, D = 10, β = 1)"
@@ -69,15 +69,8 @@ def run(ctx: Context, settings: dict) -> None:
         "the raw means and, with the same votes, on the means mapped to a Gaussian, Φ⁻¹(F_ν(μ_d)) (the published "
         "analysis; \"wo OT\" there is the raw score).",
         "",
-        f"**Verdict rule** (written before the run): {VERDICT_RULE}",
-        "",
-        f"**Finding ({combine([c.verdict for c in claims])}).**",
-        "",
-        claims_table(claims),
-        "",
-        "Reported, not judged: every ν against ν = 9999, seed-paired:",
-        "",
-        effects_table(reported_effects(rows, settings["dfs"])),
+        *verdict_section(VERDICT_RULE, claims, "Reported, not judged: every ν against ν = 9999, seed-paired:",
+                         reported_effects(rows, settings["dfs"])),
         "",
         "Means ± 95% CI (t) over seeds:",
         "",

@@ -18,7 +18,7 @@ import jax
 from decompvae.reproduce import _dsprites
 from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, train, write_csv
 from decompvae.reproduce._evaluate import make_member_metrics
-from decompvae.reproduce._stats import claim, claims_table, combine, effects_table, paired_differences, paired_effect
+from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
 TITLE = "Overlap vs β (dSprites)"
 
@@ -84,15 +84,8 @@ def run(ctx: Context, settings: dict) -> None:
         + (f"At β ∈ {at_bound} the mean is within {AT_BOUND} nats of that bound." if at_bound
            else f"No β is within {AT_BOUND} nats of that bound."),
         "",
-        f"**Verdict rule** (written before the run): {VERDICT_RULE}",
-        "",
-        f"**Finding ({combine([c.verdict for c in claims])}).**",
-        "",
-        claims_table(claims),
-        "",
-        "Reported, not judged: the seed-paired change between neighbouring β values:",
-        "",
-        effects_table(steps),
+        *verdict_section(VERDICT_RULE, claims,
+                         "Reported, not judged: the seed-paired change between neighbouring β values:", steps),
         "",
         "Means ± 95% CI (t) over seeds:",
         "",

@@ -19,12 +19,10 @@ from decompvae.reproduce._stats import (
     Claim,
     PairedEffect,
     claim,
-    claims_table,
-    combine,
-    effects_table,
     paired_differences,
     paired_effect,
     pooled_paired,
+    verdict_section,
 )
 from decompvae.reproduce._evaluate import make_member_metrics
 
@@ -108,7 +106,6 @@ def run(ctx: Context, settings: dict) -> None:
                             {**PLOTTED, "recon": _dsprites.RECON_LABEL}, xlabel="β", log_x=True)
     _dsprites.tradeoff_figure(ctx.results_dir / "tradeoff.png", groups, "prior", PLOTTED)
     claims = judged_claims(rows, settings["betas"])
-    status = combine([c.verdict for c in claims])
     lines = [
         f"# {TITLE} — profile `{ctx.profile}`",
         "",
@@ -117,16 +114,10 @@ def run(ctx: Context, settings: dict) -> None:
         "eigenvalues of 2,000 centred training images (fixed); the same with ℓ learned, initialised at the PCA "
         f"values (as published). {_dsprites.describe(settings, ctx.profile)}",
         "",
-        f"**Verdict rule** (written before the run): {VERDICT_RULE}",
-        "",
-        f"**Finding ({status}).**",
-        "",
-        claims_table(claims),
-        "",
-        "Reported, not judged: seed-paired differences anisotropic − isotropic at each β, and averaged over β for "
-        "the other scores (mean ± 95% paired t interval over seeds):",
-        "",
-        effects_table(reported_effects(rows, settings["betas"])),
+        *verdict_section(VERDICT_RULE, claims,
+                         "Reported, not judged: seed-paired differences anisotropic − isotropic at each β, and "
+                         "averaged over β for the other scores (mean ± 95% paired t interval over seeds):",
+                         reported_effects(rows, settings["betas"])),
         "",
         "Means ± 95% CI (t) over seeds, per point:",
         "",

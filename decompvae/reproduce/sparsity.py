@@ -34,12 +34,10 @@ from decompvae.reproduce._common import (
 from decompvae.reproduce._evaluate import make_member_metrics
 from decompvae.reproduce._stats import (
     claim,
-    claims_table,
-    combine,
-    effects_table,
     paired_by_seed,
     paired_differences,
     paired_effect,
+    verdict_section,
 )
 
 TITLE = "Sparsity: sparse prior and per-dimension MMD"
@@ -258,15 +256,8 @@ def _summary(ctx, settings, config, described, rows, groups, shown) -> None:
         "Normalised Hoyer sparsity of the encoder means over the held-out set, held-out reconstruction "
         "E log p(x|z), I_q(x;z) and E KL(q(z|x) ‖ p(z)) (Monte-Carlo for the mixture prior).",
         "",
-        f"**Verdict rule** (written before the run): {VERDICT_RULE}",
-        "",
-        f"**Finding ({combine([c.verdict for c in claims])}).**",
-        "",
-        claims_table(claims),
-        "",
-        "Reported, not judged (seed-paired):",
-        "",
-        effects_table(reported_effects(rows, settings)),
+        *verdict_section(VERDICT_RULE, claims, "Reported, not judged (seed-paired):",
+                         reported_effects(rows, settings)),
         "",
         "Means ± 95% CI (t) over seeds:",
         "",
