@@ -149,13 +149,10 @@ def mixture_log_prob(
     z_pad = (-m) % z_chunk
     zs = jnp.pad(z, ((0, z_pad), (0, 0))).reshape(-1, z_chunk, z.shape[-1])
 
-    def pair_log_prob(zc: Array, loc_c: Array, raw_c: Array) -> Array:  # [zc, D], [cc, D] -> [zc, cc]
-        return posterior_fn(loc_c, raw_c).log_prob(zc[:, None, :])
-
     def score(zc: Array) -> Array:  # [zc, D] -> [zc]
         def add(acc, chunk):
             loc_c, raw_c, ok = chunk
-            lp = jnp.where(ok[None, :], pair_log_prob(zc, loc_c, raw_c), -jnp.inf)  # [zc, cc]
+            lp = jnp.where(ok[None, :], posterior_fn(loc_c, raw_c).log_prob(zc[:, None, :]), -jnp.inf)  # [zc, cc]
             return jnp.logaddexp(acc, jax.nn.logsumexp(lp, axis=1)), None
 
         init = jnp.full((zc.shape[0],), -jnp.inf, z.dtype)
