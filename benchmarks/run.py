@@ -1,6 +1,6 @@
 """Run the decompvae benchmark: ``python -m benchmarks.run [--quick] [--output DIR]``.
 
-The same code as ``decompvae bench`` (``decompvae.bench.main``); see
+The benchmark lives here, outside the package (``benchmarks.bench``); see
 benchmarks/README.md for what it measures and the latest figures.
 """
 
@@ -13,7 +13,7 @@ import sys
 if __package__ in (None, ""):  # ``python benchmarks/run.py`` from a checkout
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from decompvae.bench import main as bench_main  # noqa: E402
+from benchmarks.bench import main as bench_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,11 @@
 
     decompvae sweep [--config FILE] [--set section.key=value ...]   # the default: a small β × ν sweep
     decompvae train [--config FILE] [--set ...]                     # one run (the [train] values)
+    decompvae sweep --dry-run [...]                                 # members, chunks, programs, memory; no training
     decompvae evaluate RUN_DIR [--member I] [--quick]               # metrics of a trained run, as JSON
+    decompvae report RUN_DIR|RESULTS_DIR [--embed]                  # (re)write its report.html
     decompvae reproduce NAME --profile cpu|paper|tiny               # the paper's experiments
     decompvae reproduce NAME --profile paper --print-config         # their resolved settings (JSON), no training
-    decompvae bench [--quick]                                       # speed benchmarks
     decompvae sweep ... --coordinator HOST:PORT --num-processes N --process-id I   # one of N processes
 
 Runs resume from their newest checkpoint unless ``--fresh`` is given. One
@@ -19,6 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from decompvae import __version__, outputs, report, runner
+from decompvae.checkpoint import CheckpointError
+from decompvae.config import load_config
+from decompvae.distributed import WriterFailed
+from decompvae.evaluate import main as evaluate_main
+from decompvae.reproduce import main as reproduce_main
+from decompvae.rundir import OutputWriteError, RunLocked
 
 __all__ = ["DEFAULT_SWEEP", "main"]
 
@@ -39,6 +48,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.steps=100 --set sweep.beta=[1,2]")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming from a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the members, chunking, compiled programs and a memory estimate; train nothing")
     dist = p.add_argument_group("several processes (JAX's distributed runtime; the config's [distributed] section)")
     dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same on every process")
     dist.add_argument("--num-processes", type=int, metavar="N", help="processes in all (default 1)")
@@ -46,9 +57,6 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args, single: bool) -> int:
-    from decompvae import runner
-    from decompvae.config import load_config
-
     overrides = list(args.overrides)
     for key in ("coordinator", "num_processes", "process_id"):
         if getattr(args, key) is not None:
@@ -56,6 +64,9 @@ def _cmd_run(args, single: bool) -> int:
     config = load_config(args.config, overrides, base=None if args.config else DEFAULT_SWEEP)
     if single:
         config = runner.replace(config, sweep={"beta": (), "alpha": (), "learning_rate": (), "seed": (), "prior": {}})
+    if args.dry_run:
+        print(runner.format_plan(runner.plan(config), config))
+        return 0
     print(f"decompvae: {len(runner.build_grid(config))} member(s) → {config.output_dir}", flush=True)
     try:
         result = runner.run(config, resume=not args.fresh, progress=not args.no_progress)
@@ -63,31 +74,14 @@ def _cmd_run(args, single: bool) -> int:
         print(f"decompvae: training diverged: {err}", file=sys.stderr)
         return 3
     if config.distributed.process_id == 0:  # the writer
-        print(runner.format_table(result.summary))
-        print(f"outputs in {result.output_dir}")
+        print(outputs.format_table(result.summary))
+        print(f"outputs in {result.output_dir} (report: {result.output_dir / 'report.html'})")
     return 0
-
-
-def _cmd_evaluate(args) -> int:
-    from decompvae.evaluate import main as evaluate_main
-
-    return evaluate_main(args)
-
-
-def _cmd_reproduce(args) -> int:
-    from decompvae.reproduce import main as reproduce_main
-
-    return reproduce_main(args)
-
-
-def _cmd_bench(args) -> int:
-    from decompvae.bench import main as bench_main
-
-    return bench_main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="decompvae", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"decompvae {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_sweep = sub.add_parser("sweep", help="train a grid of models in one compiled program")
     _add_run_args(p_sweep)
@@ -106,26 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--output", help="output directory (default experiments/results/<name>-<profile>)")
     p_rep.add_argument("--print-config", action="store_true",
                        help="print the resolved run configs, evaluation sizes and verdict rule as JSON; no training")
-    p_bench = sub.add_parser("bench", help="speed benchmarks (see benchmarks/README.md)")
-    p_bench.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke test)")
-    p_bench.add_argument("--output", help="directory for the JSON, markdown and plot")
+    p_report = sub.add_parser("report", help="write report.html for a run directory or a reproduce result")
+    p_report.add_argument("path", help="a run's output directory, or a reproduce results directory")
+    p_report.add_argument("--embed", action="store_true", help="put the images inside the HTML (one file)")
     args = parser.parse_args(argv)
     try:
         if args.command in ("sweep", "train"):
             return _cmd_run(args, single=args.command == "train")
         if args.command == "evaluate":
-            return _cmd_evaluate(args)
-        if args.command == "reproduce":
-            return _cmd_reproduce(args)
-        return _cmd_bench(args)
+            return evaluate_main(args)
+        if args.command == "report":
+            print(f"written {report.write_page(args.path, embed=args.embed)}")
+            return 0
+        return reproduce_main(args)
     except (ValueError, FileNotFoundError) as err:
         print(f"decompvae: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:  # a locked or damaged run directory, a failed write: stop with the reason
-        from decompvae.checkpoint import CheckpointError
-        from decompvae.distributed import WriterFailed
-        from decompvae.rundir import OutputWriteError, RunLocked
-
         if not isinstance(err, (RunLocked, CheckpointError, OutputWriteError, WriterFailed)):
             raise
         print(f"decompvae: error: {err}", file=sys.stderr)

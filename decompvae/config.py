@@ -23,8 +23,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
+from decompvae import data, divergences, likelihoods, networks, posteriors, priors
 from decompvae._checks import check_choice
-from decompvae.posteriors import FAMILIES as _POSTERIOR_FAMILIES
 
 __all__ = [
     "Config",
@@ -37,20 +37,13 @@ __all__ = [
     "parse_override",
 ]
 
-DATASETS = ("dsprites", "dsprites_file", "digits", "fashion_mnist", "pinwheel")
-NETWORKS = ("dsprites", "conv32", "mlp", "fashion")
-PRIORS = (
-    "isotropic",
-    "anisotropic_pca",
-    "anisotropic_learned",
-    "student_t",
-    "sparse",
-    "laplace",
-    "pinwheel",
-)
-DIVERGENCES = ("none", "mmd", "inclusive_kl", "exclusive_kl", "total_correlation")
-LIKELIHOODS = ("bernoulli", "laplace", "gaussian")
-POSTERIORS = tuple(_POSTERIOR_FAMILIES)
+# The allowed names come from the registries their modules own.
+DATASETS = tuple(data.DATASETS)
+NETWORKS = tuple(networks.NETWORKS)
+PRIORS = tuple(priors.PRIORS)
+DIVERGENCES = ("none", *divergences.KINDS)
+LIKELIHOODS = tuple(likelihoods.LIKELIHOODS)
+POSTERIORS = tuple(posteriors.POSTERIORS)
 PRIOR_INITS = ("pca", "zeros")
 
 
@@ -76,7 +69,7 @@ class DataConfig:
 
     def __post_init__(self):
         check_choice("data.name", self.name, DATASETS)
-        if self.name in ("dsprites_file", "fashion_mnist") and not self.path:
+        if data.DATASETS[self.name].needs_path and not self.path:
             raise ValueError(f"data.path is required for data.name={self.name!r}")
         _positive("data.eval_points", self.eval_points)
         if self.image_size is not None:
@@ -131,7 +124,7 @@ class ModelConfig:
         check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
         check_choice("model.posterior", self.posterior, POSTERIORS)
         check_choice("model.prior", self.prior, PRIORS)
-        if self.prior == "anisotropic_learned":
+        if priors.PRIORS[self.prior].logits == "learned":
             object.__setattr__(self, "prior_init", self.prior_init or "pca")
             check_choice("model.prior_init", self.prior_init, PRIOR_INITS)
         elif self.prior_init is not None:
@@ -139,8 +132,9 @@ class ModelConfig:
         check_choice("model.divergence", self.divergence, DIVERGENCES)
         _positive("model.latent_dim", self.latent_dim)
         _positive("model.num_samples", self.num_samples)
-        if self.prior == "pinwheel" and self.latent_dim != 2:
-            raise ValueError(f"model.prior='pinwheel' needs model.latent_dim=2; got {self.latent_dim}")
+        prior_dim = priors.PRIORS[self.prior].dim
+        if prior_dim is not None and self.latent_dim != prior_dim:
+            raise ValueError(f"model.prior={self.prior!r} needs model.latent_dim={prior_dim}; got {self.latent_dim}")
         if self.likelihood_scale == "learned" and (self.likelihood != "gaussian" or self.network != "mlp"):
             raise ValueError("model.likelihood_scale='learned' needs likelihood='gaussian' and network='mlp'")
         if self.likelihood == "bernoulli" and self.likelihood_scale is not None:
@@ -160,6 +154,9 @@ class TrainConfig:
       amsgrad: AMSGrad (paper) or Adam.
       log_every: steps per compiled chunk (one log line per member).
       checkpoint_every: steps between checkpoints (rounded up to log_every).
+      tensorboard: also write TensorBoard event files (``<output_dir>/tensorboard``,
+        one run per member; needs ``pip install 'decompvae[tensorboard]'``).
+        How a run is logged, not what it computes: not compared on resume.
     """
 
     steps: int = 2000
@@ -171,6 +168,7 @@ class TrainConfig:
     amsgrad: bool = True
     log_every: int = 100
     checkpoint_every: int = 500
+    tensorboard: bool = False
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
@@ -269,6 +267,11 @@ class Config:
     output_dir: str = "runs/default"
 
     def __post_init__(self):
+        for name in priors.PRIORS[self.model.prior].required:
+            if name not in self.model.prior_params and name not in self.sweep.prior:
+                raise ValueError(
+                    f"model.prior={self.model.prior!r} needs model.prior_params.{name} or sweep.prior.{name}"
+                )
         if self.data.name == "pinwheel" and self.model.network != "mlp":
             raise ValueError("data.name='pinwheel' needs model.network='mlp'")
         if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file"):

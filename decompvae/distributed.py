@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 from jax.sharding import Sharding
 
@@ -74,8 +75,6 @@ def to_host(tree: Any) -> Any:
     """A pytree of (possibly sharded across processes) arrays as NumPy arrays, on every process."""
     if not multi_process():
         return jax.device_get(tree)
-    from jax.experimental import multihost_utils
-
     def gather(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             return np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -92,8 +91,6 @@ def broadcast(tree: Any) -> Any:
     """
     if not multi_process():
         return tree
-    from jax.experimental import multihost_utils
-
     leaves, treedef = jax.tree.flatten(tree)
     arrays = [np.array(leaf, order="C") for leaf in leaves]  # (ascontiguousarray would make scalars 1-d)
     as_bytes = [a.reshape(-1).view(np.uint8) for a in arrays]

@@ -7,7 +7,7 @@ scale)`` when it learns its scale. Each likelihood maps ``(x, output)`` with
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,14 +16,22 @@ from decompvae._checks import check_choice, check_positive
 
 Array = jax.Array
 
-__all__ = ["bernoulli", "gaussian", "laplace", "make_likelihood"]
+__all__ = [
+    "LIKELIHOODS",
+    "LikelihoodSpec",
+    "bernoulli_log_likelihood",
+    "gaussian_log_likelihood",
+    "laplace_log_likelihood",
+    "likelihood_mean",
+    "make_likelihood",
+]
 
 
 def _sum_data_dims(values: Array) -> Array:
     return jnp.sum(values.reshape(values.shape[0], -1), axis=-1)
 
 
-def bernoulli(x: Array, logits: Array) -> Array:
+def bernoulli_log_likelihood(x: Array, logits: Array) -> Array:
     """Σ_pixels log Bernoulli(x; sigmoid(logits)), stable for any logit.
 
     Args:
@@ -36,15 +44,39 @@ def bernoulli(x: Array, logits: Array) -> Array:
     return _sum_data_dims(x * jax.nn.log_sigmoid(logits) + (1.0 - x) * jax.nn.log_sigmoid(-logits))
 
 
-def laplace(x: Array, loc: Array, scale=0.1) -> Array:
+def laplace_log_likelihood(x: Array, loc: Array, scale=0.1) -> Array:
     """Σ log Laplace(x; loc, b): the paper's Fashion-MNIST likelihood (b = 0.1)."""
     return _sum_data_dims(-jnp.abs(x - loc) / scale - jnp.log(2.0 * scale))
 
 
-def gaussian(x: Array, loc: Array, scale=1.0) -> Array:
+def gaussian_log_likelihood(x: Array, loc: Array, scale=1.0) -> Array:
     """Σ log N(x; loc, scale²), ``scale`` fixed or learned (broadcastable)."""
     z = (x - loc) / scale
     return _sum_data_dims(-0.5 * z**2 - jnp.log(scale) - 0.5 * jnp.log(2.0 * jnp.pi))
+
+
+class LikelihoodSpec(NamedTuple):
+    """A registered likelihood.
+
+    Attributes:
+      log_prob: ``(x, output[, scale]) -> [b]``.
+      default_scale: the fixed scale when none is given (None: the family has no scale).
+      mean: E[x|z] from the decoder output (logits or location).
+    """
+
+    log_prob: Callable[..., Array]
+    default_scale: float | None = None
+    mean: Callable[[Array], Array] = lambda output: output  # noqa: E731 (the decoder output's mean, E[x|z])
+
+
+#: Likelihood name → :class:`LikelihoodSpec` (``model.likelihood``): the
+#: decoder's output is the logits (``bernoulli``) or the location, with a
+#: fixed scale or a learned one (a decoder returning ``(loc, scale)``).
+LIKELIHOODS: dict[str, LikelihoodSpec] = {
+    "bernoulli": LikelihoodSpec(bernoulli_log_likelihood, mean=jax.nn.sigmoid),
+    "laplace": LikelihoodSpec(laplace_log_likelihood, default_scale=0.1),
+    "gaussian": LikelihoodSpec(gaussian_log_likelihood, default_scale=1.0),
+}
 
 
 def make_likelihood(family: str, *, scale: float | None = None) -> Callable[[Array, object], Array]:
@@ -60,14 +92,15 @@ def make_likelihood(family: str, *, scale: float | None = None) -> Callable[[Arr
     Returns:
       The per-example log-likelihood function.
     """
-    check_choice("likelihood", family, ("bernoulli", "laplace", "gaussian"))
-    if family == "bernoulli":
+    check_choice("likelihood", family, tuple(LIKELIHOODS))
+    spec = LIKELIHOODS[family]
+    if spec.default_scale is None:
         if scale is not None:
-            raise ValueError("scale is not used by the bernoulli likelihood; leave it None")
-        return bernoulli
-    fixed = {"laplace": 0.1, "gaussian": 1.0}[family] if scale is None else scale
+            raise ValueError(f"scale is not used by the {family} likelihood; leave it None")
+        return spec.log_prob
+    fixed = spec.default_scale if scale is None else scale
     check_positive("scale", fixed)
-    fn = laplace if family == "laplace" else gaussian
+    fn = spec.log_prob
 
     def log_likelihood(x: Array, output) -> Array:
         if isinstance(output, tuple):
@@ -76,3 +109,10 @@ def make_likelihood(family: str, *, scale: float | None = None) -> Callable[[Arr
         return fn(x, output, fixed)
 
     return log_likelihood
+
+
+def likelihood_mean(family: str, output) -> Array:
+    """E[x|z] of ``family`` from a decoder ``output`` (logits, a location, or ``(loc, scale)``)."""
+    check_choice("likelihood", family, tuple(LIKELIHOODS))
+    loc = output[0] if isinstance(output, tuple) else output
+    return LIKELIHOODS[family].mean(loc)

@@ -13,13 +13,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["latent_scatter", "reconstructions", "run_figures", "traversals"]
+from decompvae.sweep import member_label
+
+__all__ = ["latent_scatter", "pyplot", "reconstructions", "run_figures", "traversals"]
 
 MAX_MEMBERS = 8
 
 
-def _pyplot():
-    import matplotlib
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (no screen needed)."""
+    import matplotlib  # the backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -27,30 +30,27 @@ def _pyplot():
     return plt
 
 
-def _mean_image(built, output) -> np.ndarray:
-    """The decoder's mean image from its output (logits, a mean or (loc, scale))."""
-    if isinstance(output, tuple):
-        output = output[0]
-    if built.config.model.likelihood == "bernoulli":
-        output = jax.nn.sigmoid(output)
-    return np.clip(np.asarray(output), 0.0, 1.0)
+def _image(mean) -> np.ndarray:
+    """A decoded mean as an image array in [0, 1]."""
+    return np.clip(np.asarray(mean), 0.0, 1.0)
 
 
 def _member(state, i):
     return jax.tree.map(lambda a: a[i], state.params)
 
 
-def reconstructions(built, state, labels: list[str], path: Path, n_images: int = 8) -> Path:
+def reconstructions(setup, state, labels: list[str], path: Path, n_images: int = 8) -> Path:
     """Originals (top row) and each member's reconstruction of them (μ decoded)."""
-    plt = _pyplot()
-    x = built.bundle.eval_x[:n_images]
+    plt = pyplot()
+    x = setup.data.eval_x[:n_images]
+    encode, decode_mean = jax.jit(setup.encode), jax.jit(setup.decode_mean)
     n_members = min(len(labels), MAX_MEMBERS)
     fig, axes = plt.subplots(n_members + 1, n_images, figsize=(1.2 * n_images, 1.25 * (n_members + 1)), squeeze=False)
     rows = [np.asarray(x)]
     for i in range(n_members):
         params = _member(state, i)
-        loc, _ = jax.jit(built.encoder.apply)(params["encoder"], x)
-        rows.append(_mean_image(built, jax.jit(built.decoder.apply)(params["decoder"], loc)))
+        loc, _ = encode(params, x)
+        rows.append(_image(decode_mean(params, loc)))
     for r, images in enumerate(rows):
         for c in range(n_images):
             ax = axes[r, c]
@@ -65,16 +65,16 @@ def reconstructions(built, state, labels: list[str], path: Path, n_images: int =
     return path
 
 
-def traversals(built, state, labels: list[str], path: Path, member: int = 0, span: float = 2.5, steps: int = 9) -> Path:
+def traversals(setup, state, labels: list[str], path: Path, member: int = 0, span: float = 2.5, steps: int = 9) -> Path:
     """Decode z = μ(x₀) + t·e_d for each latent dimension d and t ∈ [−span, span]."""
-    plt = _pyplot()
+    plt = pyplot()
     params = _member(state, member)
-    loc, _ = jax.jit(built.encoder.apply)(params["encoder"], built.bundle.eval_x[:1])
+    loc, _ = jax.jit(setup.encode)(params, setup.data.eval_x[:1])
     dim = loc.shape[-1]
     values = jnp.linspace(-span, span, steps)
     z = jnp.broadcast_to(loc, (dim, steps, dim))
     z = z + jnp.eye(dim)[:, None, :] * values[None, :, None]
-    images = _mean_image(built, jax.jit(built.decoder.apply)(params["decoder"], z.reshape(-1, dim)))
+    images = _image(jax.jit(setup.decode_mean)(params, z.reshape(-1, dim)))
     images = images.reshape(dim, steps, *images.shape[1:])
     fig, axes = plt.subplots(dim, steps, figsize=(1.0 * steps, 1.0 * dim), squeeze=False)
     for d in range(dim):
@@ -90,10 +90,11 @@ def traversals(built, state, labels: list[str], path: Path, member: int = 0, spa
     return path
 
 
-def latent_scatter(built, state, labels: list[str], path: Path) -> Path:
+def latent_scatter(setup, state, labels: list[str], path: Path) -> Path:
     """Encoder means of held-out 2-D data, coloured by ground-truth label, per member."""
-    plt = _pyplot()
-    x, y = built.bundle.eval_x, built.bundle.eval_labels
+    plt = pyplot()
+    x, y = setup.data.eval_x, setup.data.eval_labels
+    encode = jax.jit(setup.encode)
     n = min(len(labels), MAX_MEMBERS)
     cols = min(n, 4)
     rows = int(np.ceil(n / cols))
@@ -103,7 +104,7 @@ def latent_scatter(built, state, labels: list[str], path: Path) -> Path:
         if i >= n:
             ax.axis("off")
             continue
-        loc, _ = jax.jit(built.encoder.apply)(_member(state, i)["encoder"], x)
+        loc, _ = encode(_member(state, i), x)
         loc = np.asarray(loc)
         ax.scatter(loc[:, 0], loc[:, 1], c=None if y is None else np.asarray(y), s=6, cmap="tab10")
         ax.set_title(labels[i], fontsize=7)
@@ -114,16 +115,14 @@ def latent_scatter(built, state, labels: list[str], path: Path) -> Path:
     return path
 
 
-def run_figures(built, state, hyper: Any, out: Path) -> list[Path]:
+def run_figures(setup, state, hyper: Any, out: Path) -> list[Path]:
     """The end-of-run figures for the data's kind."""
-    from decompvae.sweep import member_label
-
-    labels = [member_label(m) for m in built.members]
-    if len(built.bundle.data_shape) == 3:
+    labels = [member_label(m) for m in setup.members]
+    if len(setup.data.data_shape) == 3:
         return [
-            reconstructions(built, state, labels, out / "reconstructions.png"),
-            traversals(built, state, labels, out / "traversals.png"),
+            reconstructions(setup, state, labels, out / "reconstructions.png"),
+            traversals(setup, state, labels, out / "traversals.png"),
         ]
-    if built.bundle.data_shape == (2,) and built.config.model.latent_dim == 2:
-        return [latent_scatter(built, state, labels, out / "latents.png")]
+    if setup.data.data_shape == (2,) and setup.config.model.latent_dim == 2:
+        return [latent_scatter(setup, state, labels, out / "latents.png")]
     return []

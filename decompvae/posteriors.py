@@ -19,7 +19,7 @@ from decompvae._checks import check_choice
 Array = jax.Array
 
 __all__ = [
-    "FAMILIES",
+    "POSTERIORS",
     "SCALE_FLOOR",
     "diagonal_gaussian",
     "make_posterior",
@@ -75,13 +75,13 @@ def laplace_posterior(loc: Array, log_scale: Array) -> distrax.Independent:
 
 
 #: Posterior families by name: ``(loc, raw) -> q(z|x)``.
-FAMILIES = {"gaussian": diagonal_gaussian, "gaussian_softplus": softplus_gaussian, "laplace": laplace_posterior}
+POSTERIORS = {"gaussian": diagonal_gaussian, "gaussian_softplus": softplus_gaussian, "laplace": laplace_posterior}
 
 
 def make_posterior(family: str = "gaussian") -> Callable[[Array, Array], distrax.Distribution]:
-    """The constructor ``(loc, raw) -> q(z|x)`` for a family in ``FAMILIES``."""
-    check_choice("posterior", family, FAMILIES)
-    return FAMILIES[family]
+    """The constructor ``(loc, raw) -> q(z|x)`` for a family in ``POSTERIORS``."""
+    check_choice("posterior", family, tuple(POSTERIORS))
+    return POSTERIORS[family]
 
 
 def marginal_log_prob(dist: distrax.Distribution, z: Array) -> Array:

@@ -13,7 +13,7 @@ Disentanglement in Variational Autoencoders", ICML 2019, §4 and App. B.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import distrax
 import jax
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from decompvae._checks import (
+    check_choice,
     check_dim,
     check_finite_concrete,
     check_in_range,
@@ -35,7 +36,9 @@ __all__ = [
     "anisotropic_gaussian_from_logits",
     "gaussian_mixture",
     "isotropic_gaussian",
-    "laplace",
+    "PRIORS",
+    "PriorSpec",
+    "laplace_prior",
     "make_prior",
     "pca_variances",
     "pinwheel_mixture",
@@ -297,7 +300,7 @@ def pinwheel_mixture(variance=0.03) -> distrax.MixtureSameFamily:
     return gaussian_mixture(means, variance * jnp.ones((4,)))
 
 
-def laplace(dim: int, scale=1.0) -> distrax.Independent:
+def laplace_prior(dim: int, scale=1.0) -> distrax.Independent:
     """Laplace prior Π_d Laplace(z_d; 0, b).
 
     Args:
@@ -314,71 +317,109 @@ def laplace(dim: int, scale=1.0) -> distrax.Independent:
     return distrax.Independent(distrax.Laplace(jnp.zeros_like(b), b), reinterpreted_batch_ndims=1)
 
 
-FAMILIES = (
-    "isotropic",
-    "anisotropic",
-    "anisotropic_logits",
-    "student_t",
-    "sparse",
-    "laplace",
-    "mixture",
-    "pinwheel",
-)
+class PriorSpec(NamedTuple):
+    """A registered prior: how to build it and which numbers it needs.
+
+    Attributes:
+      make: ``make(dim) -> prior_fn(**params)`` with the structure closed over.
+      required: parameters without a default (a config must give them in
+        ``model.prior_params`` or sweep them).
+      logits: for the anisotropic Gaussian on logits, where ℓ comes from:
+        ``"pca"`` (fixed to the log of the data's top-D PCA variances) or
+        ``"learned"`` (trained with the networks, ``params["prior"]``); None
+        for the other priors.
+      dim: the one latent dimension the prior has, or None for any D.
+    """
+
+    make: Callable[[int], Callable[..., distrax.Distribution]]
+    required: tuple[str, ...] = ()
+    logits: str | None = None
+    dim: int | None = None
 
 
-def make_prior(family: str, dim: int) -> Callable[..., distrax.Distribution]:
-    """A prior constructor with the structure (family, D) closed over.
+def _with_dim(dim: int, params_dim: int):
+    if params_dim != dim:
+        raise ValueError(f"prior parameters have dimension {params_dim} but dim = {dim}")
 
-    The returned function takes only the numeric parameters as keywords, so
-    the objective can build the prior from a (traced) hyperparameter dict:
 
-    ====================  ===========================================
-    family                numeric parameters
-    ====================  ===========================================
-    ``isotropic``         ``scale`` (variance s)
-    ``anisotropic``       ``variances`` [D]
-    ``anisotropic_logits`` ``logits`` [D], ``total_scale``
-    ``student_t``         ``df``, ``scale``
-    ``sparse``            ``gamma``, ``spike_scale``, ``slab_scale``
-    ``laplace``           ``scale``
-    ``mixture``           ``means`` [C, D], ``variances``, ``weights``
-    ``pinwheel``          ``variance`` (D must be 2)
-    ====================  ===========================================
+def _isotropic(dim):
+    return lambda scale=1.0: isotropic_gaussian(dim, scale)
+
+
+def _anisotropic(dim):
+    def prior_fn(variances):
+        _with_dim(dim, jnp.shape(variances)[-1])
+        return anisotropic_gaussian(variances)
+
+    return prior_fn
+
+
+def _anisotropic_logits(dim):
+    def prior_fn(logits, total_scale=1.0):
+        _with_dim(dim, jnp.shape(logits)[-1])
+        return anisotropic_gaussian_from_logits(logits, total_scale)
+
+    return prior_fn
+
+
+def _mixture(dim):
+    def prior_fn(means, variances, weights=None):
+        _with_dim(dim, jnp.shape(means)[-1])
+        return gaussian_mixture(means, variances, weights)
+
+    return prior_fn
+
+
+#: Prior name → :class:`PriorSpec`: the one list of priors (``model.prior``).
+#:
+#: ======================= ===========================================
+#: name                    numeric parameters
+#: ======================= ===========================================
+#: ``isotropic``           ``scale`` (variance s)
+#: ``anisotropic``         ``variances`` [D]
+#: ``anisotropic_logits``  ``logits`` [D], ``total_scale``
+#: ``anisotropic_pca``     as ``anisotropic_logits``, ℓ fixed from the data's PCA
+#: ``anisotropic_learned`` as ``anisotropic_logits``, ℓ learned
+#: ``student_t``           ``df``, ``scale``
+#: ``sparse``              ``gamma``, ``spike_scale``, ``slab_scale``
+#: ``laplace``             ``scale``
+#: ``mixture``             ``means`` [C, D], ``variances``, ``weights``
+#: ``pinwheel``            ``variance`` (D = 2)
+#: ======================= ===========================================
+PRIORS: dict[str, PriorSpec] = {
+    "isotropic": PriorSpec(_isotropic),
+    "anisotropic": PriorSpec(_anisotropic, required=("variances",)),
+    "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",)),
+    "anisotropic_pca": PriorSpec(_anisotropic_logits, logits="pca"),
+    "anisotropic_learned": PriorSpec(_anisotropic_logits, logits="learned"),
+    "student_t": PriorSpec(lambda dim: lambda df, scale=1.0: student_t(dim, df, scale), required=("df",)),
+    "sparse": PriorSpec(
+        lambda dim: lambda gamma, spike_scale=0.05, slab_scale=1.0: sparse(dim, gamma, spike_scale, slab_scale),
+        required=("gamma",),
+    ),
+    "laplace": PriorSpec(lambda dim: lambda scale=1.0: laplace_prior(dim, scale)),
+    "mixture": PriorSpec(_mixture, required=("means", "variances")),
+    "pinwheel": PriorSpec(lambda dim: lambda variance=0.03: pinwheel_mixture(variance), dim=2),
+}
+
+
+def make_prior(name: str, dim: int) -> Callable[..., distrax.Distribution]:
+    """A prior constructor with the structure (name, D) closed over.
+
+    The returned function takes only the numeric parameters as keywords (see
+    :data:`PRIORS`), so the objective can build the prior from a (traced)
+    hyperparameter dict.
 
     Args:
-      family: one of the names above.
+      name: a key of :data:`PRIORS`.
       dim: D.
 
     Returns:
       ``prior_fn(**params) -> distrax.Distribution`` with event shape (D,).
     """
     check_dim("dim", dim)
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
-
-    def with_dim(params_dim: int, fn):
-        if params_dim != dim:
-            raise ValueError(f"prior parameters have dimension {params_dim} but dim = {dim}")
-        return fn
-
-    if family == "isotropic":
-        return lambda scale=1.0: isotropic_gaussian(dim, scale)
-    if family == "student_t":
-        return lambda df, scale=1.0: student_t(dim, df, scale)
-    if family == "sparse":
-        return lambda gamma, spike_scale=0.05, slab_scale=1.0: sparse(dim, gamma, spike_scale, slab_scale)
-    if family == "laplace":
-        return lambda scale=1.0: laplace(dim, scale)
-    if family == "anisotropic":
-        return lambda variances: with_dim(jnp.shape(variances)[-1], anisotropic_gaussian)(variances)
-    if family == "anisotropic_logits":
-        return lambda logits, total_scale=1.0: with_dim(jnp.shape(logits)[-1], anisotropic_gaussian_from_logits)(
-            logits, total_scale
-        )
-    if family == "mixture":
-        return lambda means, variances, weights=None: with_dim(jnp.shape(means)[-1], gaussian_mixture)(
-            means, variances, weights
-        )
-    if dim != 2:
-        raise ValueError(f"the pinwheel prior is 2-D; got dim = {dim}")
-    return lambda variance=0.03: pinwheel_mixture(variance)
+    check_choice("prior", name, tuple(PRIORS))
+    spec = PRIORS[name]
+    if spec.dim is not None and dim != spec.dim:
+        raise ValueError(f"the {name} prior is {spec.dim}-D; got dim = {dim}")
+    return spec.make(dim)

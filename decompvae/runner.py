@@ -1,7 +1,7 @@
 """Build a run from a :class:`~decompvae.config.Config` and execute it.
 
-:func:`build` turns a config into data, networks, an objective, a trainer and
-the sweep grid; :func:`run` trains every member in one compiled program per
+:func:`decompvae.build.build` turns a config into data and pure functions;
+:func:`run` trains every member in one compiled program per
 chunk, with a progress bar, per-member JSONL logs, atomic checkpoints, exact
 resumption, isolation of diverging members, a final table and figures.
 
@@ -25,32 +25,27 @@ Output directory layout::
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import math
 import sys
-import warnings
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
-from decompvae import data as data_lib
-from decompvae import priors
-from decompvae.checkpoint import DAMAGED_SUFFIX, Checkpointer
+from decompvae import distributed, outputs, plots, report
+from decompvae.build import RunSetup, build, build_grid
+from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config
-from decompvae.likelihoods import make_likelihood
-from decompvae.networks import make_networks
-from decompvae.objective import Hyperparams, make_objective
-from decompvae import distributed
 from decompvae.distributed import is_writer, on_writer, to_host
-from decompvae.rundir import RunLock, write_error, write_text_atomic
+from decompvae.objective import Hyperparams
+from decompvae.rundir import RunLock
+from decompvae.tensorboard import TENSORBOARD_DIR, TensorBoardLog
 from decompvae.sweep import (
-    Grid,
+    Sweep,
     estimate_chunk_size,
     init_members,
     make_sweep,
@@ -59,11 +54,14 @@ from decompvae.sweep import (
     stack_members,
     sweep_mesh,
 )
-from decompvae.train import Trainer, TrainState, make_trainer
+from decompvae.train import StepInfo, TrainState
 
 Array = jax.Array
 
-__all__ = ["Built", "DataBundle", "RunResult", "TrainingDiverged", "build", "build_data", "build_grid", "run"]
+__all__ = [
+    "Plan", "RunResult", "RunSetup", "TrainingDiverged", "build", "build_grid", "format_plan", "plan", "replace", "run",
+    "summarise",
+]
 
 
 #: Sweeps with more members than this get a chunk size from XLA's memory
@@ -78,269 +76,23 @@ class TrainingDiverged(RuntimeError):
     """A single run's loss became non-finite; its last good checkpoint is kept."""
 
 
-class DataBundle(NamedTuple):
-    """Data for training and evaluation.
-
-    Attributes:
-      data: device-held training set passed to the batch function (or None).
-      batch: ``(key, step, data) -> x [b, ...]``.
-      data_shape: shape of one point.
-      eval_x: held-out points ``[n, ...]``.
-      eval_labels: their ground-truth factor classes ``[n, K]`` or class
-        labels ``[n]``, or None.
-      ground_truth: a ground-truth data set (``factor_sizes``,
-        ``sample_factors``, ``images``) for the disentanglement metrics, or None.
-      pca_source: training points for the PCA prior variances.
-    """
-
-    data: Any
-    batch: Callable[[Array, Array, Any], Array]
-    data_shape: tuple[int, ...]
-    eval_x: Array
-    eval_labels: Array | None
-    ground_truth: Any
-    pca_source: Array
-
-
-def build_data(config: Config, key: Array) -> DataBundle:
-    """Load or generate the configured data (no download for the defaults)."""
-    dcfg, batch_size = config.data, config.train.batch_size
-    key_eval, key_pca, key_data = jax.random.split(key, 3)
-    if dcfg.name == "dsprites":
-        dataset = data_lib.dsprites()
-        stream = data_lib.make_dsprites_stream(batch_size)
-        batch = lambda key, step, data: stream(jax.random.fold_in(key, step))[0]  # noqa: E731
-        factors = dataset.sample_factors(key_eval, dcfg.eval_points)
-        pca = dataset.images(dataset.sample_factors(key_pca, 2000))
-        return DataBundle(None, batch, (64, 64, 1), dataset.images(factors), factors, dataset, pca)
-    if dcfg.name == "dsprites_file":
-        dataset = data_lib.load_dsprites(dcfg.path)
-        batcher = data_lib.make_batcher(dataset.imgs, batch_size)
-        batch = lambda key, step, data: batcher.batch_at(key, step, data)[..., None].astype(jnp.float32)  # noqa: E731
-        factors = dataset.sample_factors(key_eval, dcfg.eval_points)
-        rows = np.asarray(jax.random.choice(key_pca, dataset.num_images, (2000,), replace=False))
-        pca = dataset.imgs[np.sort(rows)][..., None].astype(np.float32)
-        return DataBundle(batcher.data, batch, (64, 64, 1), dataset.images(factors), factors, dataset, pca)
-    if dcfg.name == "pinwheel":
-        pin = data_lib.make_pinwheel(key_data, max(dcfg.eval_points // 4, 100))
-        batcher = data_lib.make_batcher(pin.x_train, batch_size)
-        return DataBundle(batcher.data, batcher.batch_at, (2,), pin.x_test, pin.y_test, None, pin.x_train)
-    if dcfg.name == "digits":
-        x_train, _ = data_lib.load_digits("train", resize=dcfg.image_size)
-        x_test, y_test = data_lib.load_digits("test", resize=dcfg.image_size)
-    else:
-        x_train, _ = data_lib.load_fashion_mnist(dcfg.path, "train", resize=dcfg.image_size)
-        x_test, y_test = data_lib.load_fashion_mnist(dcfg.path, "test", resize=dcfg.image_size)
-    if batch_size > x_train.shape[0]:
-        raise ValueError(f"train.batch_size ({batch_size}) exceeds the {x_train.shape[0]} training images")
-    batcher = data_lib.make_batcher(x_train, batch_size)
-    n_eval = min(dcfg.eval_points, x_test.shape[0])
-    return DataBundle(
-        batcher.data, batcher.batch_at, tuple(x_train.shape[1:]), x_test[:n_eval], y_test[:n_eval], None, x_train
-    )
-
-
-class Built(NamedTuple):
-    """Everything a run needs, built from a config."""
-
-    config: Config
-    bundle: DataBundle
-    encoder: Any
-    decoder: Any
-    objective: Callable
-    trainer: Trainer
-    members: list[dict]
-    fixed_prior: dict
-    prior_fn: Callable
-    likelihood: Any  # a name or a (x, output) -> [b] function
-    eval_objective: Callable  # the objective in evaluation mode (BatchNorm running averages); `objective` trains
-
-
-_PRIOR_FAMILY = {
-    "isotropic": "isotropic",
-    "anisotropic_pca": "anisotropic_logits",
-    "anisotropic_learned": "anisotropic_logits",
-    "student_t": "student_t",
-    "sparse": "sparse",
-    "laplace": "laplace",
-    "pinwheel": "pinwheel",
-}
-
-_REQUIRED_PRIOR_PARAMS = {"student_t": ("df",), "sparse": ("gamma",)}
-
-
-def build(config: Config) -> Built:
-    """Data, networks, objective, trainer and grid for ``config``."""
-    m, t, s = config.model, config.train, config.sweep
-    bundle = build_data(config, jax.random.key(t.seed + 1_000_003))
-    learn_scale = m.likelihood_scale == "learned"
-    encoder, decoder = make_networks(
-        m.network,
-        m.latent_dim,
-        data_shape=bundle.data_shape,
-        hidden=m.hidden,
-        conv_impl=m.conv_impl,
-        **({"learn_scale": True} if learn_scale else {}),
-    )
-    prior_fn = priors.make_prior(_PRIOR_FAMILY[m.prior], m.latent_dim)
-    fixed_prior = {k: v for k, v in m.prior_params.items() if k not in s.prior}
-    for name in _REQUIRED_PRIOR_PARAMS.get(m.prior, ()):
-        if name not in fixed_prior and name not in s.prior:
-            raise ValueError(f"model.prior={m.prior!r} needs model.prior_params.{name} or sweep.prior.{name}")
-    pca_logits = None
-    if m.prior == "anisotropic_pca" or m.prior_init == "pca":
-        variances = priors.pca_variances(np.asarray(bundle.pca_source), m.latent_dim)
-        pca_logits = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
-    if m.prior == "anisotropic_pca":
-        fixed_prior["logits"] = pca_logits
-    initial_logits = pca_logits if m.prior_init == "pca" else np.zeros(m.latent_dim, np.float32)
-    likelihood_scale = None if learn_scale or m.likelihood_scale is None else float(m.likelihood_scale)
-    likelihood = m.likelihood if m.likelihood == "bernoulli" else make_likelihood(m.likelihood, scale=likelihood_scale)
-    objective_kw = dict(
-        likelihood=likelihood,
-        prior=prior_fn,
-        posterior=m.posterior,
-        divergence=None if m.divergence == "none" else m.divergence,
-        divergence_options=dict(m.divergence_options) or None,
-        num_samples=m.num_samples,
-    )
-    # Training mode (BatchNorm on batch statistics, updated running averages in
-    # terms.state_updates) for the trainer; evaluation mode for held-out terms.
-    objective = make_objective(encoder, decoder, train=True, **objective_kw)
-    eval_objective = make_objective(encoder, decoder, train=False, **objective_kw)
-    sample_x = jnp.zeros((1,) + bundle.data_shape, jnp.float32)
-
-    def init_params(key: Array, hyper: Hyperparams) -> dict:
-        key_enc, key_dec = jax.random.split(key)
-        params = {  # the networks' full variables: "params" and, with BatchNorm, "batch_stats"
-            "encoder": encoder.init(key_enc, sample_x),
-            "decoder": decoder.init(key_dec, jnp.zeros((1, m.latent_dim), jnp.float32)),
-        }
-        if m.prior == "anisotropic_learned":
-            params["prior"] = {"logits": jnp.asarray(initial_logits)}  # model.prior_init: PCA (published) or 0
-        return params
-
-    trainer = make_trainer(objective, init_params, bundle.batch, amsgrad=t.amsgrad)
-    grid = build_grid(config, fixed_prior)
-    for member in grid.members():  # validate every member's prior before tracing
-        swept = {k[len("prior."):]: v for k, v in member.items() if k.startswith("prior.")}
-        extra = {"logits": initial_logits} if m.prior == "anisotropic_learned" else {}
-        try:
-            prior_fn(**fixed_prior, **swept, **extra)
-        except TypeError as err:
-            raise ValueError(f"model.prior_params / sweep.prior do not fit model.prior={m.prior!r}: {err}") from None
-    return Built(
-        config, bundle, encoder, decoder, objective, trainer, grid.members(), fixed_prior, prior_fn, likelihood,
-        eval_objective,
-    )
-
-
-def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
-    """The sweep grid of ``config`` (empty sweep lists take the train values)."""
-    t, s = config.train, config.sweep
-    return Grid(
-        beta=s.beta or (t.beta,),
-        alpha=s.alpha or (t.alpha,),
-        prior={k: tuple(v) for k, v in s.prior.items()},
-        learning_rate=s.learning_rate or (t.learning_rate,),
-        seed=s.seed or (t.seed,),
-        mode=s.mode,
-        fixed_prior=fixed_prior or {},
-    )
-
-
 class RunResult(NamedTuple):
     """The outcome of :func:`run` (host arrays)."""
 
-    built: Built
+    setup: RunSetup
     state: TrainState  # stacked [N]
     hyper: Hyperparams  # stacked [N]
     summary: list[dict]  # one row per member
     output_dir: Path
 
 
-def _write_members(path: Path, members: list[dict]) -> None:
-    f = io.StringIO(newline="")
-    writer = csv.DictWriter(f, fieldnames=["member", *members[0].keys()])
-    writer.writeheader()
-    for i, member in enumerate(members):
-        writer.writerow({"member": i, **member})
-    write_text_atomic(path, f.getvalue())
+class _Members(NamedTuple):
+    """The stacked members of a run: what the training loop carries besides the state."""
 
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines after ``step`` (they are recomputed after resuming), atomically.
-
-    A line torn by a kill (the last one, unterminated) is dropped too: its
-    rows come after the last checkpoint, which is written after them.
-    """
-    if not path.exists():
-        return
-    text = path.read_text()
-    lines = text.split("\n")
-    complete, torn = lines[:-1], lines[-1]  # text ends with "\n" unless the last write was cut
-    kept = [line for line in complete if line and json.loads(line)["step"] <= step]
-    if torn or len(kept) != len(complete):
-        write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
-#: The libraries whose versions config.json records (not compared on resume).
-RECORDED_VERSIONS = ("jax", "jaxlib", "flax", "optax", "distrax", "orbax-checkpoint", "numpy")
-
-#: Config sections that say how a run is computed, not what: not compared on resume.
-_NOT_COMPARED = ("distributed",)
-
-
-def library_versions() -> dict[str, str]:
-    """``{package: version}`` of :data:`RECORDED_VERSIONS` and Python."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": sys.version.split()[0]}
-    for name in RECORDED_VERSIONS:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def _prepare_output(config: Config, resume: bool) -> Path:
-    """Create ``output_dir`` and check that a run to resume there has the same configuration.
-
-    The one change allowed on resume is a larger ``train.steps``: training is
-    a pure function of the step (constant learning rate, per-step keys and
-    batches), so extending a run equals having asked for the longer run.
-    """
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / "config.json"
-    current = config.to_dict()
-    if saved.exists() and resume:
-        previous = json.loads(saved.read_text())
-        defaults = Config().to_dict()
-        changed = sorted(
-            f"{section}.{key}"
-            for section, values in current.items()
-            if isinstance(values, dict) and section not in _NOT_COMPARED
-            for key in values
-            if previous.get(section, {}).get(key, defaults[section][key]) != values[key]
-        )
-        extended = changed == ["train.steps"] and current["train"]["steps"] > previous["train"]["steps"]
-        if changed and not extended:
-            raise ValueError(
-                f"{out} holds a run with a different configuration (changed: {', '.join(changed) or 'output_dir'}); "
-                "use another output_dir, or --fresh to start over there (only train.steps may grow on resume)"
-            )
-        versions, before = library_versions(), previous.get("versions")
-        if before and before != versions:
-            differ = ", ".join(f"{k} {before.get(k)} → {v}" for k, v in versions.items() if before.get(k) != v)
-            warnings.warn(
-                f"resuming {out} with other library versions ({differ}): the result may differ in the last bits "
-                "from an uninterrupted run",
-                stacklevel=3,
-            )
-    write_text_atomic(saved, json.dumps({**current, "versions": library_versions()}, indent=2) + "\n")
-    return out
+    hyper: Hyperparams
+    learning_rates: Array
+    keys: Array
+    labels: list[str]
 
 
 def run(
@@ -390,156 +142,235 @@ def _quiet(message: str) -> None:
     """The echo of processes other than the writer."""
 
 
-def _append_log(path: Path, text: str) -> None:
-    """Append rows to ``log.jsonl``; a failed write raises ``OutputWriteError`` naming it."""
-    try:
-        with path.open("a") as f:
-            f.write(text)
-    except OSError as err:
-        raise write_error(path, err) from err
-
-
-def _start_output(config: Config, resume: bool) -> Path:
-    out = _prepare_output(config, resume)
-    if not resume:
-        import shutil
-
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-        shutil.rmtree(out / ("checkpoints" + DAMAGED_SUFFIX), ignore_errors=True)
-        (out / "log.jsonl").unlink(missing_ok=True)
-    return out
-
-
-def _continue_output(out: Path, step: int, steps: int) -> None:
-    _truncate_log(out / "log.jsonl", step)
-    if step < steps:
-        (out / "summary.csv").unlink(missing_ok=True)  # a shorter run's table (train.steps grew)
-
-
 def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResult:
-    from tqdm.auto import tqdm
-
-    multi, writer = distributed.multi_process(), is_writer()
+    """Prepare, resume, train chunk by chunk, write the outputs."""
     out = Path(config.output_dir)
-    on_writer(_start_output, config, resume)
-    built = build(config)
-    members, t = built.members, config.train
-    labels = [member_label(mb) for mb in members]
-    on_writer(_write_members, out / "members.csv", members)
-    hyper, learning_rates, keys = stack_members(members, built.fixed_prior)
-    n_members = len(members)
-    if multi:  # the mesh spans every device of every process; members are padded to fill it
+    on_writer(outputs.start_output, config, resume)
+    setup = build(config)
+    on_writer(outputs.write_members, out / "members.csv", setup.members)
+    members = _Members(*stack_members(setup.members, setup.fixed_prior), [member_label(m) for m in setup.members])
+    sweep, data = _make_sweep(setup, members)
+    checkpointer = on_writer(Checkpointer, out / "checkpoints", writer=True)  # None on the other processes
+    tensorboard = None
+    try:
+        step, state = _initial_state(sweep, members, checkpointer, resume, echo, out)
+        on_writer(outputs.continue_output, out, step, config.train.steps)
+        if config.train.tensorboard:
+            tensorboard = on_writer(TensorBoardLog, out / TENSORBOARD_DIR, members.labels, start_step=step or None)
+        logs = _Logs(out / "log.jsonl", tensorboard)
+        state, step = _train(setup, sweep, state, step, members, data, (checkpointer, logs), progress, stop_after,
+                             echo)
+        return _finish(setup, to_host(state), members, out, step, figures, logs)
+    finally:
+        for closing in (checkpointer, tensorboard):
+            if closing is not None:
+                closing.close()
+
+
+def _devices(config: Config, n_members: int) -> list:
+    """The devices the members are sharded over (all of every process with [distributed])."""
+    if distributed.multi_process():
         if config.sweep.devices and config.sweep.devices != len(jax.devices()):
             raise ValueError("sweep.devices applies to one process; with [distributed] all devices of all processes work")
-        devices = jax.devices()
-        n_dev = len(devices)
-    else:
-        devices = jax.local_devices() if not config.sweep.devices else jax.local_devices()[: config.sweep.devices]
-        n_dev = math.gcd(len(devices), n_members) if len(devices) > 1 else 1
-    mesh = sweep_mesh(devices[:n_dev]) if n_dev > 1 else None
-    data = built.bundle.data
-    chunk = config.sweep.chunk_size
-    if not chunk and n_members > AUTO_CHUNK_ABOVE:
-        probe = make_sweep(built.trainer)
-        small = init_members(probe, keys[:1], jax.tree.map(lambda a: a[:1], hyper), learning_rates[:1])
-        chunk = estimate_chunk_size(built.trainer, small, jax.tree.map(lambda a: a[:1], hyper), data, t.log_every, n_devices=n_dev)
+        return jax.devices()
+    local = jax.local_devices() if not config.sweep.devices else jax.local_devices()[: config.sweep.devices]
+    return local[: math.gcd(len(local), n_members)] if len(local) > 1 else local[:1]
+
+
+def _chunk_size(setup: RunSetup, members: _Members, data, n_devices: int) -> int | None:
+    """Members per compiled call: the config's, or XLA's memory estimate for large sweeps; None: all at once."""
+    n, chunk = len(members.labels), setup.config.sweep.chunk_size
+    if not chunk and n > AUTO_CHUNK_ABOVE:
+        first = jax.tree.map(lambda a: a[:1], members.hyper)
+        small = init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1])
+        chunk = estimate_chunk_size(setup.trainer, small, first, data, setup.config.train.log_every,
+                                    n_devices=n_devices)
         chunk = int(distributed.broadcast(np.asarray(chunk)))  # the processes must agree on the chunks
-    if multi:  # a multiple of the devices: _chunked pads the members to fill them
-        chunk = math.ceil(min(chunk or n_members, n_members) / n_dev) * n_dev
-    elif chunk:
-        chunk = min(chunk, n_members)
-    sweep = make_sweep(built.trainer, mesh=mesh, chunk_size=chunk or None)
-    if multi:
-        data = sweep.replicate(data)
-    state = init_members(sweep, keys, hyper, learning_rates)
-    checkpointer = on_writer(Checkpointer, out / "checkpoints", writer=True)  # None on the other processes
-    step, restored = 0, None
-    if resume and not multi:
-        restored = checkpointer.restore_latest(state)  # the newest good checkpoint
-    elif resume:  # process 0 reads and chooses; every process resumes from its choice
-        template = to_host(state)
-        found = on_writer(lambda: checkpointer.restore_latest(template))
-        at = int(distributed.broadcast(np.asarray(found[0] if found else -1, np.int64)))
-        if at >= 0:
-            restored = at, distributed.broadcast(jax.device_get(found[1]) if found else template)
-    if restored is not None:
-        step, state = restored
-        echo(f"resuming {out} from step {step}")
-    last_checkpoint = step if restored is not None else None
-    on_writer(_continue_output, out, step, t.steps)
-    every_ckpt = max(t.checkpoint_every // t.log_every, 1) * t.log_every
-    reported = set(int(i) for i in np.flatnonzero(np.asarray(to_host(state.diverged_at)) >= 0))
+    if distributed.multi_process():  # a multiple of the devices: the members are padded to fill them
+        return math.ceil(min(chunk or n, n) / n_devices) * n_devices
+    return min(chunk, n) if chunk else None
+
+
+def _make_sweep(setup: RunSetup, members: _Members) -> tuple[Sweep, object]:
+    """The compiled sweep over the run's devices, and the data placed for it."""
+    devices = _devices(setup.config, len(members.labels))
+    mesh = sweep_mesh(devices) if len(devices) > 1 else None
+    chunk = _chunk_size(setup, members, setup.data.data, len(devices))
+    sweep = make_sweep(setup.trainer, mesh=mesh, chunk_size=chunk)
+    data = sweep.replicate(setup.data.data) if distributed.multi_process() else setup.data.data
+    return sweep, data
+
+
+def _initial_state(sweep, members: _Members, checkpointer, resume: bool, echo, out: Path) -> tuple[int, TrainState]:
+    """``(step, state)``: fresh members, or the newest good checkpoint when resuming."""
+    state = init_members(sweep, members.keys, members.hyper, members.learning_rates)
+    restored = _restore(checkpointer, state) if resume else None
+    if restored is None:
+        return 0, state
+    echo(f"resuming {out} from step {restored[0]}")
+    return restored
+
+
+def _restore(checkpointer, state: TrainState):
+    """The newest good checkpoint, chosen by process 0 and broadcast; None if there is none."""
+    if not distributed.multi_process():
+        return checkpointer.restore_latest(state)
+    template = to_host(state)
+    found = on_writer(lambda: checkpointer.restore_latest(template))
+    at = int(distributed.broadcast(np.asarray(found[0] if found else -1, np.int64)))
+    if at < 0:
+        return None
+    return at, distributed.broadcast(jax.device_get(found[1]) if found else template)
+
+
+def _chunks(sweep, state, hyper, data, step: int, steps: int, log_every: int,
+            stop_after: int | None) -> Iterator[tuple[int, TrainState, StepInfo]]:
+    """Train ``log_every`` steps at a time: yields ``(step, state, host info)`` after each chunk."""
+    while step < steps and (stop_after is None or step < stop_after):
+        n = min(log_every, steps - step)
+        state, info = run_members(sweep, state, hyper, data, n)
+        step += n
+        yield step, state, to_host(info)
+
+
+class _DivergencePolicy:
+    """Report each member once when it diverges; a single run stops with :class:`TrainingDiverged`."""
+
+    def __init__(self, labels: list[str], state: TrainState, out: Path, echo):
+        self.labels, self.out, self.echo = labels, out, echo
+        self.reported = {int(i) for i in np.flatnonzero(np.asarray(to_host(state.diverged_at)) >= 0)}
+
+    def __call__(self, diverged_at: np.ndarray, last_checkpoint: int | None) -> None:
+        for i in (int(i) for i in np.flatnonzero(diverged_at >= 0)):
+            if i in self.reported:
+                continue
+            self.reported.add(i)
+            if len(self.labels) == 1:
+                where = (f"the last good checkpoint is step {last_checkpoint} in {self.out.absolute() / 'checkpoints'}"
+                         if last_checkpoint is not None else "no checkpoint had been written yet")
+                raise TrainingDiverged(f"the loss became non-finite at step {diverged_at[i]} ({self.labels[i]}); "
+                                       f"{where}; try a smaller learning rate")
+            self.echo(f"member {i} ({self.labels[i]}) diverged at step {diverged_at[i]}: frozen, the others continue")
+
+
+class _Logs(NamedTuple):
+    """Where the per-chunk rows go: ``log.jsonl`` and, with ``train.tensorboard``, TensorBoard (writer only)."""
+
+    path: Path
+    tensorboard: TensorBoardLog | None
+
+    def write(self, step: int, rows: list[dict], prefix: str = "train") -> None:
+        if prefix == "train":
+            on_writer(outputs.append_log, self.path, outputs.jsonl(rows))
+        if self.tensorboard is not None:
+            self.tensorboard.write(step, rows, prefix=prefix)
+
+
+def _train(setup, sweep, state, step, members: _Members, data, writers, progress, stop_after, echo):
+    """The training loop: chunks, log rows, divergence policy, progress bar, checkpoints."""
+    (checkpointer, logs), t, writer = writers, setup.config.train, is_writer()
+    out = Path(setup.config.output_dir)
+    every_checkpoint = max(t.checkpoint_every // t.log_every, 1) * t.log_every
+    last_checkpoint = step if step else None
+    policy = _DivergencePolicy(members.labels, state, out, echo)
     bar = tqdm(total=t.steps, initial=step, disable=not progress or not writer, file=sys.stderr,
-               desc=f"{n_members} member(s)")
-    try:
-        while step < t.steps:
-            if stop_after is not None and step >= stop_after:
-                break
-            n = min(t.log_every, t.steps - step)
-            state, info = run_members(sweep, state, hyper, data, n)
-            step += n
-            info = to_host(info)
+               desc=f"{len(members.labels)} member(s)")
+    with bar:
+        for step, state, info in _chunks(sweep, state, members.hyper, data, step, t.steps, t.log_every, stop_after):
             diverged_at = np.asarray(to_host(state.diverged_at))
-            rows = []
-            for i in range(n_members):
-                finite = info.finite[i]
-                row = {
-                    "step": step,
-                    "member": i,
-                    "loss": float(np.mean(info.loss[i][finite])) if finite.any() else float("nan"),
-                    "recon": float(np.mean(info.recon[i][finite])) if finite.any() else float("nan"),
-                    "kl": float(np.mean(info.kl[i][finite])) if finite.any() else float("nan"),
-                    "divergence": float(np.mean(info.divergence[i][finite])) if finite.any() else float("nan"),
-                    "diverged_at": int(diverged_at[i]),
-                }
-                rows.append(json.dumps(row) + "\n")
-            on_writer(_append_log, out / "log.jsonl", "".join(rows))
-            newly = [i for i in np.flatnonzero(diverged_at >= 0) if i not in reported]
-            for i in newly:
-                reported.add(int(i))
-                if n_members == 1:
-                    raise TrainingDiverged(
-                        f"the loss became non-finite at step {diverged_at[i]} ({labels[i]}); "
-                        + (f"the last good checkpoint is step {last_checkpoint} in {out.absolute() / 'checkpoints'}"
-                           if last_checkpoint is not None else "no checkpoint had been written yet")
-                        + "; try a smaller learning rate"
-                    )
-                echo(f"member {i} ({labels[i]}) diverged at step {diverged_at[i]}: frozen, the others continue")
-            bar.update(n)
+            logs.write(step, outputs.log_rows(step, info, diverged_at))
+            policy(diverged_at, last_checkpoint)
+            bar.update(min(t.log_every, bar.total - bar.n))
             healthy = diverged_at < 0
-            bar.set_postfix(
-                loss=f"{np.median(info.loss[healthy, -1]) if healthy.any() else float('nan'):.2f}",
-                diverged=int((~healthy).sum()),
-            )
-            if step % every_ckpt == 0 or step == t.steps:
-                saved = to_host(state) if multi else state  # process 0 saves the whole state
-                on_writer(lambda: checkpointer.save(step, saved, metadata={"step": step, "labels": labels}))
+            median = np.median(info.loss[healthy, -1]) if healthy.any() else float("nan")
+            bar.set_postfix(loss=f"{median:.2f}", diverged=int((~healthy).sum()))
+            if step % every_checkpoint == 0 or step == t.steps:
+                saved = to_host(state) if distributed.multi_process() else state  # process 0 saves the whole state
+                on_writer(lambda: checkpointer.save(step, saved, metadata={"step": step, "labels": members.labels}))
                 last_checkpoint = step
-    finally:
-        bar.close()
-        if checkpointer is not None:
-            checkpointer.close()
-    state = to_host(state)
-    summary = summarise(built, state, jax.device_get(hyper), labels)
-    if step >= t.steps:
-        on_writer(_write_summary, out, summary)
-        if figures and writer:
-            from decompvae import plots
-
-            plots.run_figures(built, state, jax.device_get(hyper), out)
-    return RunResult(built, state, jax.device_get(hyper), summary, out)
+    return state, step
 
 
-def summarise(built: Built, state: TrainState, hyper: Hyperparams, labels: list[str]) -> list[dict]:
+def _finish(setup: RunSetup, state: TrainState, members: _Members, out: Path, step: int, figures: bool,
+            logs: _Logs) -> RunResult:
+    """The held-out table, and for a finished run ``summary.csv``, the figures and ``report.html``."""
+    hyper = jax.device_get(members.hyper)
+    summary = summarise(setup, state, hyper, members.labels)
+    if step >= setup.config.train.steps:
+        on_writer(outputs.write_summary, out, summary)
+        logs.write(step, summary, prefix="eval")
+        if figures and is_writer():
+            plots.run_figures(setup, state, hyper, out)
+        on_writer(report.write_report, out)
+    return RunResult(setup, state, hyper, summary, out)
+
+
+class Plan(NamedTuple):
+    """What :func:`run` would do, from :func:`plan` (nothing trained, nothing written)."""
+
+    labels: list[str]
+    chunk_size: int
+    n_devices: int
+    programs: int
+    bytes_per_member: int
+    bytes_per_chunk: int
+
+
+def plan(config: Config) -> Plan:
+    """The members, chunking, number of compiled programs and a memory estimate of ``config``'s run.
+
+    The memory figure is XLA's memory analysis of the training program for one
+    and two members (arguments, outputs and temporaries), extrapolated to a
+    chunk; it compiles those two programs but trains nothing.
+    """
+    setup = build(config)
+    t = config.train
+    members = _Members(*stack_members(setup.members, setup.fixed_prior), [member_label(m) for m in setup.members])
+    n_devices = len(_devices(config, len(members.labels)))
+    chunk = _chunk_size(setup, members, setup.data.data, n_devices) or len(members.labels)
+    lengths = {t.log_every} | ({t.steps % t.log_every} if t.steps % t.log_every else set())
+    first = jax.tree.map(lambda a: a[:1], members.hyper)
+    state = init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1])
+    one, two = (_footprint(setup, state, first, count) for count in (1, 2))
+    per_member = max(two - one, 0)
+    return Plan(members.labels, chunk, n_devices, 1 + len(lengths) + 1, per_member, one + per_member * (chunk - 1))
+
+
+def _footprint(setup: RunSetup, state: TrainState, hyper: Hyperparams, count: int) -> int:
+    """Bytes of the vmapped training program for ``count`` copies of one member (XLA's memory analysis)."""
+    run = jax.jit(jax.vmap(setup.trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
+    repeat = lambda tree: jax.tree.map(lambda a: jax.numpy.repeat(a, count, axis=0), tree)  # noqa: E731
+    mem = run.lower(repeat(state), repeat(hyper), setup.data.data, setup.config.train.log_every).compile()
+    analysis = mem.memory_analysis()
+    if analysis is None:
+        return 0
+    return int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
+
+
+def format_plan(p: Plan, config: Config) -> str:
+    """The dry run's text: one line per member, then the chunking, programs and memory."""
+    lines = [f"{i:>4}  {label}" for i, label in enumerate(p.labels)]
+    lines += [
+        f"{len(p.labels)} member(s), {config.train.steps} steps each, logged every {config.train.log_every}",
+        f"chunk: {p.chunk_size} member(s) per compiled call on {p.n_devices} device(s)",
+        f"programs to compile: {p.programs} (init, training for each chunk length, held-out summary)",
+        f"memory: ≈ {p.bytes_per_member / 2**20:.1f} MiB per member, ≈ {p.bytes_per_chunk / 2**20:.1f} MiB per chunk "
+        "(XLA's memory analysis of the training program)",
+        f"output: {config.output_dir}",
+    ]
+    return "\n".join(lines)
+
+
+def summarise(setup: RunSetup, state: TrainState, hyper: Hyperparams, labels: list[str]) -> list[dict]:
     """Held-out loss terms per member (the final table).
 
     Members are evaluated ``SUMMARY_BATCH`` at a time (``lax.map`` with a
     batch size), so memory does not grow with the sweep: a per-dimension MMD
     on 297 points for 120 members at once needed more than 18 GB.
     """
-    x = built.bundle.eval_x[:512]
+    x = setup.data.eval_x[:512]
     key = jax.random.key(0)
-    one = lambda member: built.eval_objective(key, member[0], member[1], x)  # noqa: E731
+    one = lambda member: setup.eval_objective(key, member[0], member[1], x)  # noqa: E731
     evaluate = jax.jit(lambda params, hyper: jax.lax.map(one, (params, hyper), batch_size=SUMMARY_BATCH))
     loss, terms = evaluate(state.params, hyper)
     rows = []
@@ -556,34 +387,6 @@ def summarise(built: Built, state: TrainState, hyper: Hyperparams, labels: list[
             }
         )
     return rows
-
-
-def _write_summary(out: Path, summary: list[dict]) -> None:
-    f = io.StringIO(newline="")
-    writer = csv.DictWriter(f, fieldnames=list(summary[0]))
-    writer.writeheader()
-    writer.writerows(summary)
-    write_text_atomic(out / "summary.csv", f.getvalue())
-
-
-def format_table(summary: list[dict]) -> str:
-    """A fixed-width text table of the summary rows."""
-    headers = ["member", "label", "eval_loss", "eval_recon", "eval_kl", "eval_divergence", "status"]
-    rows = [
-        [
-            str(r["member"]),
-            r["label"],
-            f"{r['eval_loss']:.3f}",
-            f"{r['eval_recon']:.3f}",
-            f"{r['eval_kl']:.3f}",
-            f"{r['eval_divergence']:.4f}",
-            "ok" if r["diverged_at"] < 0 else f"diverged@{r['diverged_at']}",
-        ]
-        for r in summary
-    ]
-    widths = [max(len(h), *(len(row[j]) for row in rows)) for j, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def replace(config: Config, **sections) -> Config:

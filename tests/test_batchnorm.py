@@ -387,18 +387,16 @@ def test_runner_trains_and_evaluates_the_fashion_network(tmp_path):
     sweep = sw.make_sweep(built.trainer)
     state0 = sw.init_members(sweep, keys, hyper, lrs)
     assert set(state0.params["encoder"]) == {"params", "batch_stats"}
-    state, info = sw.run_members(sweep, state0, hyper, built.bundle.data, 2)
+    state, info = sw.run_members(sweep, state0, hyper, built.data.data, 2)
     assert np.all(np.asarray(info.finite))
     assert not np.allclose(state.params["encoder"]["batch_stats"]["bn1"]["var"],
                            state0.params["encoder"]["batch_stats"]["bn1"]["var"])
     member = jax.tree.map(lambda a: a[0], state.params)
     h = jax.tree.map(lambda a: a[0], hyper)
-    x = jnp.asarray(built.bundle.eval_x)
+    x = jnp.asarray(built.data.eval_x)
     _, eval_terms = built.eval_objective(jax.random.key(0), member, h, x)
     assert eval_terms.state_updates == {}
     # Evaluation uses the running averages: the same as make_model in its default (evaluation) mode.
-    model = make_model(built.encoder, built.decoder, likelihood=built.likelihood, prior=built.prior_fn,
-                       posterior=config.model.posterior)
-    np.testing.assert_allclose(model(member, h, x).posterior.mean(), built.encoder.apply(member["encoder"], x)[0])
+    np.testing.assert_allclose(built.model(member, h, x).posterior.mean(), built.encode(member, x)[0])
     rows = runner.summarise(built, jax.device_get(state), jax.device_get(hyper), ["m0"])
     assert np.isfinite(rows[0]["eval_loss"])

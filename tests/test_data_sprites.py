@@ -3,11 +3,13 @@
 import itertools
 
 import jax
+import matplotlib.image
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from decompvae import data
+from decompvae.data import __main__ as data_cli
 from decompvae.data import sprites
 
 N_IMAGES = 737_280
@@ -255,10 +257,8 @@ def test_grid_png(tmp_path):
     path = tmp_path / "grid.png"
     tiled = sprites.save_grid(path, jax.random.key(0))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    import matplotlib.pyplot as plt
-
-    saved = plt.imread(path)
+    saved = matplotlib.image.imread(path)
     assert saved.shape[:2] == tiled.shape == (8 * 66 - 2, 10 * 66 - 2)
     np.testing.assert_allclose(saved[..., 0], tiled, atol=1 / 255)
-    sprites.main(["--grid", str(tmp_path / "cli.png")])
+    data_cli.main(["--grid", str(tmp_path / "cli.png")])
     assert (tmp_path / "cli.png").stat().st_size > 0

@@ -83,7 +83,7 @@ class TestLogProb:
     def test_laplace(self):
         z = _points()
         np.testing.assert_allclose(
-            priors.laplace(DIM, 0.8).log_prob(z), st.laplace(0, 0.8).logpdf(z).sum(-1), rtol=1e-12
+            priors.laplace_prior(DIM, 0.8).log_prob(z), st.laplace(0, 0.8).logpdf(z).sum(-1), rtol=1e-12
         )
 
 
@@ -108,7 +108,7 @@ def _check_moments(samples, mean, var, kurtosis_bound=10.0):
             0.0,
             0.8 * 0.05**2 + 0.2,
         ),
-        ("laplace", lambda: priors.laplace(DIM, 0.5), st.laplace(0, 0.5).cdf, 0.0, 2 * 0.25),
+        ("laplace", lambda: priors.laplace_prior(DIM, 0.5), st.laplace(0, 0.5).cdf, 0.0, 2 * 0.25),
     ],
 )
 def test_samples_match_density(name, dist, cdf, mean, var):
@@ -195,10 +195,10 @@ def test_make_prior_families():
         (lambda: priors.isotropic_gaussian(3, -1.0), "scale"),
         (lambda: priors.isotropic_gaussian(0), "dim"),
         (lambda: priors.anisotropic_gaussian([1.0, 0.0]), "variances"),
-        (lambda: priors.laplace(3, 0.0), "scale"),
+        (lambda: priors.laplace_prior(3, 0.0), "scale"),
         (lambda: priors.gaussian_mixture(np.zeros((2, 3)), [1.0, 1.0, 1.0]), "variances"),
         (lambda: priors.gaussian_mixture(np.zeros((2, 3)), 1.0, [0.5, 0.6]), "weights"),
-        (lambda: priors.make_prior("cauchy", 3), "family"),
+        (lambda: priors.make_prior("cauchy", 3), "prior must be one of"),
         (lambda: priors.make_prior("pinwheel", 3), "dim"),
         (lambda: priors.make_prior("anisotropic", 3)(variances=jnp.ones(4)), "dim"),
     ],

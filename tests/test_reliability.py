@@ -25,7 +25,7 @@ import orbax.checkpoint as ocp
 import pytest
 from orbax.checkpoint._src.path import atomicity
 
-from decompvae import cli, runner
+from decompvae import cli, outputs, runner
 from decompvae.checkpoint import (
     MANIFEST_NAME,
     CheckpointError,
@@ -186,16 +186,16 @@ def test_config_json_records_versions_outside_the_resume_check(reference, config
     # a config.json written before versions and the [distributed] section existed resumes
     old = {k: v for k, v in saved.items() if k not in ("versions", "distributed")}
     (out / "config.json").write_text(json.dumps({**old, "output_dir": str(out)}))
-    runner._prepare_output(config, resume=True)
+    outputs.prepare_output(config, resume=True)
     assert json.loads((out / "config.json").read_text())["versions"] == saved["versions"]
     # other library versions resume too, with a warning naming them
     other = {**saved, "output_dir": str(out), "versions": {**saved["versions"], "jax": "0.0.1"}}
     (out / "config.json").write_text(json.dumps(other))
     with pytest.warns(UserWarning, match=r"other library versions \(jax 0.0.1 → "):
-        runner._prepare_output(config, resume=True)
+        outputs.prepare_output(config, resume=True)
     # how a run is computed is not a setting: another process layout resumes it
     two = DistributedConfig(coordinator="127.0.0.1:1234", num_processes=2, process_id=0)
-    runner._prepare_output(dataclasses.replace(config, distributed=two), resume=True)
+    outputs.prepare_output(dataclasses.replace(config, distributed=two), resume=True)
 
 
 # ---------------------------------------------------------------------------
@@ -396,10 +396,10 @@ def test_torn_log_line_is_dropped_on_resume(tmp_path):
     log = tmp_path / "log.jsonl"
     rows = [json.dumps({"step": s, "member": 0}) + "\n" for s in (10, 20, 30)]
     log.write_text("".join(rows) + '{"step": 40, "memb')  # killed in the middle of a write
-    runner._truncate_log(log, 20)
+    outputs.truncate_log(log, 20)
     assert log.read_text() == "".join(rows[:2])
     before = log.stat().st_mtime_ns
-    runner._truncate_log(log, 20)  # nothing to drop: the file is left alone
+    outputs.truncate_log(log, 20)  # nothing to drop: the file is left alone
     assert log.stat().st_mtime_ns == before
 
 

@@ -156,7 +156,7 @@ def test_readme_collects_summaries(tmp_path):
     folder = tmp_path / "results" / "theory-cpu"
     folder.mkdir(parents=True)
     (folder / "summary.md").write_text("# T\n\n![fig](theory.png)\n\n**Finding (reproduced):** yes\n")
-    text = write_readme(tmp_path).read_text()
+    text = write_readme({e.name: e.description for e in EXPERIMENTS.values()}, tmp_path).read_text()
     assert "](results/theory-cpu/theory.png)" in text
     assert "| reproduced |" in text and text.count("| not run |") == len(EXPERIMENTS) - 1
 

@@ -12,7 +12,7 @@ from decompvae.divergences import make_divergence
 from decompvae.objective import decomposition_terms, reduce_terms
 from decompvae.posteriors import diagonal_gaussian
 from decompvae.reproduce import _stats
-from decompvae.reproduce._evaluate import gaussianise
+from decompvae.metrics.suite import gaussianise
 
 TOL = 1e-10
 

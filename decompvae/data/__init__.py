@@ -6,6 +6,8 @@
   file behind the same interface.
 - ``load_fashion_mnist``, ``load_digits``: image data sets in [0, 1].
 - ``make_pinwheel``: the 2-D pinwheel data (SPEC §7).
+- ``DATASETS`` / ``load_training_data``: the data sets a run can name, each
+  loaded into a :class:`TrainingData` (batch function, evaluation points).
 - ``make_batcher``, ``make_dsprites_stream``: jittable minibatches by
   (key, step) for training loops without host round-trips.
 """
@@ -25,6 +27,7 @@ from decompvae.data.ground_truth import (
 )
 from decompvae.data.loaders import (
     DSpritesFile,
+    dsprites,
     load_digits,
     load_dsprites,
     load_fashion_mnist,
@@ -36,7 +39,6 @@ from decompvae.data.sprites import (
     FACTOR_NAMES,
     FACTOR_SIZES,
     ProceduralDSprites,
-    dsprites,
     factor_classes,
     factor_grid,
     factor_values,
@@ -45,8 +47,13 @@ from decompvae.data.sprites import (
     render,
     render_factors,
 )
+from decompvae.data.sources import DATASETS, DatasetSpec, TrainingData, load_training_data
 
 __all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "TrainingData",
+    "load_training_data",
     "Batcher",
     "DSpritesFile",
     "FACTOR_NAMES",

@@ -23,6 +23,7 @@ from typing import Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
+from sklearn.datasets import load_digits as sklearn_digits
 
 from decompvae._checks import check_choice, check_dim
 from decompvae.data import sprites
@@ -35,6 +36,7 @@ __all__ = [
     "DSPRITES_URL",
     "DSpritesFile",
     "FASHION_MNIST_URL",
+    "dsprites",
     "load_digits",
     "load_dsprites",
     "load_fashion_mnist",
@@ -395,6 +397,24 @@ def _read_idx_expecting(path: str, *, magic: int, what: str) -> np.ndarray:
     return read_idx(path)
 
 
+def dsprites(path=None):
+    """dSprites through the ground-truth interface.
+
+    Args:
+      path: ``None`` for the procedural renderer; otherwise the official
+        ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` (or a subset of
+        it, see ``decompvae.data.loaders.load_dsprites``).
+
+    Returns:
+      A ``ProceduralDSprites`` or a ``DSpritesFile``; both have
+      ``factor_sizes == (3, 6, 40, 32, 32)``, ``sample_factors(key, n)``,
+      ``images(factors)`` and ``iter_grid(batch_size)``.
+    """
+    if path is None:
+        return sprites.ProceduralDSprites()
+    return load_dsprites(path)
+
+
 # ---------------------------------------------------------------------------
 # scikit-learn digits
 # ---------------------------------------------------------------------------
@@ -414,8 +434,6 @@ def load_digits(split: str = "all", *, resize: int | None = None):
       ``(images, labels)``: float32 ``[N, H, W, 1]`` in [0, 1] (pixel/16),
       int32 ``[N]`` in 0…9.
     """
-    from sklearn.datasets import load_digits as sklearn_digits
-
     check_choice("split", split, ("all", "train", "test"))
     bunch = sklearn_digits()
     images = bunch.images.astype(np.float32)[..., None] / 16.0

@@ -52,12 +52,12 @@ https://github.com/deepmind/dsprites-dataset.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from typing import Iterator
 
 import jax
 import jax.numpy as jnp
+import matplotlib.image
 import numpy as np
 
 from decompvae._checks import check_dim
@@ -76,7 +76,6 @@ __all__ = [
     "IMAGE_SIZE",
     "NUM_IMAGES",
     "ProceduralDSprites",
-    "dsprites",
     "factor_classes",
     "factor_grid",
     "factor_values",
@@ -340,26 +339,6 @@ class ProceduralDSprites:
             yield factors[:valid], images[:valid]
 
 
-def dsprites(path=None):
-    """dSprites through the ground-truth interface.
-
-    Args:
-      path: ``None`` for the procedural renderer; otherwise the official
-        ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` (or a subset of
-        it, see ``decompvae.data.loaders.load_dsprites``).
-
-    Returns:
-      A ``ProceduralDSprites`` or a ``DSpritesFile``; both have
-      ``factor_sizes == (3, 6, 40, 32, 32)``, ``sample_factors(key, n)``,
-      ``images(factors)`` and ``iter_grid(batch_size)``.
-    """
-    if path is None:
-        return ProceduralDSprites()
-    from decompvae.data.loaders import load_dsprites
-
-    return load_dsprites(path)
-
-
 def _tile(images: np.ndarray, gap: int = 2, gap_value: float = 0.5) -> np.ndarray:
     """Tile images ``[r, c, h, w]`` into one ``[r·(h+gap)−gap, c·(w+gap)−gap]`` array."""
     rows, cols, h, w = images.shape
@@ -409,22 +388,9 @@ def save_grid(path, key: Array, *, data=None, columns: int = 10) -> np.ndarray:
     Returns:
       The tiled float image that was saved, ``[H, W]``.
     """
-    import matplotlib.pyplot as plt
-
     data = ProceduralDSprites() if data is None else data
     factors = grid_factors(key, columns)
     images = np.asarray(data.images(factors.reshape(-1, 5)))[..., 0]
     tiled = _tile(images.reshape(*factors.shape[:2], IMAGE_SIZE, IMAGE_SIZE))
-    plt.imsave(path, tiled, cmap="gray", vmin=0.0, vmax=1.0)
+    matplotlib.image.imsave(path, tiled, cmap="gray", vmin=0.0, vmax=1.0)
     return tiled
-
-
-def main(argv=None) -> None:
-    """Command line: ``python -m decompvae.data --grid out.png``."""
-    parser = argparse.ArgumentParser(prog="python -m decompvae.data", description=__doc__.splitlines()[0])
-    parser.add_argument("--grid", required=True, help="output PNG path")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random rows")
-    parser.add_argument("--npz", default=None, help="render from the official file instead")
-    args = parser.parse_args(argv)
-    save_grid(args.grid, jax.random.key(args.seed), data=dsprites(args.npz))
-    print(f"saved {args.grid}")

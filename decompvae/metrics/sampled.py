@@ -397,7 +397,7 @@ def beta_vae_score(
     As disentanglement_lib's ``beta_vae.py`` (``compute_beta_vae_sklearn``,
     study configuration): each training point picks a factor k uniformly,
     draws two batches of ``points_per_vote = 64`` factor rows that share the
-    value of factor k pairwise, and has the feature mean_b |z₁,b − z₂,b| of
+    value of factor k pairwise, and has the feature ``mean_b |z₁,b − z₂,b|`` of
     the two batches' codes and label k. A linear classifier is fitted on
     ``num_train = 10,000`` such points and evaluated on ``num_eval = 5,000``
     fresh ones; the score is the evaluation accuracy. The classifier is

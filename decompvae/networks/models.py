@@ -32,12 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from decompvae._checks import check_dim, check_positive
+from decompvae._checks import check_choice, check_dim, check_positive
 from decompvae.networks.layers import Conv2D, ConvTranspose2D, resolve_conv_impl
 
 Array = jax.Array
 
-NETWORKS = ("dsprites", "conv32", "mlp", "fashion")
 DSPRITES_CHANNELS = (32, 32, 64, 64)
 #: Output channels of the published dSprites decoder's transposed convolutions
 #: before the last (which has the image's channels): 64→64, 64→64, 64→32, 32→1.
@@ -426,6 +425,64 @@ class MLPDecoder(nn.Module):
         return loc, nn.softplus(raw).reshape(loc.shape)
 
 
+def _conv_networks(name: str, default_shape, channels, default_hidden):
+    """The convnets ``dsprites`` (published: linear dense 128, transposed convolutions 64-64-32-1) and ``conv32``."""
+
+    def build(latent_dim, *, data_shape, hidden, conv_impl, param_dtype):
+        shape = default_shape if data_shape is None else tuple(data_shape)
+        if shape[:2] != default_shape[:2] or len(shape) != 3 or (name == "dsprites" and shape[2] != 1):
+            raise ValueError(f"data_shape for {name!r} must be {default_shape}; got {shape!r}")
+        _bottom(shape, len(channels))
+        hidden = default_hidden if hidden is None else tuple(hidden)
+        kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype)
+        published = name == "dsprites"  # SPEC §8
+        return (
+            ConvEncoder(latent_dim, image_shape=shape, dense_activation=not published, **kw),
+            ConvDecoder(image_shape=shape, latent_dim=latent_dim,
+                        deconv_channels=DSPRITES_DECONV_CHANNELS if published else None, **kw),
+        )
+
+    return build
+
+
+def _fashion_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype):
+    """The published DCGAN-style Fashion-MNIST networks with BatchNorm (32×32×1)."""
+    shape = (32, 32, 1) if data_shape is None else tuple(data_shape)
+    if shape != (32, 32, 1):
+        raise ValueError(f"data_shape for 'fashion' must be (32, 32, 1); got {shape!r}")
+    if hidden is not None:
+        raise ValueError(f"the 'fashion' networks have no dense layers; hidden must be None, got {hidden!r}")
+    kw = dict(image_shape=shape, conv_impl=conv_impl, param_dtype=param_dtype)
+    return DCGANEncoder(latent_dim, **kw), DCGANDecoder(latent_dim=latent_dim, **kw)
+
+
+def _mlp_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, learn_scale):
+    """Dense encoder/decoder for data of any shape (``data_shape`` required)."""
+    if data_shape is None:
+        raise ValueError("data_shape is required for the 'mlp' networks, e.g. (2,) for pinwheel")
+    shape = tuple(int(d) for d in data_shape)
+    for d in shape:
+        check_dim("data_shape entries", d)
+    hidden = (100,) if hidden is None else tuple(hidden)
+    for w in hidden:
+        check_dim("hidden widths", w)
+    return (
+        MLPEncoder(latent_dim, hidden=hidden, param_dtype=param_dtype),
+        MLPDecoder(shape, hidden=tuple(reversed(hidden)), learn_scale=learn_scale,
+                   latent_dim=latent_dim, param_dtype=param_dtype),
+    )
+
+
+#: Network name → ``build(latent_dim, *, data_shape, hidden, conv_impl,
+#: param_dtype[, learn_scale]) -> (encoder, decoder)`` (``model.network``).
+NETWORKS = {
+    "dsprites": _conv_networks("dsprites", (64, 64, 1), DSPRITES_CHANNELS, (128,)),
+    "conv32": _conv_networks("conv32", (32, 32, 1), CONV32_CHANNELS, (256,)),
+    "fashion": _fashion_networks,
+    "mlp": _mlp_networks,
+}
+
+
 def make_networks(
     name: str,
     latent_dim: int,
@@ -459,46 +516,11 @@ def make_networks(
       (or ``(loc, scale)`` with ``learn_scale``).
     """
     check_dim("latent_dim", latent_dim)
+    check_choice("name", name, tuple(NETWORKS))
     resolve_conv_impl(conv_impl)  # validates the name
     if learn_scale and name != "mlp":
         raise ValueError(f"learn_scale is only offered by the 'mlp' networks; got name={name!r}")
-    if name in ("dsprites", "conv32"):
-        default_shape, channels, default_hidden = {
-            "dsprites": ((64, 64, 1), DSPRITES_CHANNELS, (128,)),
-            "conv32": ((32, 32, 1), CONV32_CHANNELS, (256,)),
-        }[name]
-        shape = default_shape if data_shape is None else tuple(data_shape)
-        if shape[:2] != default_shape[:2] or len(shape) != 3 or (name == "dsprites" and shape[2] != 1):
-            raise ValueError(f"data_shape for {name!r} must be {default_shape}; got {shape!r}")
-        _bottom(shape, len(channels))
-        hidden = default_hidden if hidden is None else tuple(hidden)
-        kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype)
-        published = name == "dsprites"  # linear dense 128, transposed convolutions 64-64-32-1 (SPEC §8)
-        return (
-            ConvEncoder(latent_dim, image_shape=shape, dense_activation=not published, **kw),
-            ConvDecoder(image_shape=shape, latent_dim=latent_dim,
-                        deconv_channels=DSPRITES_DECONV_CHANNELS if published else None, **kw),
-        )
-    if name == "fashion":
-        shape = (32, 32, 1) if data_shape is None else tuple(data_shape)
-        if shape != (32, 32, 1):
-            raise ValueError(f"data_shape for 'fashion' must be (32, 32, 1); got {shape!r}")
-        if hidden is not None:
-            raise ValueError(f"the 'fashion' networks have no dense layers; hidden must be None, got {hidden!r}")
-        kw = dict(image_shape=shape, conv_impl=conv_impl, param_dtype=param_dtype)
-        return DCGANEncoder(latent_dim, **kw), DCGANDecoder(latent_dim=latent_dim, **kw)
+    options = dict(data_shape=data_shape, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype)
     if name == "mlp":
-        if data_shape is None:
-            raise ValueError("data_shape is required for the 'mlp' networks, e.g. (2,) for pinwheel")
-        shape = tuple(int(d) for d in data_shape)
-        for d in shape:
-            check_dim("data_shape entries", d)
-        hidden = (100,) if hidden is None else tuple(hidden)
-        for w in hidden:
-            check_dim("hidden widths", w)
-        return (
-            MLPEncoder(latent_dim, hidden=hidden, param_dtype=param_dtype),
-            MLPDecoder(shape, hidden=tuple(reversed(hidden)), learn_scale=learn_scale,
-                       latent_dim=latent_dim, param_dtype=param_dtype),
-        )
-    raise ValueError(f"name must be one of {NETWORKS}; got {name!r}")
+        options["learn_scale"] = learn_scale
+    return NETWORKS[name](latent_dim, **options)

@@ -24,14 +24,17 @@ CPU) and ``paper`` (the published settings, for a GPU).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import NamedTuple
 
+from decompvae.report import write_reproduce_report
+from decompvae.reproduce import clustering, heavy_tails, overlap, rotation, sparsity, theory
 from decompvae.reproduce._common import Context
+from decompvae.reproduce._readme import write_readme
 
 __all__ = ["EXPERIMENTS", "PROFILES", "Experiment", "main", "resolved_settings", "run_experiment"]
 
@@ -43,27 +46,27 @@ RUNS_ROOT = Path("runs") / "reproduce"
 
 
 class Experiment(NamedTuple):
-    """A registered experiment: its name, module and one-line description."""
+    """A registered experiment: its name, module (``PROFILES``, ``run``) and one-line description."""
 
     name: str
-    module: str
+    module: ModuleType
     description: str
 
 
 EXPERIMENTS = {
     e.name: e
     for e in (
-        Experiment("theory", "decompvae.reproduce.theory",
+        Experiment("theory", theory,
                    "L_β under latent rotations: isotropic vs anisotropic vs Student-t (Theorem 2)"),
-        Experiment("clustering", "decompvae.reproduce.clustering",
+        Experiment("clustering", clustering,
                    "pinwheel, D = 2, mixture prior: (β, α) grid, q(z) densities, clustering accuracy/NMI"),
-        Experiment("sparsity", "decompvae.reproduce.sparsity",
+        Experiment("sparsity", sparsity,
                    "sparse prior γ ∈ {0, 0.8} × α × β, D = 50: Hoyer sparsity and reconstruction"),
-        Experiment("overlap", "decompvae.reproduce.overlap",
+        Experiment("overlap", overlap,
                    "dSprites: I_q(x;z), encoder entropy and reconstruction as β grows"),
-        Experiment("rotation", "decompvae.reproduce.rotation",
+        Experiment("rotation", rotation,
                    "dSprites, D = 10: β × {isotropic, anisotropic PCA, anisotropic learned}: FactorVAE, MIG"),
-        Experiment("heavy_tails", "decompvae.reproduce.heavy_tails",
+        Experiment("heavy_tails", heavy_tails,
                    "dSprites: Student-t ν ∈ {2, 5, 9, 12, 9999} at β = 1: FactorVAE, MIG"),
     )
 }
@@ -72,7 +75,7 @@ EXPERIMENTS = {
 def _module(name: str):
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)} (or 'list')")
-    return importlib.import_module(EXPERIMENTS[name].module)
+    return EXPERIMENTS[name].module
 
 
 def profile_settings(name: str, profile: str) -> dict:
@@ -142,7 +145,8 @@ def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = 
     ctx = Context(name, profile, results, runs, echo, progress)
     start = time.perf_counter()
     _module(name).run(ctx, settings)
-    echo(f"[{name}/{profile}] done in {time.perf_counter() - start:.0f} s → {results}")
+    write_reproduce_report(results)
+    echo(f"[{name}/{profile}] done in {time.perf_counter() - start:.0f} s → {results} (report.html beside summary.md)")
     return results
 
 
@@ -155,9 +159,7 @@ def main(args) -> int:
         print(f"profiles: {', '.join(PROFILES)}")
         return 0
     if args.name == "readme":
-        from decompvae.reproduce._readme import write_readme
-
-        print(f"written {write_readme()}")
+        print(f"written {write_readme({e.name: e.description for e in EXPERIMENTS.values()})}")
         return 0
     if getattr(args, "print_config", False):
         print(json.dumps(resolved_settings(args.name, args.profile, args.output), indent=2))

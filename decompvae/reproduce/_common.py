@@ -15,8 +15,11 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import jax
 import numpy as np
+from scipy import stats
 
+from decompvae import runner
 from decompvae.config import Config
+from decompvae.plots import pyplot
 
 __all__ = [
     "CONFIDENCE",
@@ -59,8 +62,6 @@ class Context(NamedTuple):
 
 def train(ctx: Context, config: Config, variant: str):
     """Train ``config``'s grid into ``ctx.runs_dir / variant`` (resuming), return the RunResult."""
-    from decompvae import runner
-
     out = ctx.runs_dir / variant
     config = runner.replace(config, output_dir=str(out))
     n = len(runner.build_grid(config))
@@ -70,7 +71,7 @@ def train(ctx: Context, config: Config, variant: str):
 
 def member_slices(result) -> Iterable[tuple[int, dict, Any, Any]]:
     """``(i, member, params, hyper)`` for each member of a stacked RunResult."""
-    for i, member in enumerate(result.built.members):
+    for i, member in enumerate(result.setup.members):
         params = jax.tree.map(lambda a: a[i], result.state.params)
         hyper = jax.tree.map(lambda a: a[i], result.hyper)
         yield i, member, params, hyper
@@ -87,8 +88,6 @@ def mean_ci(values: Sequence[float], level: float = CONFIDENCE) -> tuple[float, 
       ``(mean, half_width, n)``; the half-width is NaN for n < 2 and the mean
       NaN for n = 0.
     """
-    from scipy import stats
-
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
     n = v.size
     if n == 0:
@@ -159,16 +158,6 @@ def markdown_table(groups: Sequence[dict], keys: Sequence[str], metrics: Sequenc
         cells += [format_value(g[f"{m}_mean"], g[f"{m}_ci"]) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def ci_plot(ax, x, groups: Sequence[dict], metric: str, label: str | None = None, **kw) -> None:

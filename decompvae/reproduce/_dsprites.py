@@ -23,9 +23,9 @@ import numpy as np
 
 from decompvae.config import Config
 from decompvae.reproduce._common import ci_plot, pyplot
-from decompvae.reproduce._evaluate import DisentanglementSizes
+from decompvae.metrics.suite import EvalSizes
 
-__all__ = ["PROFILES", "RECON_LABEL", "base_config", "describe", "metric_figure", "tradeoff_figure"]
+__all__ = ["PROFILES", "RECON_LABEL", "base_config", "describe", "eval_sizes", "metric_figure", "tradeoff_figure"]
 
 #: dSprites is one grid of 737,280 images without a held-out split: the evaluation images are drawn from the
 #: training grid, as in the published evaluation, and are named for what they are.
@@ -36,15 +36,14 @@ _PAPER_STEPS = 20 * 737_280 // 64
 PROFILES = {
     "tiny": {"network": "mlp", "hidden": [32], "steps": 2, "batch": 16, "seeds": 2, "eval_points": 64,
              "overlap_points": 64,
-             "sizes": DisentanglementSizes(variance_points=64, train_votes=8, eval_votes=4, points_per_vote=16,
-                                           paper_votes=8, paper_points_per_vote=16, paper_pool=128, mig_points=64)},
+             "sizes": EvalSizes(variance_points=64, train_votes=8, eval_votes=4, points_per_vote=16,
+                                paper_votes=8, paper_points_per_vote=16, paper_pool=128, mig_points=64)},
     "cpu": {"network": "mlp", "hidden": [128], "steps": 3000, "batch": 64, "seeds": 10, "eval_points": 1000,
             "overlap_points": 1000,
-            "sizes": DisentanglementSizes(variance_points=5000, train_votes=500, eval_votes=300, points_per_vote=64,
-                                          paper_votes=1000, paper_points_per_vote=200, paper_pool=10_000,
-                                          mig_points=5000)},
+            "sizes": EvalSizes(variance_points=5000, train_votes=500, eval_votes=300, points_per_vote=64,
+                               paper_votes=1000, paper_points_per_vote=200, paper_pool=10_000, mig_points=5000)},
     "paper": {"network": "dsprites", "hidden": None, "steps": _PAPER_STEPS, "batch": 64, "seeds": 10,
-              "eval_points": 2000, "overlap_points": 2000, "sizes": DisentanglementSizes()},
+              "eval_points": 2000, "overlap_points": 2000, "sizes": EvalSizes()},
 }
 
 
@@ -63,6 +62,12 @@ def base_config(settings: dict, *, prior: str, prior_params: dict | None = None,
     })
 
 
+def eval_sizes(settings: dict, **changes) -> EvalSizes:
+    """The profile's sample sizes with its evaluation and overlap points (and ``changes``)."""
+    return settings["sizes"]._replace(eval_points=settings["eval_points"], overlap_points=settings["overlap_points"],
+                                      **changes)
+
+
 def describe(settings: dict, profile: str, *, disentanglement: bool = True) -> str:
     """One paragraph: the training and metric settings, and what was reduced."""
     s = settings["sizes"]
@@ -78,7 +83,7 @@ def describe(settings: dict, profile: str, *, disentanglement: bool = True) -> s
             "same). ")
     if not disentanglement:
         return text.rstrip()
-    if s == DisentanglementSizes():
+    if s == EvalSizes():
         text += "Metrics with their published sample sizes."
     else:
         text += (f"Metrics on reduced samples: FactorVAE (disentanglement_lib) {s.variance_points} variance points, "

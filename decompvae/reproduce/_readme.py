@@ -105,13 +105,17 @@ def _relink(text: str, folder: str) -> str:
     return re.sub(r"^# ", "### ", text, flags=re.M)
 
 
-def write_readme(root: str | Path = "experiments", profile: str = "cpu") -> Path:
-    """Write ``<root>/README.md`` from ``<root>/results/<name>-<profile>/summary.md``."""
-    from decompvae.reproduce import EXPERIMENTS
+def write_readme(descriptions: dict[str, str], root: str | Path = "experiments", profile: str = "cpu") -> Path:
+    """Write ``<root>/README.md`` from ``<root>/results/<name>-<profile>/summary.md``.
 
+    Args:
+      descriptions: ``{experiment name: one-line description}``, in the table's order after :data:`ORDER`.
+      root: the experiments folder.
+      profile: whose results to collect.
+    """
     root = Path(root)
     rows, sections = [], []
-    for name in ORDER + [n for n in EXPERIMENTS if n not in ORDER]:
+    for name in ORDER + [n for n in descriptions if n not in ORDER]:
         folder = f"{name}-{profile}"
         path = root / "results" / folder / "summary.md"
         if path.is_file():
@@ -122,7 +126,7 @@ def write_readme(root: str | Path = "experiments", profile: str = "cpu") -> Path
             status = "not run"
             body = (f"### {name}\n\nThe `{profile}` profile of this experiment was not run on this machine "
                     f"(`decompvae reproduce {name} --profile {profile}` runs it).\n")
-        rows.append(f"| [{name}](#{name}) | {EXPERIMENTS[name].description} | {status} |")
+        rows.append(f"| [{name}](#{name}) | {descriptions[name]} | {status} |")
         sections.append(f"## {name}\n\n{body}\n*Why:* {NOTES.get(name, '')}\n")
     table = "\n".join(["| experiment | what | cpu profile |", "|---|---|---|", *rows])
     text = f"{INTRO}\n## Results of the `{profile}` profiles on this machine\n\n{table}\n\n" + "\n".join(sections)

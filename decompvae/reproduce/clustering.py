@@ -15,7 +15,7 @@ import numpy as np
 
 from decompvae import metrics
 from decompvae.config import Config
-from decompvae.objective import make_model
+from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.reproduce._common import (
     Context,
     aggregate,
@@ -26,7 +26,6 @@ from decompvae.reproduce._common import (
     train,
     write_csv,
 )
-from decompvae.reproduce._evaluate import make_member_metrics
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
 TITLE = "Clustering: pinwheel data with a 4-component mixture prior"
@@ -42,9 +41,9 @@ PROFILES = {
     "paper": {"steps": 500, "hidden": 100, "betas": [0.0, 1.0], "alphas": [0.0, 1.0], "seeds": 20},
 }
 
-METRICS = ["accuracy", "nmi", "recon", "overlap_mi", "aggregate_kl"]
+METRICS = ["clustering_accuracy", "clustering_nmi", "recon", "overlap_mi", "aggregate_kl"]
 #: δ: accuracy (fraction of points) and KL(q(z) ‖ p(z)) (nats).
-SMALLEST_EFFECT = {"accuracy": 0.1, "aggregate_kl": 0.5}
+SMALLEST_EFFECT = {"clustering_accuracy": 0.1, "aggregate_kl": 0.5}
 VERDICT_RULE = (
     "the published pair: the divergence alone (β = 0, α = 1) against β alone (β = 1, α = 0), seed-paired, with 95% "
     "paired t intervals over the seeds. (1) Clustering accuracy is higher (δ = 0.1); (2) KL(q(z) ‖ p(z)) is lower "
@@ -75,11 +74,11 @@ def configs(settings: dict) -> dict:
 
 def run(ctx: Context, settings: dict) -> None:
     result = train(ctx, configs(settings)["pinwheel"], "pinwheel")
-    built = result.built
-    member_metrics = make_member_metrics(built, eval_points=400, overlap_points=400)
-    model = make_model(built.encoder, built.decoder, likelihood=built.likelihood, prior=built.prior_fn,
-                       posterior=built.config.model.posterior)
-    x, labels = jnp.asarray(built.bundle.eval_x), np.asarray(built.bundle.eval_labels)
+    setup = result.setup
+    x = jnp.asarray(setup.data.eval_x)
+    sizes = EvalSizes(eval_points=x.shape[0], overlap_points=400)
+    member_metrics = make_evaluator(setup, sizes, ("terms", "overlap", "clustering"))
+    model = setup.model
     axis = np.linspace(-GRID_LIMIT, GRID_LIMIT, GRID_SIZE)
     grid = jnp.asarray(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), jnp.float32)
     density = jax.jit(lambda params, hyper: metrics.aggregate_log_prob(model(params, hyper, x).posterior, grid))
@@ -88,10 +87,7 @@ def run(ctx: Context, settings: dict) -> None:
         row = {"member": i, "beta": member["beta"], "alpha": member["alpha"], "seed": member["seed"],
                "diverged_at": int(result.state.diverged_at[i])}
         row.update(member_metrics(jax.random.key(i), params, hyper))
-        dist = model(params, hyper, x)
-        prior = dist.prior
-        scores = metrics.clustering_scores(np.asarray(dist.posterior.mean()), labels, prior=prior)
-        row.update(accuracy=scores["accuracy"], nmi=scores["nmi"])
+        prior = model(params, hyper, x[:2]).prior
         rows.append(row)
         if member["seed"] == 0:
             densities[(member["beta"], member["alpha"])] = np.asarray(density(params, hyper)).reshape(GRID_SIZE, GRID_SIZE)
@@ -127,7 +123,7 @@ def _figures(ctx, settings, groups, densities, prior) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for beta in betas:
         g = [x for x in groups if x["beta"] == beta]
-        for ax, metric in zip(axes, ["accuracy", "nmi"]):
+        for ax, metric in zip(axes, ["clustering_accuracy", "clustering_nmi"]):
             ci_plot(ax, [x["alpha"] for x in g], g, metric, label=f"β = {beta:g}")
     for ax, metric in zip(axes, ["clustering accuracy", "NMI"]):
         ax.set(xlabel="α (inclusive KL weight)", ylabel=metric)
@@ -143,8 +139,8 @@ def judged_claims(rows: list[dict]) -> list:
     (b_beta, a_beta), (b_div, a_div) = PUBLISHED_POINTS
     div, beta_only = {"beta": b_div, "alpha": a_div}, {"beta": b_beta, "alpha": a_beta}
     text = f"(β = {b_div:g}, α = {a_div:g}) − (β = {b_beta:g}, α = {a_beta:g})"
-    return [claim(f"accuracy: {text}", paired_differences(rows, "accuracy", div, beta_only),
-                  direction=+1, smallest_effect=SMALLEST_EFFECT["accuracy"]),
+    return [claim(f"accuracy: {text}", paired_differences(rows, "clustering_accuracy", div, beta_only),
+                  direction=+1, smallest_effect=SMALLEST_EFFECT["clustering_accuracy"]),
             claim(f"KL(q(z)‖p(z)): {text}", paired_differences(rows, "aggregate_kl", div, beta_only),
                   direction=-1, smallest_effect=SMALLEST_EFFECT["aggregate_kl"])]
 
@@ -153,20 +149,20 @@ def reported_effects(rows: list[dict], settings: dict) -> list:
     """At each β, every α > 0 against α = 0 (seed-paired; not part of the verdict)."""
     return [(f"{metric}: α = {alpha:g} − α = 0 at β = {beta:g}", paired_effect(paired_differences(
         rows, metric, {"beta": beta, "alpha": alpha}, {"beta": beta, "alpha": 0.0})))
-        for metric in ("accuracy", "aggregate_kl") for beta in settings["betas"]
+        for metric in ("clustering_accuracy", "aggregate_kl") for beta in settings["betas"]
         for alpha in settings["alphas"] if alpha > 0]
 
 
 def previous_rule(groups: list[dict], settings: dict) -> str:
     """The verdict of the rule used before the paired design."""
     alphas = settings["alphas"]
-    best0 = max((g for g in groups if g["alpha"] == 0), key=lambda g: g["accuracy_mean"])
-    bestpos = max((g for g in groups if g["alpha"] > 0), key=lambda g: g["accuracy_mean"], default=None)
-    ok = bestpos is not None and bestpos["accuracy_mean"] > best0["accuracy_mean"]
+    best0 = max((g for g in groups if g["alpha"] == 0), key=lambda g: g["clustering_accuracy_mean"])
+    bestpos = max((g for g in groups if g["alpha"] > 0), key=lambda g: g["clustering_accuracy_mean"], default=None)
+    ok = bestpos is not None and bestpos["clustering_accuracy_mean"] > best0["clustering_accuracy_mean"]
     for beta in settings["betas"]:
         g0 = next(g for g in groups if g["beta"] == beta and g["alpha"] == 0)
         gmax = next(g for g in groups if g["beta"] == beta and g["alpha"] == max(alphas))
-        ok &= gmax["accuracy_mean"] >= g0["accuracy_mean"]
+        ok &= gmax["clustering_accuracy_mean"] >= g0["clustering_accuracy_mean"]
         ok &= gmax["aggregate_kl_mean"] + gmax["aggregate_kl_ci"] < g0["aggregate_kl_mean"] - g0["aggregate_kl_ci"]
     return "reproduced" if ok else "NOT reproduced"
 

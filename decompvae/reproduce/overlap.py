@@ -17,7 +17,7 @@ import jax
 
 from decompvae.reproduce import _dsprites
 from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, train, write_csv
-from decompvae.reproduce._evaluate import make_member_metrics
+from decompvae.metrics.suite import make_evaluator
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
 TITLE = "Overlap vs β (dSprites)"
@@ -49,15 +49,14 @@ def configs(settings: dict) -> dict:
 
 def run(ctx: Context, settings: dict) -> None:
     result = train(ctx, configs(settings)["isotropic"], "isotropic")
-    member_metrics = make_member_metrics(result.built, eval_points=settings["eval_points"],
-                                         overlap_points=settings["overlap_points"],
-                                         dataset_overlap_points=settings["dataset_overlap_points"])
+    sizes = _dsprites.eval_sizes(settings, dataset_overlap_points=settings["dataset_overlap_points"])
+    member_metrics = make_evaluator(result.setup, sizes, ("terms", "overlap"))
     rows = []
     for i, member, params, hyper in member_slices(result):
         row = {"member": i, "beta": member["beta"], "seed": member["seed"], "diverged_at": int(result.state.diverged_at[i])}
         row.update(member_metrics(jax.random.key(i), params, hyper))
         rows.append(row)
-        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated member {i + 1}/{len(result.built.members)}")
+        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated member {i + 1}/{len(result.setup.members)}")
     write_csv(ctx.results_dir / "metrics.csv", rows)
     groups = aggregate(rows, ["beta"], METRICS + ["overlap_mi_se"])
     write_csv(ctx.results_dir / "groups.csv", groups)

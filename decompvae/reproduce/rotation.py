@@ -24,7 +24,7 @@ from decompvae.reproduce._stats import (
     pooled_paired,
     verdict_section,
 )
-from decompvae.reproduce._evaluate import make_member_metrics
+from decompvae.metrics.suite import make_evaluator
 
 TITLE = "Breaking rotation invariance with anisotropic priors (dSprites, D = 10)"
 
@@ -60,9 +60,8 @@ PLOTTED = {"factor_vae_dlib": "FactorVAE score (disentanglement_lib)", "factor_v
 
 def evaluate(ctx: Context, settings: dict, result, extra: dict) -> list[dict]:
     """Metrics of every member of one sweep, with ``extra`` columns."""
-    member_metrics = make_member_metrics(result.built, eval_points=settings["eval_points"],
-                                         overlap_points=settings["overlap_points"],
-                                         disentanglement=settings["sizes"])
+    member_metrics = make_evaluator(result.setup, _dsprites.eval_sizes(settings),
+                                    ("terms", "overlap", "factor_vae", "mig"))
     rows = []
     for i, member, params, hyper in member_slices(result):
         row = {**extra, "member": i, "beta": member["beta"],
@@ -73,7 +72,7 @@ def evaluate(ctx: Context, settings: dict, result, extra: dict) -> list[dict]:
         if variances is not None:
             row["prior_variance_ratio"] = float(variances.max() / variances.min())
         rows.append(row)
-        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {extra} member {i + 1}/{len(result.built.members)}")
+        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {extra} member {i + 1}/{len(result.setup.members)}")
     return rows
 
 

@@ -31,7 +31,7 @@ from decompvae.reproduce._common import (
     train,
     write_csv,
 )
-from decompvae.reproduce._evaluate import make_member_metrics
+from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.reproduce._stats import (
     claim,
     paired_by_seed,
@@ -128,9 +128,10 @@ def configs(settings: dict, *, require_files: bool = True) -> dict:
 def run(ctx: Context, settings: dict) -> None:
     config, described = make_config(settings)
     result = train(ctx, config, "sparse")
-    built = result.built
-    n_eval = built.bundle.eval_x.shape[0]
-    member_metrics = make_member_metrics(built, eval_points=n_eval, overlap_points=min(n_eval, 500), hoyer=True)
+    setup = result.setup
+    n_eval = setup.data.eval_x.shape[0]
+    sizes = EvalSizes(eval_points=n_eval, overlap_points=min(n_eval, 500))
+    member_metrics = make_evaluator(setup, sizes, ("terms", "overlap", "hoyer"))
     rows, params_of = [], {}
     for i, member, params, hyper in member_slices(result):
         row = {"member": i, "gamma": member["prior.gamma"], "beta": member["beta"], "alpha": member["alpha"],
@@ -145,8 +146,8 @@ def run(ctx: Context, settings: dict) -> None:
     class_means = {}
     for r in rows:
         if all(r[k] == v for k, v in shown.items()):
-            codes = np.asarray(built.encoder.apply(params_of[r["member"]]["encoder"], built.bundle.eval_x)[0])
-            labels = np.asarray(built.bundle.eval_labels)
+            codes = np.asarray(setup.encode(params_of[r["member"]], setup.data.eval_x)[0])
+            labels = np.asarray(setup.data.eval_labels)
             class_means[r["gamma"]] = np.stack([np.abs(codes[labels == c]).mean(0) for c in range(10)])
     _figures(ctx, settings, groups, shown, class_means)
     _summary(ctx, settings, config, described, rows, groups, shown)

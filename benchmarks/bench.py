@@ -1,4 +1,4 @@
-"""Speed benchmarks: ``decompvae bench [--quick] [--output DIR]``.
+"""Speed benchmarks: ``python -m benchmarks.run [--quick] [--output DIR]`` from a checkout.
 
 One run measures, with a warm-up and medians over interleaved repeats:
 
@@ -46,6 +46,16 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+
+import decompvae.metrics as metrics
+from decompvae.data import FACTOR_SIZES, render_factors, sample_uniform_factors
+from decompvae.networks import make_networks, resolve_conv_impl
+from decompvae.objective import Hyperparams, make_objective
+from decompvae.plots import pyplot
+from decompvae.priors import make_prior, pinwheel_mixture
+from decompvae.sweep import Grid, init_members, make_sweep, stack_members
+from decompvae.train import make_optimizer, make_trainer
 
 __all__ = ["BenchConfig", "format_markdown", "machine_info", "main", "make_config", "run_benchmark"]
 
@@ -268,8 +278,6 @@ def matmul_peak(size: int, repeats: int) -> dict[str, float]:
 
 def sprites_batch(batch: int, seed: int = 0) -> jax.Array:
     """A fixed float32 dSprites batch ``[batch, 64, 64, 1]`` (uniform factors)."""
-    from decompvae.data import FACTOR_SIZES, render_factors, sample_uniform_factors
-
     return render_factors(sample_uniform_factors(jax.random.key(seed), batch, FACTOR_SIZES), dtype=jnp.float32)
 
 
@@ -279,11 +287,6 @@ def make_bench_trainer(conv_impl: str, latent_dim: int):
     The batch function returns ``data`` itself (the fixed batch passed as an
     argument), so the step measures the network, loss and optimiser only.
     """
-    from decompvae.networks import make_networks
-    from decompvae.objective import make_objective
-    from decompvae.priors import make_prior
-    from decompvae.train import make_trainer
-
     encoder, decoder = make_networks("dsprites", latent_dim, conv_impl=conv_impl)
     objective = make_objective(encoder, decoder, likelihood="bernoulli", prior=make_prior("isotropic", latent_dim))
     shape = tuple(encoder.image_shape)
@@ -300,22 +303,16 @@ def make_bench_trainer(conv_impl: str, latent_dim: int):
 
 
 def _load_torch_reference():
-    """``benchmarks/torch_reference.py`` of a source checkout, or None (no checkout or no torch)."""
+    """:mod:`benchmarks.torch_reference` and None, or None and why (torch, an optional dependency, is missing)."""
     if importlib.util.find_spec("torch") is None:
-        return None, "torch is not installed (pip install 'decompvae[bench]')"
-    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "torch_reference.py"
-    if not path.exists():
-        return None, f"{path} not found (run from a source checkout)"
-    spec = importlib.util.spec_from_file_location("decompvae_bench_torch_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module, None
+        return None, "torch is not installed (pip install -e '.[bench]')"
+    from benchmarks import torch_reference  # imports torch: only when it is installed
+
+    return torch_reference, None
 
 
 def bench_single(cfg: BenchConfig, data: jax.Array, hyper, log) -> dict[str, Any]:
     """One model per formulation (``step`` and ``run``), and the PyTorch peer, interleaved."""
-    from decompvae.networks import resolve_conv_impl
-
     thunks, report, steppers = {}, {"impls": {}}, {}
     key = jax.random.key(0)
     for impl in cfg.impls:
@@ -359,10 +356,6 @@ def bench_single(cfg: BenchConfig, data: jax.Array, hyper, log) -> dict[str, Any
 
 def bench_breakdown(cfg: BenchConfig, data: jax.Array, log) -> dict[str, Any]:
     """Encoder and decoder forward / forward+backward and the optimiser update, jitted alone."""
-    import optax
-
-    from decompvae.train import make_optimizer
-
     key_enc, key_dec, key_z = jax.random.split(jax.random.key(2), 3)
     z = jax.random.normal(key_z, (data.shape[0], cfg.latent_dim))
     thunks, flops = {}, {}
@@ -418,8 +411,6 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
     ``compiled_steps`` maps a formulation to its ``(compiled single step,
     compile seconds)`` from :func:`bench_single`, reused for the loop.
     """
-    from decompvae.sweep import Grid, init_members, make_sweep, stack_members
-
     trainer, _, _ = make_bench_trainer(cfg.sweep_impl, cfg.latent_dim)
     sweep = make_sweep(trainer)
     loop_trainer, _, _ = make_bench_trainer(loop_impl, cfg.latent_dim)
@@ -456,8 +447,6 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
 
 def bench_renderer(cfg: BenchConfig) -> dict[str, Any]:
     """Images per second of ``render_factors`` in jit (uint8 and float32)."""
-    from decompvae.data import FACTOR_SIZES, render_factors, sample_uniform_factors
-
     factors = sample_uniform_factors(jax.random.key(3), cfg.render_batch, FACTOR_SIZES)
     thunks = {str(dtype.__name__): (lambda f=jax.jit(lambda x, d=dtype: render_factors(x, dtype=d)): f(factors))
               for dtype in (jnp.uint8, jnp.float32)}
@@ -481,9 +470,6 @@ def _synthetic_codes(seed: int, num: int, dims: int = 10):
 
 def bench_metrics(cfg: BenchConfig, log) -> dict[str, Any]:
     """Seconds of each array-level metric on ``metric_points`` train / half as many test points."""
-    import decompvae.metrics as metrics
-    from decompvae.priors import pinwheel_mixture
-
     n_train, n_test = cfg.metric_points, cfg.metric_points // 2
     f_train, c_train = _synthetic_codes(0, n_train)
     f_test, c_test = _synthetic_codes(1, n_test)
@@ -526,8 +512,6 @@ def _goals(report: dict[str, Any]) -> dict[str, Any]:
     best_single = min(list(steps.values()) + list(runs.values()))
     goals: dict[str, Any] = {"best_single_ms": best_single}
     torch_ms = [v["median_ms"] for k, v in single.items() if k.startswith("torch ")]
-    from decompvae.networks import resolve_conv_impl
-
     auto = resolve_conv_impl("auto", report["machine"]["backend"])
     default = auto if auto in steps else "auto" if "auto" in steps else min(steps, key=steps.get)
     goals["default_impl"] = default
@@ -558,8 +542,6 @@ def _goals(report: dict[str, Any]) -> dict[str, Any]:
 
 def run_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure everything of :class:`BenchConfig` and return the report (a JSON-able dict)."""
-    from decompvae.objective import Hyperparams
-
     start = time.perf_counter()
     report: dict[str, Any] = {"machine": machine_info(), "config": dataclasses.asdict(cfg)}
     log(f"decompvae bench: {report['machine']['cpu_model']}, {report['machine']['cpu_count']} cores, "
@@ -702,12 +684,7 @@ def format_markdown(report: dict[str, Any]) -> str:
 
 def plot_throughput(report: dict[str, Any], path: pathlib.Path) -> None:
     """Model-steps/s against N (log-log) for the vmapped sweep and the loop."""
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for kind, marker in (("vmap", "o"), ("loop", "s")):
         rows = sorted((int(n), v["model_steps_per_s"]) for n, v in report["sweeps"][kind].items())
@@ -722,7 +699,7 @@ def plot_throughput(report: dict[str, Any], path: pathlib.Path) -> None:
     ax.set_xscale("log", base=2)
     ns = sorted({int(n) for kind in ("vmap", "loop") for n in report["sweeps"][kind]})
     ax.set_xticks(ns, [str(n) for n in ns])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_ylim(bottom=0)
     ax.set_xlabel("models N")
     ax.set_ylabel("model-steps / s")
@@ -757,7 +734,7 @@ def write_outputs(report: dict[str, Any], output: str | os.PathLike) -> dict[str
 
 
 def main(args) -> int:
-    """Entry of ``decompvae bench``: ``args.quick`` (bool) and ``args.output`` (directory or None)."""
+    """Entry of ``python -m benchmarks.run``: ``args.quick`` (bool) and ``args.output`` (directory or None)."""
     cfg = make_config(quick=bool(getattr(args, "quick", False)))
     output = getattr(args, "output", None) or "runs/bench"
     report = run_benchmark(cfg, log=lambda s: print(s, flush=True))

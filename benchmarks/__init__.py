@@ -1,0 +1,1 @@
+"""Speed benchmarks of decompvae, run from a source checkout: ``python -m benchmarks.run``."""

@@ -1,0 +1,180 @@
+"""From a :class:`~decompvae.config.Config` to the pure functions of a run.
+
+:func:`build` loads the data and closes the networks, likelihood, prior,
+posterior and divergence over finished pure functions: the objective the
+trainer differentiates, the same objective in evaluation mode, the model's
+distributions, the encoder and decoder means, the IWAE bound and the trainer.
+Callers use them as they are; none reassembles a model from parts.
+
+Every name in a config is looked up in the registry its module owns:
+:data:`decompvae.data.DATASETS`, :data:`decompvae.networks.NETWORKS`,
+:data:`decompvae.priors.PRIORS`, :data:`decompvae.posteriors.POSTERIORS`,
+:data:`decompvae.likelihoods.LIKELIHOODS` and
+:data:`decompvae.divergences.KINDS`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from decompvae import priors
+from decompvae.config import Config
+from decompvae.data import TrainingData, load_training_data
+from decompvae.likelihoods import likelihood_mean, make_likelihood
+from decompvae.networks import make_networks
+from decompvae.objective import Hyperparams, Model, make_iwae, make_model, make_objective
+from decompvae.posteriors import make_posterior
+from decompvae.sweep import Grid
+from decompvae.train import Trainer, make_trainer
+
+Array = jax.Array
+
+__all__ = ["RunSetup", "build", "build_grid"]
+
+#: Offset of the data key from the training seed (the data never shares a key with a member).
+DATA_SEED_OFFSET = 1_000_003
+
+
+class RunSetup(NamedTuple):
+    """A run's data, grid and pure functions, built from its config.
+
+    Attributes:
+      config: the run's configuration.
+      data: :class:`~decompvae.data.TrainingData` (batch function, evaluation points).
+      members: one dict per sweep member (``beta``, ``alpha``, ``prior.*``, ``learning_rate``, ``seed``).
+      fixed_prior: prior parameters shared by every member (PCA logits included).
+      trainer: :class:`~decompvae.train.Trainer` (``init``/``step``/``run``).
+      objective: ``(key, params, hyper, x) -> (loss, terms)`` in training mode.
+      eval_objective: the same in evaluation mode (BatchNorm running averages).
+      model: ``(params, hyper, x) -> Model`` in evaluation mode.
+      encode: ``(params, x [b, ...]) -> (loc [b, D], raw [b, D])``.
+      decode_mean: ``(params, z [b, D]) -> E[x|z] [b, ...]``.
+      posterior: ``(loc, raw) -> q(z|x)``, the posterior family.
+      prior: ``prior_fn(**params) -> p(z)``.
+      iwae: ``iwae(num_samples=1000, chunk_size=100) -> (key, params, hyper, x) -> [b]``.
+    """
+
+    config: Config
+    data: TrainingData
+    members: list[dict]
+    fixed_prior: dict
+    trainer: Trainer
+    objective: Callable[[Array, dict, Hyperparams, Array], tuple[Array, Any]]
+    eval_objective: Callable[[Array, dict, Hyperparams, Array], tuple[Array, Any]]
+    model: Callable[[dict, Hyperparams, Array], Model]
+    encode: Callable[[dict, Array], tuple[Array, Array]]
+    decode_mean: Callable[[dict, Array], Array]
+    posterior: Callable[[Array, Array], Any]
+    prior: Callable[..., Any]
+    iwae: Callable[..., Callable[[Array, dict, Hyperparams, Array], Array]]
+
+
+def build(config: Config) -> RunSetup:
+    """Data, networks, objective, trainer and grid for ``config``."""
+    m = config.model
+    data = load_training_data(
+        config.data.name, jax.random.key(config.train.seed + DATA_SEED_OFFSET), batch_size=config.train.batch_size,
+        eval_points=config.data.eval_points, path=config.data.path, image_size=config.data.image_size,
+    )
+    encoder, decoder = _networks(config, data.data_shape)
+    prior_fn = priors.make_prior(m.prior, m.latent_dim)
+    fixed_prior, learned_prior = _prior_parameters(config, data)
+    structure = dict(likelihood=_likelihood(config), prior=prior_fn, posterior=m.posterior)
+    objective_kw = dict(structure, divergence=None if m.divergence == "none" else m.divergence,
+                        divergence_options=dict(m.divergence_options) or None, num_samples=m.num_samples)
+    objective = make_objective(encoder, decoder, train=True, **objective_kw)
+    init_params = _init_params(encoder, decoder, data.data_shape, m.latent_dim, learned_prior)
+    members = build_grid(config, fixed_prior).members()
+    _check_members(members, prior_fn, fixed_prior, learned_prior, m.prior)
+    return RunSetup(
+        config=config,
+        data=data,
+        members=members,
+        fixed_prior=fixed_prior,
+        trainer=make_trainer(objective, init_params, data.batch, amsgrad=config.train.amsgrad),
+        objective=objective,
+        eval_objective=make_objective(encoder, decoder, train=False, **objective_kw),
+        model=make_model(encoder, decoder, **structure),
+        encode=lambda params, x: encoder.apply(params["encoder"], x),
+        decode_mean=lambda params, z: likelihood_mean(m.likelihood, decoder.apply(params["decoder"], z)),
+        posterior=make_posterior(m.posterior),
+        prior=prior_fn,
+        iwae=functools.partial(make_iwae, encoder, decoder, **structure),
+    )
+
+
+def _networks(config: Config, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    m = config.model
+    options = {"learn_scale": True} if m.likelihood_scale == "learned" else {}
+    return make_networks(m.network, m.latent_dim, data_shape=data_shape, hidden=m.hidden, conv_impl=m.conv_impl,
+                         **options)
+
+
+def _likelihood(config: Config) -> str | Callable:
+    """The likelihood's name, or its function with the configured fixed scale."""
+    m = config.model
+    if m.likelihood_scale is None or m.likelihood_scale == "learned":
+        return make_likelihood(m.likelihood)
+    return make_likelihood(m.likelihood, scale=float(m.likelihood_scale))
+
+
+def _prior_parameters(config: Config, data: TrainingData) -> tuple[dict, dict]:
+    """``(fixed, learned)`` prior parameters: the config's shared numbers, PCA logits, learned logits' start."""
+    m = config.model
+    spec = priors.PRIORS[m.prior]
+    fixed = {k: v for k, v in m.prior_params.items() if k not in config.sweep.prior}
+    if spec.logits is None:
+        return fixed, {}
+    if spec.logits == "pca" or m.prior_init == "pca":
+        variances = priors.pca_variances(np.asarray(data.pca_source), m.latent_dim)
+        logits = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
+    else:  # model.prior_init = "zeros": the learned prior starts isotropic
+        logits = np.zeros(m.latent_dim, np.float32)
+    if spec.logits == "pca":
+        return {**fixed, "logits": logits}, {}
+    return fixed, {"logits": logits}
+
+
+def _init_params(encoder, decoder, data_shape, latent_dim: int, learned_prior: dict):
+    """``init_params(key, hyper) -> params``: the networks' variables and the learned prior's start."""
+    sample_x = jnp.zeros((1, *data_shape), jnp.float32)
+    sample_z = jnp.zeros((1, latent_dim), jnp.float32)
+
+    def init_params(key: Array, hyper: Hyperparams) -> dict:
+        key_enc, key_dec = jax.random.split(key)
+        params = {"encoder": encoder.init(key_enc, sample_x), "decoder": decoder.init(key_dec, sample_z)}
+        if learned_prior:
+            params["prior"] = {k: jnp.asarray(v) for k, v in learned_prior.items()}
+        return params
+
+    return init_params
+
+
+def _check_members(members, prior_fn, fixed_prior: dict, learned_prior: dict, name: str) -> None:
+    """Build every member's prior once before tracing, so that a wrong parameter fails with its name."""
+    for member in members:
+        swept = {k[len("prior."):]: v for k, v in member.items() if k.startswith("prior.")}
+        try:
+            prior_fn(**fixed_prior, **swept, **learned_prior)
+        except TypeError as err:
+            raise ValueError(f"model.prior_params / sweep.prior do not fit model.prior={name!r}: {err}") from None
+
+
+def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
+    """The sweep grid of ``config`` (empty sweep lists take the train values)."""
+    t, s = config.train, config.sweep
+    return Grid(
+        beta=s.beta or (t.beta,),
+        alpha=s.alpha or (t.alpha,),
+        prior={k: tuple(v) for k, v in s.prior.items()},
+        learning_rate=s.learning_rate or (t.learning_rate,),
+        seed=s.seed or (t.seed,),
+        mode=s.mode,
+        fixed_prior=fixed_prior or {},
+    )

@@ -1,0 +1,133 @@
+"""The data sets a run can name, each loaded into one :class:`TrainingData`.
+
+:data:`DATASETS` maps a name (``data.name`` of a config) to a loader and
+whether it needs ``data.path``; :func:`load_training_data` looks the name up.
+Nothing downloads: the procedural dSprites renderer, pinwheel and the bundled
+digits need no files; ``dsprites_file`` and ``fashion_mnist`` read local files.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from decompvae._checks import check_choice
+from decompvae.data.batching import make_batcher, make_dsprites_stream
+from decompvae.data.loaders import load_digits, load_dsprites, load_fashion_mnist
+from decompvae.data.pinwheel import make_pinwheel
+from decompvae.data.sprites import ProceduralDSprites
+
+Array = jax.Array
+
+__all__ = ["DATASETS", "DatasetSpec", "TrainingData", "load_training_data"]
+
+#: Training points whose PCA gives the anisotropic prior's variances.
+PCA_POINTS = 2000
+
+
+class TrainingData(NamedTuple):
+    """What a run trains and evaluates on.
+
+    Attributes:
+      data: device-held training set passed to ``batch`` (None for a stream).
+      batch: ``(key, step, data) -> x [b, ...]``, pure (a step's batch is a
+        function of its key and step).
+      data_shape: shape of one point.
+      eval_x: held-out points ``[n, ...]``.
+      eval_labels: their factor classes ``[n, K]`` or class labels ``[n]``, or None.
+      ground_truth: a ground-truth data set (``factor_sizes``,
+        ``sample_factors``, ``images``, ``iter_grid``) for the
+        disentanglement metrics, or None.
+      pca_source: training points for the PCA prior variances.
+    """
+
+    data: Any
+    batch: Callable[[Array, Array, Any], Array]
+    data_shape: tuple[int, ...]
+    eval_x: Array
+    eval_labels: Array | None
+    ground_truth: Any
+    pca_source: Array
+
+
+class DatasetSpec(NamedTuple):
+    """A registered data set: ``load(key, *, batch_size, eval_points, path, image_size) -> TrainingData``."""
+
+    load: Callable[..., TrainingData]
+    needs_path: bool = False
+
+
+def _data_keys(key: Array) -> tuple[Array, Array, Array]:
+    """The keys of the evaluation points, the PCA rows and generated data (one split for every data set)."""
+    return tuple(jax.random.split(key, 3))
+
+
+def _procedural_dsprites(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    key_eval, key_pca, _ = _data_keys(key)
+    dataset = ProceduralDSprites()
+    stream = make_dsprites_stream(batch_size)
+    batch = lambda key, step, data: stream(jax.random.fold_in(key, step))[0]  # noqa: E731
+    factors = dataset.sample_factors(key_eval, eval_points)
+    pca = dataset.images(dataset.sample_factors(key_pca, PCA_POINTS))
+    return TrainingData(None, batch, (64, 64, 1), dataset.images(factors), factors, dataset, pca)
+
+
+def _dsprites_file(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    key_eval, key_pca, _ = _data_keys(key)
+    dataset = load_dsprites(path)
+    batcher = make_batcher(dataset.imgs, batch_size)
+    batch = lambda key, step, data: batcher.batch_at(key, step, data)[..., None].astype(jnp.float32)  # noqa: E731
+    factors = dataset.sample_factors(key_eval, eval_points)
+    rows = np.asarray(jax.random.choice(key_pca, dataset.num_images, (PCA_POINTS,), replace=False))
+    pca = dataset.imgs[np.sort(rows)][..., None].astype(np.float32)
+    return TrainingData(batcher.data, batch, (64, 64, 1), dataset.images(factors), factors, dataset, pca)
+
+
+def _pinwheel(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    pin = make_pinwheel(_data_keys(key)[2], max(eval_points // 4, 100))
+    batcher = make_batcher(pin.x_train, batch_size)
+    return TrainingData(batcher.data, batcher.batch_at, (2,), pin.x_test, pin.y_test, None, pin.x_train)
+
+
+def _images(train, test, batch_size: int, eval_points: int) -> TrainingData:
+    (x_train, _), (x_test, y_test) = train, test
+    if batch_size > x_train.shape[0]:
+        raise ValueError(f"train.batch_size ({batch_size}) exceeds the {x_train.shape[0]} training images")
+    batcher = make_batcher(x_train, batch_size)
+    n = min(eval_points, x_test.shape[0])
+    return TrainingData(batcher.data, batcher.batch_at, tuple(x_train.shape[1:]), x_test[:n], y_test[:n], None, x_train)
+
+
+def _digits(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    split = lambda name: load_digits(name, resize=image_size)  # noqa: E731
+    return _images(split("train"), split("test"), batch_size, eval_points)
+
+
+def _fashion_mnist(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    split = lambda name: load_fashion_mnist(path, name, resize=image_size)  # noqa: E731
+    return _images(split("train"), split("test"), batch_size, eval_points)
+
+
+#: ``data.name`` → its loader. ``dsprites`` renders procedurally (no download),
+#: ``dsprites_file`` reads the official ``.npz`` at ``data.path``,
+#: ``fashion_mnist`` the IDX files in the directory ``data.path``, ``digits``
+#: is scikit-learn's bundled 8×8 digits and ``pinwheel`` the 2-D data of SPEC §7.
+DATASETS: dict[str, DatasetSpec] = {
+    "dsprites": DatasetSpec(_procedural_dsprites),
+    "dsprites_file": DatasetSpec(_dsprites_file, needs_path=True),
+    "digits": DatasetSpec(_digits),
+    "fashion_mnist": DatasetSpec(_fashion_mnist, needs_path=True),
+    "pinwheel": DatasetSpec(_pinwheel),
+}
+
+
+def load_training_data(
+    name: str, key: Array, *, batch_size: int, eval_points: int, path: str | None = None,
+    image_size: int | None = None,
+) -> TrainingData:
+    """Load the data set ``name`` of :data:`DATASETS` (``key`` draws evaluation points and PCA rows)."""
+    check_choice("data.name", name, tuple(DATASETS))
+    return DATASETS[name].load(key, batch_size=batch_size, eval_points=eval_points, path=path, image_size=image_size)

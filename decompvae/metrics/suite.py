@@ -1,0 +1,298 @@
+"""One evaluation of a trained member, used by ``decompvae evaluate`` and every experiment.
+
+:func:`make_evaluator` compiles what a run's structure needs once (the
+objective terms on the evaluation points, the IWAE bound, the overlap
+estimates, the encoder) and returns ``evaluate(key, params, hyper) -> dict``:
+evaluating N members costs one compilation, not N. The measures are named
+once, here (:data:`MEASURES`), so ``metrics.json`` of ``decompvae evaluate``
+and ``metrics.csv`` of ``decompvae reproduce`` share their columns.
+
+=================== ==========================================================
+measure             keys
+=================== ==========================================================
+``terms``           ``recon``, ``kl``, ``elbo`` (means over the evaluation points)
+``iwae``            ``iwae_log_likelihood`` (Burda et al. 2016, K samples)
+``overlap``         ``overlap_mi`` (I_q(x; z)), ``entropy`` (E H[q(z|x)]),
+                    ``aggregate_kl`` (KL(q(z) ‖ p(z))), ``overlap_mi_bound``
+                    (log N) and, over a whole finite data set, ``overlap_mi_se``
+``hoyer``           ``hoyer``: normalised Hoyer sparsity of the encoder means
+``factor_vae``      ``factor_vae_dlib``, ``factor_vae_paper``, ``active_dims``;
+                    with a Student-t prior also ``*_gaussianised`` (SPEC §8)
+``mig``             ``mig`` (discrete, 20 bins)
+``dlib_suite``      ``beta_vae``, ``modularity``, ``explicitness_*``, ``sap``, ``dci_*``
+``clustering``      ``clustering_accuracy``, ``clustering_nmi`` (mixture priors)
+=================== ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from decompvae.data import ProceduralDSprites
+from decompvae.metrics.clustering import clustering_scores
+from decompvae.metrics.disentanglement import dci, explicitness, mig, modularity, sap
+from decompvae.metrics.overlap import dataset_overlap, overlap
+from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
+from decompvae.metrics.sparsity import hoyer_sparsity
+
+__all__ = ["MEASURES", "EvalSizes", "applicable_measures", "gaussianise", "make_evaluator"]
+
+MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite", "clustering")
+
+#: Measures that need a ground-truth data set (``data.ground_truth``).
+GROUND_TRUTH_MEASURES = ("factor_vae", "mig", "dlib_suite")
+
+#: Priors whose components define clusters.
+MIXTURE_PRIORS = ("mixture", "pinwheel")
+
+
+class EvalSizes(NamedTuple):
+    """Sample sizes of every measure (None: the measure's published default).
+
+    Attributes:
+      eval_points: evaluation points of the objective terms, Hoyer and clustering.
+      iwae_points, iwae_samples: points and importance samples K of the IWAE bound.
+      overlap_points: points of the minibatch-mixture overlap estimates (an N×N cost).
+      dataset_overlap_points: outer points of the exact aggregate over a whole
+        finite ground-truth data set (:func:`decompvae.metrics.dataset_overlap`),
+        or None for the minibatch mixture.
+      variance_points, train_votes, eval_votes, points_per_vote: FactorVAE
+        (disentanglement_lib: 10,000; 10,000 / 5,000 votes of 64), also the
+        β-VAE score's train/eval points and batch.
+      paper_votes, paper_points_per_vote, paper_pool: the paper's FactorVAE
+        protocol (20,000 votes of L = 1,000 from the full data set).
+      mig_points: codes for MIG and the training codes of ``dlib_suite`` (10,000).
+      test_points: test codes of ``dlib_suite`` (5,000).
+      dci_points: training points of DCI's gradient-boosted trees (its cost), half as many test points.
+    """
+
+    eval_points: int = 1000
+    iwae_points: int = 500
+    iwae_samples: int = 1000
+    overlap_points: int = 2000
+    dataset_overlap_points: int | None = None
+    variance_points: int | None = None
+    train_votes: int | None = None
+    eval_votes: int | None = None
+    points_per_vote: int | None = None
+    paper_votes: int | None = None
+    paper_points_per_vote: int | None = None
+    paper_pool: int | None = None
+    mig_points: int | None = None
+    test_points: int = 5000
+    dci_points: int = 2000
+
+    @classmethod
+    def quick(cls) -> "EvalSizes":
+        """Small sizes for smoke tests (seconds per member on a CPU)."""
+        return cls(eval_points=200, iwae_points=64, iwae_samples=50, overlap_points=200, variance_points=300,
+                   train_votes=100, eval_votes=50, points_per_vote=16, paper_votes=100, paper_points_per_vote=16,
+                   paper_pool=2000, mig_points=300, test_points=150, dci_points=200)
+
+
+def applicable_measures(setup) -> tuple[str, ...]:
+    """Every measure that applies to a run (a :class:`decompvae.build.RunSetup`)."""
+    found = ["terms", "iwae", "overlap", "hoyer"]
+    if setup.data.ground_truth is not None:
+        found += GROUND_TRUTH_MEASURES
+    if setup.config.model.prior in MIXTURE_PRIORS and setup.data.eval_labels is not None:
+        found.append("clustering")
+    return tuple(found)
+
+
+def gaussianise(codes: np.ndarray, df: float, scale: float = 1.0) -> np.ndarray:
+    """Student-t codes mapped to a standard Gaussian per dimension: Φ⁻¹(F_ν(μ_d / scale)).
+
+    The published analysis of the Student-t priors scores FactorVAE on these
+    (an optimal-transport map of each marginal of the prior onto N(0, 1)).
+    Each side is computed from its own tail (survival function above 0, CDF
+    below) so far-out codes keep their order; clipped at ±37.5, where Φ's
+    tail underflows double precision.
+
+    Args:
+      codes: ``[n, D]`` encoder means.
+      df: ν of the prior.
+      scale: the prior's scale.
+
+    Returns:
+      ``[n, D]`` float64.
+    """
+    t = np.asarray(codes, np.float64) / scale
+    tail = np.clip(stats.t.sf(np.abs(t), df), 1e-300, 1.0)  # P(T > |t|), symmetric
+    return np.clip(np.sign(t) * stats.norm.isf(tail), -37.5, 37.5)
+
+
+class _JittedImages:
+    """A procedural ground-truth data set whose ``images`` is jitted (one compilation per batch shape)."""
+
+    def __init__(self, dataset):
+        self._dataset = dataset
+        self._images = jax.jit(dataset.images)
+
+    def images(self, factors):
+        return self._images(jnp.asarray(factors))
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+
+def _present(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _encode_grid(encode, params, dataset, batch_size: int = 4096) -> tuple[jax.Array, jax.Array]:
+    """Encoder outputs ``(loc, raw)`` ``[N, D]`` for every image of a finite ground-truth data set."""
+    locs, raws = [], []
+    for _, images in dataset.iter_grid(batch_size=batch_size):
+        n = images.shape[0]
+        if n < batch_size:  # one input shape, one compilation
+            images = jnp.pad(images, ((0, batch_size - n),) + ((0, 0),) * (images.ndim - 1))
+        loc, raw = encode(params, images)
+        locs.append(loc[:n])
+        raws.append(raw[:n])
+    return jnp.concatenate(locs), jnp.concatenate(raws)
+
+
+class _Compiled(NamedTuple):
+    """The jitted functions of one run's evaluation."""
+
+    objective: Callable
+    iwae: Callable
+    overlap: Callable
+    grid_overlap: Callable
+    encode: Callable
+    overlap_points: int
+
+
+def _compile(setup, sizes: EvalSizes) -> _Compiled:
+    x_overlap = jnp.asarray(setup.data.eval_x[: sizes.overlap_points])
+    iwae = setup.iwae(num_samples=sizes.iwae_samples, chunk_size=min(100, sizes.iwae_samples))
+
+    def overlap_fn(key, params, hyper):
+        dist = setup.model(params, hyper, x_overlap)
+        return overlap(key, dist.posterior, dist.prior)
+
+    def grid_overlap(key, params, hyper, loc, raw):
+        prior = setup.model(params, hyper, x_overlap[:2]).prior
+        return dataset_overlap(key, setup.posterior, loc, raw, prior, num_points=sizes.dataset_overlap_points)
+
+    return _Compiled(jax.jit(setup.eval_objective), jax.jit(iwae), jax.jit(overlap_fn), jax.jit(grid_overlap),
+                     jax.jit(setup.encode), int(x_overlap.shape[0]))
+
+
+def _terms(c: _Compiled, key, params, hyper, x) -> dict:
+    _, terms = c.objective(key, params, hyper, x)
+    return {"recon": float(jnp.mean(terms.recon)), "kl": float(jnp.mean(terms.kl)),
+            "elbo": float(jnp.mean(terms.recon - terms.kl))}
+
+
+def _overlap(c: _Compiled, key, params, hyper, sizes: EvalSizes, dataset) -> dict:
+    """Overlap over the minibatch mixture of the evaluation points, or exactly over a finite data set."""
+    if sizes.dataset_overlap_points:
+        loc, raw = _encode_grid(c.encode, params, dataset)
+        info, se = c.grid_overlap(key, params, hyper, loc, raw)
+        extra = {"overlap_mi_se": float(se), "overlap_mi_bound": float(np.log(loc.shape[0]))}
+    else:
+        info = c.overlap(key, params, hyper)
+        extra = {"overlap_mi_bound": float(np.log(c.overlap_points))}
+    return {"overlap_mi": float(info.mutual_information), "entropy": float(info.entropy),
+            "aggregate_kl": float(info.aggregate_kl), **extra}
+
+
+def _factor_vae(keys, represent, dataset, sizes: EvalSizes, hyper, student_t: bool) -> dict:
+    dlib = _present(num_variance_points=sizes.variance_points, num_train_votes=sizes.train_votes,
+                    num_eval_votes=sizes.eval_votes, points_per_vote=sizes.points_per_vote)
+    paper = _present(num_train_votes=sizes.paper_votes, points_per_vote=sizes.paper_points_per_vote,
+                     num_pool_points=sizes.paper_pool)
+    key_dlib, key_paper = keys
+    fv = factor_vae_score(key_dlib, represent, dataset, **dlib)
+    out = {"factor_vae_dlib": float(fv["score"]),
+           "factor_vae_paper": float(factor_vae_score(key_paper, represent, dataset, protocol="paper", **paper)["score"]),
+           "active_dims": float(fv["num_active_dims"])}
+    if student_t:  # the published analysis: the same votes on Φ⁻¹(F_ν(μ)) (SPEC §8)
+        df, scale = float(hyper.prior["df"]), float(hyper.prior.get("scale", 1.0))
+        mapped = lambda images: gaussianise(np.asarray(represent(images)), df, scale)  # noqa: E731
+        out["factor_vae_dlib_gaussianised"] = float(factor_vae_score(key_dlib, mapped, dataset, **dlib)["score"])
+        out["factor_vae_paper_gaussianised"] = float(
+            factor_vae_score(key_paper, mapped, dataset, protocol="paper", **paper)["score"])
+    return out
+
+
+def _dlib_suite(keys, represent, dataset, sizes: EvalSizes, train) -> dict:
+    key_bv, key_test = keys
+    votes = _present(num_train=sizes.train_votes, num_eval=sizes.eval_votes, points_per_vote=sizes.points_per_vote)
+    c_tr, f_tr = train
+    c_te, f_te = map(np.asarray, sample_codes_and_factors(key_test, represent, dataset, sizes.test_points))
+    n = sizes.dci_points
+    out = {"beta_vae": float(beta_vae_score(key_bv, represent, dataset, **votes)["score"]),
+           "modularity": float(modularity(c_tr, f_tr)), "sap": float(sap(c_tr, f_tr, c_te, f_te))}
+    out.update(explicitness(c_tr, f_tr, c_te, f_te))
+    out.update({f"dci_{k}": v for k, v in dci(c_tr[:n], f_tr[:n], c_te[: n // 2], f_te[: n // 2], n_jobs=-1).items()})
+    return out
+
+
+def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, ...] | None = None
+                   ) -> Callable[[jax.Array, dict, Any], dict]:
+    """``evaluate(key, params, hyper) -> {key: float}`` for one member of a run.
+
+    Args:
+      setup: the run's :class:`decompvae.build.RunSetup`.
+      sizes: sample sizes (:class:`EvalSizes`; ``EvalSizes.quick()`` for smoke tests).
+      measures: names from :data:`MEASURES` (default: :func:`applicable_measures`).
+
+    Raises:
+      ValueError: an unknown measure, or one the run's data or prior cannot give.
+    """
+    measures = applicable_measures(setup) if measures is None else tuple(measures)
+    _check_measures(setup, measures)
+    c = _compile(setup, sizes)
+    x_eval = jnp.asarray(setup.data.eval_x[: sizes.eval_points])
+    truth = setup.data.ground_truth
+    dataset = _JittedImages(truth) if isinstance(truth, ProceduralDSprites) else truth
+    student_t = setup.config.model.prior == "student_t"
+
+    def evaluate(key, params, hyper) -> dict:
+        k = dict(zip(("terms", "overlap", "fv_dlib", "fv_paper", "mig", "iwae", "beta_vae", "test"),
+                     jax.random.split(key, 8)))
+        out = _terms(c, k["terms"], params, hyper, x_eval) if "terms" in measures else {}
+        if "iwae" in measures:
+            x = x_eval[: sizes.iwae_points]
+            out["iwae_log_likelihood"] = float(jnp.mean(c.iwae(k["iwae"], params, hyper, x)))
+        if "overlap" in measures:
+            out.update(_overlap(c, k["overlap"], params, hyper, sizes, truth))
+        codes = np.asarray(c.encode(params, x_eval)[0])
+        if "hoyer" in measures:
+            out["hoyer"] = float(hoyer_sparsity(codes))
+        represent = lambda images: c.encode(params, jnp.asarray(images, jnp.float32))[0]  # noqa: E731
+        if "factor_vae" in measures:
+            out.update(_factor_vae((k["fv_dlib"], k["fv_paper"]), represent, dataset, sizes, hyper, student_t))
+        if "mig" in measures or "dlib_suite" in measures:
+            train = tuple(map(np.asarray, sample_codes_and_factors(k["mig"], represent, dataset,
+                                                                    sizes.mig_points or 10_000)))
+            if "mig" in measures:
+                out["mig"] = float(mig(*train))
+            if "dlib_suite" in measures:
+                out.update(_dlib_suite((k["beta_vae"], k["test"]), represent, dataset, sizes, train))
+        if "clustering" in measures:
+            prior = setup.model(params, hyper, x_eval[:2]).prior
+            scores = clustering_scores(codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]), prior=prior)
+            out.update(clustering_accuracy=float(scores["accuracy"]), clustering_nmi=float(scores["nmi"]))
+        return out
+
+    return evaluate
+
+
+def _check_measures(setup, measures: tuple[str, ...]) -> None:
+    for name in measures:
+        if name not in MEASURES:
+            raise ValueError(f"measures: {name!r} is not one of {MEASURES}")
+        if name in GROUND_TRUTH_MEASURES and setup.data.ground_truth is None:
+            raise ValueError(f"measure {name!r} needs ground-truth data (data.name='dsprites' or 'dsprites_file')")
+        if name == "clustering" and setup.config.model.prior not in MIXTURE_PRIORS:
+            raise ValueError(f"measure 'clustering' needs a mixture prior {MIXTURE_PRIORS}; "
+                             f"got model.prior={setup.config.model.prior!r}")

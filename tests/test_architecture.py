@@ -1,0 +1,93 @@
+"""The package's shape: no import cycles, imports at the top, short functions, no reach into benchmarks/."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "decompvae"
+
+#: Optional dependencies (and the pyplot backend choice) may be imported where they are needed.
+LAZY_ALLOWED = {"matplotlib", "torch", "tensorboardX", "markdown"}
+
+#: The longest function body allowed (lines, docstring excluded; a factory counts its closures).
+LONGEST_FUNCTION = 90
+
+
+def _modules() -> dict[str, ast.Module]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = ast.parse(path.read_text(), filename=str(path))
+    return found
+
+
+def _top_level_imports(name: str, tree: ast.Module, modules) -> set[str]:
+    """The package modules ``name`` imports at import time (a submodule named in ``from p import s`` counts as s)."""
+    is_package = (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists()
+    targets = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            targets.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                base = ".".join(anchor[: len(anchor) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                targets.add(sub if sub in modules else base)
+    return {t for t in targets if t in modules and t != name}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles, state = [], {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_no_import_cycles():
+    modules = _modules()
+    graph = {name: _top_level_imports(name, tree, modules) for name, tree in modules.items()}
+    graph = {k: {t for t in v if not (k.startswith(t + "."))} for k, v in graph.items()}  # a package's own parent
+    assert _cycles(graph) == []
+
+
+def test_imports_are_at_the_top():
+    lazy = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Import):
+                        roots = {a.name.split(".")[0] for a in inner.names}
+                    elif isinstance(inner, ast.ImportFrom):
+                        roots = {(inner.module or "").split(".")[0]}
+                    else:
+                        continue
+                    if not roots <= LAZY_ALLOWED:
+                        lazy.append(f"{name}.{node.name}: {sorted(roots)}")
+    assert lazy == []
+
+
+def test_functions_are_short():
+    longest = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = node.body[0]
+                doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant)
+                start = first.end_lineno + 1 if doc and len(node.body) > 1 else node.body[0].lineno
+                longest.append((node.end_lineno - start + 1, f"{name}.{node.name}"))
+    assert max(longest)[0] <= LONGEST_FUNCTION, sorted(longest)[-5:]

@@ -1,0 +1,70 @@
+"""Configs: validation with errors that name the key, registries owned by their modules, shipped configs."""
+
+from pathlib import Path
+
+import pytest
+
+from decompvae import config as config_lib
+from decompvae import data, divergences, likelihoods, networks, posteriors, priors, runner
+from decompvae.config import load_config
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.name=mnist", "data.name"),
+        ("model.prior=cauchy", "model.prior"),
+        ("model.latnt_dim=3", "unknown keys"),
+        ("trian.steps=3", "unknown config sections"),
+        ("train.steps=0", "train.steps"),
+        ("train.learning_rate=-1.0", "train.learning_rate"),
+        ("sweep.mode=grid", "sweep.mode"),
+        ("model.prior=student_t", "df"),
+        ("model.latent_dim=3", "latent_dim=2"),
+        ("model.network=conv32", "network"),
+    ],
+)
+def test_bad_configs(tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        runner.build(_tiny_config(tmp_path, override))
+
+
+@pytest.mark.parametrize("name, members", [("beta_sweep", 25), ("pinwheel_clustering", 6)])
+def test_shipped_configs_parse(name, members):
+    config = load_config(Path(__file__).parents[1] / "configs" / f"{name}.toml")
+    assert len(runner.build_grid(config)) == members
+
+
+def _tiny_config(tmp_path, *extra):
+    return load_config(None, ["data.name=pinwheel", "model.network=mlp", "model.latent_dim=2",
+                              "model.likelihood=gaussian", "model.prior=pinwheel", f"output_dir={tmp_path}", *extra])
+
+
+def test_config_names_come_from_the_registries():
+    assert config_lib.DATASETS == tuple(data.DATASETS)
+    assert config_lib.NETWORKS == tuple(networks.NETWORKS)
+    assert config_lib.PRIORS == tuple(priors.PRIORS)
+    assert config_lib.LIKELIHOODS == tuple(likelihoods.LIKELIHOODS)
+    assert config_lib.POSTERIORS == tuple(posteriors.POSTERIORS)
+    assert set(config_lib.DIVERGENCES) == {"none", *divergences.KINDS}
+
+
+def test_required_prior_parameters_come_from_the_prior_registry(tmp_path):
+    for name, spec in priors.PRIORS.items():
+        for i, param in enumerate(spec.required):  # the earlier ones given: each missing one is named
+            given = [f"model.prior_params.{p}=1.0" for p in spec.required[:i]]
+            with pytest.raises(ValueError, match=f"model.prior={name!r} needs model.prior_params.{param}"):
+                load_config(None, [f"model.prior={name}", *given, f"output_dir={tmp_path}"])
+
+
+def test_dataset_paths_are_required_where_the_registry_says(tmp_path):
+    for name, spec in data.DATASETS.items():
+        if spec.needs_path:
+            with pytest.raises(ValueError, match=f"data.path is required for data.name={name!r}"):
+                load_config(None, [f"data.name={name}"])
+
+
+def test_overrides_parse_as_toml():
+    assert config_lib.parse_override("sweep.beta=[1,2]") == (["sweep", "beta"], [1, 2])
+    assert config_lib.parse_override("model.prior=student_t") == (["model", "prior"], "student_t")
+    with pytest.raises(ValueError, match="section.key=value"):
+        config_lib.parse_override("train.steps")

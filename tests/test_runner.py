@@ -1,0 +1,88 @@
+"""The runner: resume = uninterrupted, extending a run, divergence policy, building from a config."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from decompvae import runner
+from decompvae.config import load_config
+
+
+def _tiny_config(tmp_path, *extra):
+    return load_config(
+        None,
+        [
+            "data.name=pinwheel",
+            "model.network=mlp",
+            "model.latent_dim=2",
+            "model.likelihood=gaussian",
+            "model.likelihood_scale=learned",
+            "model.hidden=[16]",
+            "model.prior=pinwheel",
+            "model.divergence=inclusive_kl",
+            "train.steps=40",
+            "train.batch_size=50",
+            "train.log_every=10",
+            "train.checkpoint_every=20",
+            "train.alpha=1.0",
+            f"output_dir={tmp_path}",
+            *extra,
+        ],
+    )
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    grid = ["sweep.beta=[0.5,2.0]", "sweep.seed=[0,1]"]
+    full = runner.run(_tiny_config(tmp_path / "full", *grid), progress=False, echo=lambda s: None)
+    interrupted = _tiny_config(tmp_path / "cut", *grid)
+    partial = runner.run(interrupted, progress=False, figures=False, stop_after=20, echo=lambda s: None)
+    assert int(partial.state.step[0]) == 20
+    messages = []
+    resumed = runner.run(interrupted, progress=False, figures=False, echo=messages.append)
+    assert messages == [f"resuming {tmp_path / 'cut'} from step 20"]
+    for a, b in zip(jax.tree.leaves(full.state.params), jax.tree.leaves(resumed.state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["member"] == 0] == [10, 20, 30, 40]
+    assert (tmp_path / "full" / "latents.png").exists() and (tmp_path / "full" / "summary.csv").exists()
+
+
+def test_extending_steps_on_resume_equals_the_longer_run(tmp_path):
+    grid = ["sweep.beta=[0.5,2.0]", "sweep.seed=[0,1]"]
+    full = runner.run(_tiny_config(tmp_path / "full", *grid), progress=False, figures=False, echo=lambda s: None)
+    runner.run(_tiny_config(tmp_path / "grow", *grid, "train.steps=20"), progress=False, figures=False,
+               echo=lambda s: None)
+    extended = runner.run(_tiny_config(tmp_path / "grow", *grid), progress=False, figures=False, echo=lambda s: None)
+    for a, b in zip(jax.tree.leaves(full.state.params), jax.tree.leaves(extended.state.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert json.loads((tmp_path / "grow" / "config.json").read_text())["train"]["steps"] == 40
+    with pytest.raises(ValueError, match=r"changed: train.steps.*only train.steps may grow"):
+        runner.run(_tiny_config(tmp_path / "grow", *grid, "train.steps=30"), progress=False, echo=lambda s: None)
+
+
+def test_single_run_divergence_keeps_last_good_checkpoint(tmp_path):
+    config = _tiny_config(tmp_path, "train.learning_rate=1e30", "train.steps=60")
+    with pytest.raises(runner.TrainingDiverged, match="non-finite at step"):
+        runner.run(config, progress=False, figures=False, echo=lambda s: None)
+
+
+def test_sweep_reports_diverged_member(tmp_path):
+    config = _tiny_config(tmp_path, "sweep.learning_rate=[1e-3,1e30]")
+    messages = []
+    result = runner.run(config, progress=False, figures=False, echo=messages.append)
+    assert any("member 1 (" in m and "lr=1e+30" in m and "diverged" in m for m in messages)
+    assert result.summary[0]["diverged_at"] == -1 and result.summary[1]["diverged_at"] >= 0
+    assert np.isfinite(result.summary[0]["eval_loss"])
+
+
+def test_bad_prior_value_in_sweep(tmp_path):
+    config = load_config(
+        None,
+        ["data.name=pinwheel", "model.network=mlp", "model.latent_dim=2", "model.likelihood=gaussian",
+         "model.prior=student_t", "sweep.prior.df=[2.0,-1.0]", f"output_dir={tmp_path}"],
+    )
+    with pytest.raises(ValueError, match="df must be > 0"):
+        runner.build(config)
+

@@ -1,0 +1,106 @@
+"""Sweeps: the grid, sweep = singles, sharded = unsharded, chunked = whole, diverging members isolated."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from decompvae import sweep as sw
+from decompvae.data import make_batcher, make_pinwheel
+from decompvae.networks import make_networks
+from decompvae.objective import make_objective
+from decompvae.priors import make_prior
+from decompvae.train import make_trainer
+
+STEPS = 30
+TOL = 2e-5  # vmapped vs single programs differ only in float rounding
+
+
+def _trainer(poison_beta=None):
+    pin = make_pinwheel(jax.random.key(0), 50)
+    batcher = make_batcher(pin.x_train, 32)
+    enc, dec = make_networks("mlp", 2, data_shape=(2,), hidden=(16,))
+    objective = make_objective(
+        enc, dec, likelihood="gaussian", prior=make_prior("student_t", 2), divergence="mmd"
+    )
+    if poison_beta is not None:  # a member that diverges at its first step
+        base = objective
+
+        def objective(key, params, hyper, x):
+            loss, terms = base(key, params, hyper, x)
+            return jnp.where(hyper.beta == poison_beta, jnp.nan, loss), terms
+
+    def init_params(key, hyper):
+        k1, k2 = jax.random.split(key)
+        return {"encoder": enc.init(k1, jnp.zeros((1, 2))), "decoder": dec.init(k2, jnp.zeros((1, 2)))}
+
+    return make_trainer(objective, init_params, batcher.batch_at), batcher.data
+
+
+GRID = sw.Grid(beta=[1.0, 4.0], alpha=[0.0, 2.0], prior={"df": [3.0]}, learning_rate=[1e-3, 3e-3], seed=[0, 1], mode="zip")
+
+
+def test_grid_expansion():
+    assert len(sw.Grid(beta=[1, 2, 4], seed=[0, 1])) == 6
+    members = GRID.members()
+    assert [m["beta"] for m in members] == [1.0, 4.0] and [m["seed"] for m in members] == [0, 1]
+    assert [m["prior.df"] for m in members] == [3.0, 3.0]  # length-1 lists broadcast in zip mode
+    with pytest.raises(ValueError, match="zip"):
+        sw.Grid(beta=[1, 2], seed=[0, 1, 2], mode="zip")
+    with pytest.raises(ValueError, match="beta"):
+        sw.Grid(beta=[-1.0])
+    with pytest.raises(ValueError, match="learning_rate"):
+        sw.Grid(learning_rate=[0.0])
+
+
+SIX = sw.Grid(beta=[1.0, 4.0, 8.0], seed=[0, 1], learning_rate=[1e-3], fixed_prior={"df": 3.0})
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Six members trained by one unsharded, unchunked vmapped program."""
+    trainer, data = _trainer()
+    members = SIX.members()
+    hyper, lrs, keys = sw.stack_members(members, SIX.fixed_prior)
+    plain = sw.make_sweep(trainer)
+    state, info = sw.run_members(plain, sw.init_members(plain, keys, hyper, lrs), hyper, data, STEPS)
+    return trainer, data, members, (hyper, lrs, keys), state, info
+
+
+def test_sweep_equals_single_runs(reference):
+    trainer, data, members, _, state, info = reference
+    assert info.loss.shape == (6, STEPS)
+    hyper, lrs, keys = sw.stack_members(members, SIX.fixed_prior)
+    init, run = jax.jit(trainer.init), jax.jit(trainer.run, static_argnums=3)
+    for i in (0, 5):
+        h = jax.tree.map(lambda a: a[i], hyper)
+        single, _ = run(init(keys[i], h, lrs[i]), h, data, STEPS)
+        for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(state.params)):
+            np.testing.assert_allclose(np.asarray(b)[i], a, atol=TOL, rtol=TOL)
+
+
+def test_sharded_and_chunked_equal_unsharded(reference):
+    assert len(jax.devices()) == 4, "conftest sets 4 simulated CPU devices"
+    trainer, data, _, (hyper, lrs, keys), expected, _ = reference
+    # 2 devices, one chunk; 4 devices with chunks of 4 (6 members: the last chunk padded).
+    for mesh, chunk in [(sw.sweep_mesh(jax.devices()[:2]), None), (sw.sweep_mesh(), 4)]:
+        sweep = sw.make_sweep(trainer, mesh=mesh, chunk_size=chunk)
+        state, _ = sw.run_members(sweep, sw.init_members(sweep, keys, hyper, lrs), hyper, data, STEPS)
+        for a, b in zip(jax.tree.leaves(expected.params), jax.tree.leaves(state.params)):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=TOL, rtol=TOL)
+
+
+def test_diverging_member_is_frozen_others_unaffected(reference):
+    _, data, _, _, expected, _ = reference
+    trainer, _ = _trainer(poison_beta=4.0)
+    hyper, lrs, keys = sw.stack_members(SIX.members(), SIX.fixed_prior)
+    sweep = sw.make_sweep(trainer)
+    init = sw.init_members(sweep, keys, hyper, lrs)
+    state, info = sw.run_members(sweep, init, hyper, data, STEPS)
+    poisoned = np.asarray(hyper.beta) == 4.0
+    np.testing.assert_array_equal(np.asarray(state.diverged_at) == 0, poisoned)
+    np.testing.assert_array_equal(np.asarray(info.finite).all(axis=1), ~poisoned)
+    for a, b, c in zip(jax.tree.leaves(init.params), jax.tree.leaves(state.params), jax.tree.leaves(expected.params)):
+        np.testing.assert_array_equal(np.asarray(b)[poisoned], np.asarray(a)[poisoned])  # frozen at the start
+        np.testing.assert_allclose(np.asarray(b)[~poisoned], np.asarray(c)[~poisoned], atol=TOL, rtol=TOL)
+
