@@ -28,7 +28,7 @@ def test_bad_configs(tmp_path, override, message):
         runner.build(_tiny_config(tmp_path, override))
 
 
-@pytest.mark.parametrize("name, members", [("beta_sweep", 25), ("pinwheel_clustering", 6)])
+@pytest.mark.parametrize("name, members", [("beta_sweep", 25), ("pinwheel_clustering", 6), ("default_dsprites_conv", 4)])
 def test_shipped_configs_parse(name, members):
     config = load_config(Path(__file__).parents[1] / "configs" / f"{name}.toml")
     assert len(runner.build_grid(config)) == members
