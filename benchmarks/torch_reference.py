@@ -1,4 +1,4 @@
-"""The published dSprites VAE and its Adam step in PyTorch: the peer of ``decompvae bench``.
+"""The published dSprites VAE and its Adam step in PyTorch: the peer of ``python -m benchmarks.run``.
 
 The same architecture as ``decompvae.networks.make_networks("dsprites", D)``:
 encoder convolutions 32-32-64-64 (4×4, stride 2, padding 1, ReLU) → dense
@@ -9,7 +9,7 @@ Gaussian KL to N(0, I), averaged over the batch; Adam with AMSGrad, learning
 rate 5e-4. PyTorch's own default initialisation (the timing does not depend
 on it). Install the CPU build with ``pip install 'decompvae[bench]'``.
 
-Usage (alone; ``decompvae bench`` interleaves it with the JAX step)::
+Usage (alone; ``benchmarks.bench`` interleaves it with the JAX step)::
 
     python benchmarks/torch_reference.py [--batch 64] [--repeats 10]
 """

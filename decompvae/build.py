@@ -10,7 +10,7 @@ Every name in a config is looked up in the registry its module owns:
 :data:`decompvae.data.DATASETS`, :data:`decompvae.networks.NETWORKS`,
 :data:`decompvae.priors.PRIORS`, :data:`decompvae.posteriors.POSTERIORS`,
 :data:`decompvae.likelihoods.LIKELIHOODS` and
-:data:`decompvae.divergences.KINDS`.
+:data:`decompvae.regularisers.KINDS`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from decompvae.config import Config
 from decompvae.data import TrainingData, load_training_data
 from decompvae.likelihoods import likelihood_mean, make_likelihood
 from decompvae.networks import make_networks
-from decompvae.objective import Hyperparams, Model, make_iwae, make_model, make_objective
+from decompvae.objective import Hyperparams, Model, adversaries, make_iwae, make_model, make_objective, make_regularisers
 from decompvae.posteriors import make_posterior
 from decompvae.sweep import Grid
 from decompvae.train import Trainer, make_trainer
@@ -86,18 +86,20 @@ def build(config: Config) -> RunSetup:
     prior_fn = priors.make_prior(m.prior, m.latent_dim)
     fixed_prior, learned_prior = _prior_parameters(config, data)
     structure = dict(likelihood=_likelihood(config), prior=prior_fn, posterior=m.posterior)
-    objective_kw = dict(structure, divergence=None if m.divergence == "none" else m.divergence,
-                        divergence_options=dict(m.divergence_options) or None, num_samples=m.num_samples)
+    regularisers = make_regularisers(*_divergence(config, data))
+    objective_kw = dict(structure, divergence=regularisers, num_samples=m.num_samples)
     objective = make_objective(encoder, decoder, train=True, **objective_kw)
     init_params = _init_params(encoder, decoder, data.data_shape, m.latent_dim, learned_prior)
     members = build_grid(config, fixed_prior).members()
     _check_members(members, prior_fn, fixed_prior, learned_prior, m.prior)
+    trainer = make_trainer(objective, init_params, data.batch, amsgrad=config.train.amsgrad,
+                           adversaries=adversaries(regularisers))
     return RunSetup(
         config=config,
         data=data,
         members=members,
         fixed_prior=fixed_prior,
-        trainer=make_trainer(objective, init_params, data.batch, amsgrad=config.train.amsgrad),
+        trainer=trainer,
         objective=objective,
         eval_objective=make_objective(encoder, decoder, train=False, **objective_kw),
         model=make_model(encoder, decoder, **structure),
@@ -114,6 +116,41 @@ def _networks(config: Config, data_shape: tuple[int, ...]) -> tuple[nn.Module, n
     options = {"learn_scale": True} if m.likelihood_scale == "learned" else {}
     return make_networks(m.network, m.latent_dim, data_shape=data_shape, hidden=m.hidden, conv_impl=m.conv_impl,
                          **options)
+
+
+#: Options filled from the run when a config gives them as 0 or leaves them out (methods give None).
+_RUN_OPTIONS = {"dataset_size": ("exclusive_kl", "total_correlation", "mutual_information", "dimensionwise_kl"),
+                "latent_dim": ("factor_vae",)}
+
+
+def num_training_points(data: TrainingData) -> int:
+    """N: the training set's size (every factor combination for a ground-truth stream)."""
+    if data.data is None and data.ground_truth is not None:
+        return int(np.prod(data.ground_truth.factor_sizes))
+    return int(jax.tree.leaves(data.data)[0].shape[0])
+
+
+def _divergence(config: Config, data: TrainingData) -> tuple[Any, dict | None]:
+    """``(divergence, options)`` for :func:`make_regularisers`, with run-dependent options filled in.
+
+    ``dataset_size`` given as 0 (or None) becomes N; FactorVAE's ``latent_dim`` is always D.
+    """
+    m = config.model
+    named = m.divergence_names()
+    if not named:
+        return None, None
+    given = dict(m.divergence_options)
+    per_name = {name: dict(given.get(name, {})) for name in named} if m.composed else {next(iter(named)): given}
+    for name, kind in named.items():
+        options = per_name[name]
+        if kind in _RUN_OPTIONS["dataset_size"] and "dataset_size" in options and not options["dataset_size"]:
+            options["dataset_size"] = num_training_points(data)
+        if kind in _RUN_OPTIONS["latent_dim"]:
+            options["latent_dim"] = m.latent_dim
+    if m.composed:
+        return dict(named), {k: v for k, v in per_name.items() if v} or None
+    (kind,) = named.values()
+    return kind, per_name[kind] or None
 
 
 def _likelihood(config: Config) -> str | Callable:
@@ -171,10 +208,39 @@ def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
     t, s = config.train, config.sweep
     return Grid(
         beta=s.beta or (t.beta,),
-        alpha=s.alpha or (t.alpha,),
+        alpha=_alpha_axes(config),
         prior={k: tuple(v) for k, v in s.prior.items()},
         learning_rate=s.learning_rate or (t.learning_rate,),
         seed=s.seed or (t.seed,),
         mode=s.mode,
         fixed_prior=fixed_prior or {},
+        divergence_params=_divergence_param_axes(config),
     )
+
+
+def _alpha_axes(config: Config):
+    """α for the grid: numbers (one divergence), ``{name: values}`` or ``{name: value}`` points (several).
+
+    With several divergences a name the sweep leaves out keeps ``train.alpha``'s
+    value (a number applies to every name).
+    """
+    t, s, m = config.train, config.sweep, config.model
+    if not m.composed:
+        return s.alpha or (t.alpha,)
+    names = m.divergence_names()
+    fixed = {n: float(t.alpha[n] if isinstance(t.alpha, dict) else t.alpha) for n in names}
+    if s.alpha and not isinstance(s.alpha, dict):  # a list of {name: value} points
+        return [{**fixed, **point} for point in s.alpha]
+    swept = dict(s.alpha) if s.alpha else {}
+    return {n: tuple(swept.get(n, (fixed[n],))) for n in names}
+
+
+def _divergence_param_axes(config: Config) -> dict:
+    """``{"<name>.<param>": values}``: the sweep's, and the fixed ``model.divergence_params`` as one value."""
+    fixed = {}
+    for key, value in config.model.divergence_params.items():
+        if isinstance(value, dict):
+            fixed.update({f"{key}.{param}": (float(v),) for param, v in value.items()})
+        else:
+            fixed[key] = (float(value),)
+    return {**fixed, **{k: tuple(v) for k, v in config.sweep.divergence_params.items()}}

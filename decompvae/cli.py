@@ -67,7 +67,8 @@ def _cmd_run(args, single: bool) -> int:
             overrides.append(f"distributed.{key}={json.dumps(getattr(args, key))}")
     config = load_config(args.config, overrides, base=None if args.config else DEFAULT_SWEEP)
     if single:
-        config = runner.replace(config, sweep={"beta": (), "alpha": (), "learning_rate": (), "seed": (), "prior": {}})
+        config = runner.replace(config, sweep={"beta": (), "alpha": (), "learning_rate": (), "seed": (), "prior": {},
+                                                "divergence_params": {}})
     if args.dry_run:
         print(runner.format_plan(runner.plan(config), config))
         return 0

@@ -23,7 +23,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from decompvae import data, divergences, likelihoods, networks, posteriors, priors
+from decompvae import data, likelihoods, networks, posteriors, priors, regularisers
 from decompvae._checks import check_choice
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 DATASETS = tuple(data.DATASETS)
 NETWORKS = tuple(networks.NETWORKS)
 PRIORS = tuple(priors.PRIORS)
-DIVERGENCES = ("none", *divergences.KINDS)
+DIVERGENCES = ("none", *regularisers.KINDS)
 LIKELIHOODS = tuple(likelihoods.LIKELIHOODS)
 POSTERIORS = tuple(posteriors.POSTERIORS)
 PRIOR_INITS = ("pca", "zeros")
@@ -99,8 +99,17 @@ class ModelConfig:
         (isotropic). None for the other priors.
       prior_params: numeric prior parameters for all members (scale, df,
         gamma, …); a sweep may override them per member.
-      divergence: D(q(z), p(z)): ``none`` or one of ``DIVERGENCES``.
-      divergence_options: static options of the divergence (kernel, …).
+      divergence: D(q(z), p(z)): ``none`` or one of ``DIVERGENCES``; or several,
+        each weighted by its own α: a list of kinds (``["mmd",
+        "total_correlation"]``, each kind its own name) or a table ``{name =
+        kind}``. See :func:`decompvae.objective.make_objective`.
+      divergence_options: static options of the divergence (kernel, …); for
+        several, ``{name = {option = value}}``. ``dataset_size`` of the
+        minibatch-weighted/-stratified estimators may be given as 0 to mean
+        "the training set's size".
+      divergence_params: traced parameters of the regularisers shared by all
+        members (``{c_max = 25.0}``, or ``{capacity = {c_max = 25.0}}`` for
+        several); a sweep may vary them (``sweep.divergence_params``).
       num_samples: K posterior samples per point.
       conv_impl: convolution formulation (see ``decompvae.networks``).
     """
@@ -114,8 +123,9 @@ class ModelConfig:
     prior: str = "isotropic"
     prior_init: str | None = None
     prior_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    divergence: str = "none"
+    divergence: str | tuple[str, ...] | Mapping[str, str] = "none"
     divergence_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    divergence_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     num_samples: int = 1
     conv_impl: str = "auto"
 
@@ -129,7 +139,7 @@ class ModelConfig:
             check_choice("model.prior_init", self.prior_init, PRIOR_INITS)
         elif self.prior_init is not None:
             raise ValueError(f"model.prior_init applies to model.prior='anisotropic_learned' only; got prior={self.prior!r}")
-        check_choice("model.divergence", self.divergence, DIVERGENCES)
+        self._check_divergence()
         _positive("model.latent_dim", self.latent_dim)
         _positive("model.num_samples", self.num_samples)
         prior_dim = priors.PRIORS[self.prior].dim
@@ -142,6 +152,38 @@ class ModelConfig:
         if self.hidden is not None:
             object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
 
+    def _check_divergence(self) -> None:
+        if isinstance(self.divergence, str):
+            check_choice("model.divergence", self.divergence, DIVERGENCES)
+            if self.divergence == "factor_vae":
+                raise ValueError('model.divergence="factor_vae" trains a discriminator: give it as a list, '
+                                 'model.divergence = ["factor_vae"], with train.alpha = {factor_vae = γ}')
+            return
+        if isinstance(self.divergence, (list, tuple)):
+            object.__setattr__(self, "divergence", tuple(self.divergence))
+        named = self.divergence_names()
+        if not named:
+            raise ValueError("model.divergence lists no divergence; use \"none\"")
+        for name, kind in named.items():
+            check_choice(f"model.divergence.{name}", kind, DIVERGENCES[1:])
+        for name in self.divergence_options:
+            if name not in named:
+                raise ValueError(f"model.divergence_options.{name}: no divergence named {name!r}; "
+                                 f"model.divergence names {sorted(named)}")
+
+    def divergence_names(self) -> dict[str, str]:
+        """``{name: kind}`` of the divergences (``{}`` for ``"none"``; a single kind is its own name)."""
+        if isinstance(self.divergence, str):
+            return {} if self.divergence == "none" else {self.divergence: self.divergence}
+        if isinstance(self.divergence, Mapping):
+            return dict(self.divergence)
+        return {kind: kind for kind in self.divergence}
+
+    @property
+    def composed(self) -> bool:
+        """Several divergences (the dict form of the objective, α a dict of weights)."""
+        return not isinstance(self.divergence, str)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -150,7 +192,8 @@ class TrainConfig:
     Attributes:
       steps: optimiser steps.
       batch_size: points per step.
-      learning_rate, beta, alpha, seed: the member's numbers.
+      learning_rate, beta, alpha, seed: the member's numbers; with several
+        divergences ``alpha`` is ``{name = α_k}`` (a number: every α_k).
       amsgrad: AMSGrad (paper) or Adam.
       log_every: steps per compiled chunk (one log line per member).
       checkpoint_every: steps between checkpoints (rounded up to log_every).
@@ -163,7 +206,7 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 5e-4
     beta: float = 1.0
-    alpha: float = 0.0
+    alpha: float | Mapping[str, float] = 0.0
     seed: int = 0
     amsgrad: bool = True
     log_every: int = 100
@@ -175,8 +218,9 @@ class TrainConfig:
             _positive(f"train.{name}", getattr(self, name))
         if self.learning_rate <= 0:
             raise ValueError(f"train.learning_rate must be > 0; got {self.learning_rate}")
-        for name in ("beta", "alpha"):
-            if getattr(self, name) < 0:
+        alphas = self.alpha.values() if isinstance(self.alpha, Mapping) else [self.alpha]
+        for name, values in (("beta", [self.beta]), ("alpha", alphas)):
+            if any(v < 0 for v in values):
                 raise ValueError(f"train.{name} must be ≥ 0; got {getattr(self, name)}")
 
 
@@ -185,7 +229,12 @@ class SweepConfig:
     """The grid of a sweep; an empty list means "the train value".
 
     Attributes:
-      beta, alpha, learning_rate, seed: values to sweep.
+      beta, alpha, learning_rate, seed: values to sweep. With several
+        divergences ``alpha`` is ``{name = [values]}`` (one axis per name) or
+        a list of points ``[{a = 1, b = 10}, …]`` (one axis, e.g. DIP-VAE's
+        λ_d = 10·λ_od).
+      divergence_params: ``{"<name>.<param>" = [values]}`` of the
+        regularisers' traced parameters (``"capacity.c_max" = [5, 10]``).
       prior: ``{name: values}`` of prior parameters to sweep.
       mode: ``product`` or ``zip``.
       chunk_size: members per compiled call; 0 = estimate from memory.
@@ -193,21 +242,25 @@ class SweepConfig:
     """
 
     beta: tuple[float, ...] = ()
-    alpha: tuple[float, ...] = ()
+    alpha: tuple[float, ...] | tuple[Mapping[str, float], ...] | Mapping[str, tuple[float, ...]] = ()
     learning_rate: tuple[float, ...] = ()
     seed: tuple[int, ...] = ()
     prior: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+    divergence_params: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
     mode: str = "product"
     chunk_size: int = 0
     devices: int = 0
 
     def __post_init__(self):
         check_choice("sweep.mode", self.mode, ("product", "zip"))
-        for name in ("beta", "alpha", "learning_rate", "seed"):
+        lists = ("beta", "learning_rate", "seed") + (() if isinstance(self.alpha, Mapping) else ("alpha",))
+        for name in lists:
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)):
                 raise ValueError(f"sweep.{name} must be a list; got {value!r}")
             object.__setattr__(self, name, tuple(value))
+        if isinstance(self.alpha, Mapping):
+            object.__setattr__(self, "alpha", {k: tuple(v) for k, v in self.alpha.items()})
         if self.chunk_size < 0 or self.devices < 0:
             raise ValueError("sweep.chunk_size and sweep.devices must be ≥ 0")
 
@@ -272,6 +325,7 @@ class Config:
                 raise ValueError(
                     f"model.prior={self.model.prior!r} needs model.prior_params.{name} or sweep.prior.{name}"
                 )
+        self._check_alpha_names()
         if self.data.name == "pinwheel" and self.model.network != "mlp":
             raise ValueError("data.name='pinwheel' needs model.network='mlp'")
         if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file"):
@@ -284,6 +338,22 @@ class Config:
                 f"'fashion_mnist' with data.image_size=32; got data.name={self.data.name!r}, "
                 f"data.image_size={self.data.image_size!r}"
             )
+
+    def _check_alpha_names(self) -> None:
+        """Named weights (``train.alpha``, ``sweep.alpha``) name exactly the divergences."""
+        names = set(self.model.divergence_names())
+        sweep = self.sweep.alpha
+        given = [("train.alpha", set(self.train.alpha))] if isinstance(self.train.alpha, Mapping) else []
+        if isinstance(sweep, Mapping):
+            given.append(("sweep.alpha", set(sweep)))
+        elif sweep and all(isinstance(p, Mapping) for p in sweep):
+            given += [("sweep.alpha", set(p)) for p in sweep]
+        for where, keys in given:
+            if not self.model.composed:
+                raise ValueError(f"{where} names weights {sorted(keys)} but model.divergence is one kind "
+                                 f"({self.model.divergence!r}): give a number, or list the divergences")
+            if where == "sweep.alpha" and not keys <= names or where == "train.alpha" and keys != names:
+                raise ValueError(f"{where} names {sorted(keys)}; model.divergence names {sorted(names)}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""

@@ -11,16 +11,29 @@ p(z) (event ``(D,)``), ``y`` ``[B, D]`` holds one sample y_i ~ q(z|x_i) each.
 References: Mathieu et al. (2019) §4 and App. C (MMD with an inverse
 multiquadric kernel; inclusive KL); Gretton et al. (2012) for the unbiased
 MMD² U-statistic; Chen et al. (2018), "Isolating Sources of Disentanglement
-in VAEs" (β-TCVAE), for minibatch-weighted sampling and total correlation.
+in VAEs" (β-TCVAE), for minibatch-weighted and minibatch-stratified sampling
+and the decomposition E_{p_D} KL(q(z|x) ‖ p(z)) = I_q(x; z) + TC(q(z)) +
+Σ_d KL(q(z_d) ‖ p(z_d)) (their Eq. 2); Zhao et al. (2019), "InfoVAE", and
+Tolstikhin et al. (2018), "Wasserstein Auto-Encoders", for the joint-kernel
+MMD settings.
+
+Most estimators are :data:`Divergence` functions ``(key, y, posterior, prior)
+-> []``. Regularisers that read more of the batch (the KL terms, the training
+step, traced parameters of their own, an adversary's variables) are
+:class:`Regulariser` values that receive a :class:`RegulariserInputs`; the
+objective builds the inputs. :func:`make_divergence` builds either from a kind
+in :data:`KINDS`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import distrax
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 from decompvae._checks import check_choice, check_dim
 from decompvae.posteriors import marginal_log_prob
@@ -28,17 +41,33 @@ from decompvae.posteriors import marginal_log_prob
 Array = jax.Array
 
 __all__ = [
+    "check_sampling",
+    "Adversary",
     "DEFAULT_SCALES",
+    "Regulariser",
+    "RegulariserInputs",
+    "SAMPLING",
+    "WAE_SCALES",
+    "dimensionwise_kl",
     "exclusive_kl",
     "inclusive_kl",
-    "make_divergence",
+    "info_vae_mmd",
     "mmd",
+    "mutual_information",
     "pairwise_log_prob",
+    "stratified_log_weights",
+    "aggregate_log_prob",
     "total_correlation",
 ]
 
 #: The paper's kernel scales s: C = 2s for the per-dimension IMQ kernel.
 DEFAULT_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+#: WAE-MMD's IMQ scales (Tolstikhin et al. 2018): C = 2·D·σ_z²·s with σ_z² = 1.
+WAE_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+#: Estimates of the aggregate q(z) that use the data set size N (Chen et al. 2018).
+SAMPLING = ("mws", "mss")
 
 
 def _kernel_sum(sq_dist: Array, constants: Sequence[float], kernel: str) -> Array:
@@ -203,73 +232,231 @@ def exclusive_kl(y: Array, posterior: distrax.Distribution, prior: distrax.Distr
     return jnp.mean(_log_aggregate(posterior, y, dataset_size) - prior.log_prob(y))
 
 
-def total_correlation(y: Array, posterior: distrax.Distribution, dataset_size: int | None = None) -> Array:
-    """Total correlation TC(q(z)) = KL(q(z) ‖ Π_d q(z_d)) on a minibatch.
+def check_sampling(batch: int | None, dataset_size: int | None, sampling: str) -> None:
+    check_choice("sampling", sampling, SAMPLING)
+    if dataset_size is None:
+        if sampling == "mss":
+            raise ValueError("sampling='mss' (minibatch-stratified) needs dataset_size, the number N of data points")
+        return
+    check_dim("dataset_size", dataset_size)
+    if sampling == "mss" and batch is not None and (batch < 2 or dataset_size < batch):
+        raise ValueError(
+            f"sampling='mss' needs 2 ≤ batch size ≤ dataset_size; got batch {batch}, dataset_size {dataset_size}"
+        )
+
+
+def stratified_log_weights(batch: int, dataset_size: int) -> np.ndarray:
+    """log w_ij of minibatch-stratified sampling (Chen et al. 2018, App. C.2), ``[B, B]`` float64.
+
+    With M = B − 1 other points in the batch, q(y_i) ≈ Σ_j w_ij q(y_i|x_j) where
+
+        w_ii = 1/N,   w_{i,i+1} = (N − M)/(N·M)   (j = i + 1 mod B),   w_ij = 1/M otherwise.
+
+    Each row sums to 1. The estimate of q(y_i) (not of its log) is unbiased
+    when the other points are drawn uniformly without replacement from the
+    remaining N − 1; its log is biased low (Jensen), less so as B grows.
+    """
+    n, m = float(dataset_size), batch - 1
+    rows = np.arange(batch)
+    log_w = np.full((batch, batch), -np.log(m))
+    log_w[rows, (rows + 1) % batch] = np.log((n - m) / (n * m))
+    log_w[rows, rows] = -np.log(n)
+    return log_w
+
+
+def _log_mix(log_p: Array, batch: int, dataset_size: int | None, sampling: str) -> Array:
+    """log Σ_j w_ij exp(log_p[i, j, ...]) over axis 1: the aggregate's (or a marginal's) log-density at y_i."""
+    if dataset_size is None or sampling == "mws":
+        return jax.nn.logsumexp(log_p, axis=1) - _log_normaliser(batch, dataset_size)
+    log_w = jnp.asarray(stratified_log_weights(batch, dataset_size), log_p.dtype)
+    return jax.nn.logsumexp(log_p + log_w.reshape(log_w.shape + (1,) * (log_p.ndim - 2)), axis=1)
+
+
+def aggregate_log_prob(
+    y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
+) -> tuple[Array, Array]:
+    """Minibatch estimates of log q(y_i) and log q_d(y_id) for the batch's own samples.
+
+    Args:
+      y: ``[B, D]``, y_i ~ q(z|x_i).
+      posterior: factorised q(z|x_j), batch shape ``[B]``.
+      dataset_size: N, or None for the minibatch mixture ``q̂ = (1/B) Σ_j q(·|x_j)``.
+      sampling: with N given, ``"mws"`` (minibatch-weighted: log q̂ = logsumexp_j log q(y_i|x_j)
+        − log(N·B)) or ``"mss"`` (:func:`stratified_log_weights`).
+
+    Returns:
+      ``(log_q [B], log_q_d [B, D])``.
+    """
+    batch = posterior.batch_shape[0]
+    check_sampling(batch, dataset_size, sampling)
+    log_q = _log_mix(pairwise_log_prob(posterior, y), batch, dataset_size, sampling)  # [B]
+    log_marginals = marginal_log_prob(posterior, y[:, None, :])  # [B(i), B(j), D]
+    return log_q, _log_mix(log_marginals, batch, dataset_size, sampling)  # [B], [B, D]
+
+
+def total_correlation(
+    y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
+) -> Array:
+    """Total correlation TC(q(z)) = KL(q(z) ‖ Π_d q(z_d)) on a minibatch (β-TCVAE's β term).
 
         TC ≈ (1/B) Σ_i [ log q̂(y_i) − Σ_d log q̂_d(y_id) ],
 
-    with log q̂ = logsumexp_j log q(·|x_j) − log(N·B) (minibatch-weighted
-    sampling, Chen et al. 2018) when ``dataset_size=N`` is given, else the
-    minibatch mixture (log B). The independence special case of D; biased as
-    described in :func:`exclusive_kl` (the constant offset is (D−1)·log N
-    between the two variants). Needs a factorised posterior.
+    with ``log q̂ = logsumexp_j log q(·|x_j) − log(N·B)`` (minibatch-weighted
+    sampling, Chen et al. 2018) when ``dataset_size=N`` is given, the
+    stratified weights with ``sampling="mss"``, else the minibatch mixture
+    (log B). The independence special case of D; biased as described in
+    :func:`exclusive_kl` (MWS shifts the value by (D−1)·log N from the
+    mixture). Needs a factorised posterior.
 
     Args:
       y: ``[B, D]``, y_i ~ q(z|x_i).
       posterior: factorised q(z|x_j), batch shape ``[B]``.
       dataset_size: N, or None.
+      sampling: ``"mws"`` or ``"mss"`` (with ``dataset_size``).
 
     Returns:
       Scalar estimate.
     """
-    if dataset_size is not None:
-        check_dim("dataset_size", dataset_size)
-    log_norm = _log_normaliser(posterior.batch_shape[0], dataset_size)
-    log_joint = _log_aggregate(posterior, y, dataset_size)  # [B]
-    log_marginals = marginal_log_prob(posterior, y[:, None, :])  # [B(i), B(j), D]
-    log_q_d = jax.nn.logsumexp(log_marginals, axis=1) - log_norm  # [B, D]
-    return jnp.mean(log_joint - jnp.sum(log_q_d, axis=-1))
+    log_q, log_q_d = aggregate_log_prob(y, posterior, dataset_size, sampling)
+    return jnp.mean(log_q - jnp.sum(log_q_d, axis=-1))
+
+
+def mutual_information(
+    y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
+) -> Array:
+    """Index-code mutual information I_q(x; z) = E_{p_D} KL(q(z|x) ‖ q(z)) (β-TCVAE's α term).
+
+        I ≈ (1/B) Σ_i [ log q(y_i|x_i) − log q̂(y_i) ],   y_i ~ q(z|x_i),
+
+    with q̂ as in :func:`total_correlation` (MWS shifts the value by +log N
+    from the mixture). Also the overlap measure of Mathieu et al. (SPEC §3).
+
+    Args:
+      y: ``[B, D]``, y_i ~ q(z|x_i).
+      posterior: q(z|x_j), batch shape ``[B]`` (need not factorise).
+      dataset_size: N, or None.
+      sampling: ``"mws"`` or ``"mss"`` (with ``dataset_size``).
+
+    Returns:
+      Scalar estimate.
+    """
+    batch = posterior.batch_shape[0]
+    check_sampling(batch, dataset_size, sampling)
+    log_q = _log_mix(pairwise_log_prob(posterior, y), batch, dataset_size, sampling)  # [B]
+    return jnp.mean(posterior.log_prob(y) - log_q)
+
+
+def dimensionwise_kl(
+    y: Array,
+    posterior: distrax.Distribution,
+    prior: distrax.Distribution,
+    dataset_size: int | None = None,
+    sampling: str = "mws",
+) -> Array:
+    """Dimension-wise KL Σ_d KL(q(z_d) ‖ p(z_d)) (β-TCVAE's γ term).
+
+        Σ_d KL ≈ (1/B) Σ_i Σ_d [ log q̂_d(y_id) − log p_d(y_id) ],
+
+    with q̂_d as in :func:`total_correlation` (MWS shifts the value by −D·log N
+    from the mixture). With a factorised prior, on the same samples,
+    :func:`mutual_information` + :func:`total_correlation` + this equals
+    (1/B) Σ_i [log q(y_i|x_i) − log p(y_i)], the Monte-Carlo E KL(q(z|x) ‖ p(z)),
+    for every choice of ``dataset_size`` and ``sampling`` (Chen et al. 2018, Eq. 2).
+
+    Args:
+      y: ``[B, D]``, y_i ~ q(z|x_i).
+      posterior: factorised q(z|x_j), batch shape ``[B]``.
+      prior: factorised p(z) (its 1-D marginals are needed).
+      dataset_size: N, or None.
+      sampling: ``"mws"`` or ``"mss"`` (with ``dataset_size``).
+
+    Returns:
+      Scalar estimate.
+    """
+    _, log_q_d = aggregate_log_prob(y, posterior, dataset_size, sampling)
+    return jnp.mean(jnp.sum(log_q_d - marginal_log_prob(prior, y), axis=-1))
+
+
+def info_vae_mmd(
+    key: Array, y: Array, prior: distrax.Distribution, *, kernel: str = "rbf", scales: Sequence[float] | None = None
+) -> Array:
+    """The InfoVAE / WAE-MMD divergence: joint-kernel MMD²_u between z ~ p(z) and y ~ q(z).
+
+    ``kernel="rbf"`` (InfoVAE, Zhao et al. 2019): k(a, b) = exp(−‖a − b‖²/D²),
+    the authors' released kernel (scale s = D/2 in :func:`mmd`'s C = 2·D·s).
+    ``kernel="imq"`` (WAE-MMD, Tolstikhin et al. 2018): Σ_C C/(C + ‖a − b‖²)
+    with C = 2·D·s over :data:`WAE_SCALES`. ``scales`` overrides either. The
+    unbiased U-statistic (the authors' code uses the biased V-statistic, which
+    adds a positive O(1/B) term).
+
+    Args:
+      key: PRNG key for the B prior samples.
+      y: ``[B, D]``, y_i ~ q(z|x_i).
+      prior: p(z).
+      kernel: ``"rbf"`` or ``"imq"``.
+      scales: the scales s, or None for the published ones.
+
+    Returns:
+      Scalar estimate.
+    """
+    check_choice("kernel", kernel, ("imq", "rbf"))
+    if scales is None:
+        scales = (y.shape[1] / 2.0,) if kernel == "rbf" else WAE_SCALES
+    z = prior.sample(seed=key, sample_shape=(y.shape[0],))
+    return mmd(z, y, kernel=kernel, per_dimension=False, scales=scales)
 
 
 #: Signature of every divergence used by the objective.
 Divergence = Callable[[Array, Array, distrax.Distribution, distrax.Distribution], Array]
 
-KINDS = ("mmd", "inclusive_kl", "exclusive_kl", "total_correlation")
 
+class RegulariserInputs(NamedTuple):
+    """What the objective hands a :class:`Regulariser` for one minibatch.
 
-def make_divergence(kind: str, **options) -> Divergence:
-    """A divergence ``(key, y, posterior, prior) -> scalar`` for the objective.
-
-    Args:
-      kind: ``"mmd"`` (prior samples z ~ p against y; ``options``: kernel,
-        per_dimension, scales), ``"inclusive_kl"`` (options: num_samples),
-        ``"exclusive_kl"`` or ``"total_correlation"`` (options: dataset_size).
-      **options: static options of the estimator.
-
-    Returns:
-      The estimator, ready for :func:`decompvae.objective.make_objective`.
+    Attributes:
+      y: ``[B, D]`` one reparameterised sample y_i ~ q(z|x_i) (the first of the K).
+      posterior: q(z|x_i), batch shape ``[B]``.
+      prior: p(z).
+      kl: ``[B]`` KL(q(z|x_i) ‖ p(z)), the objective's KL term.
+      step: ``[]`` the training step (``Hyperparams.step``), None outside training.
+      params: this regulariser's traced parameters from ``Hyperparams.divergence_params``
+        (e.g. ``{"c_max": 25.0}``), ``{}`` when none are given.
+      adversary: this regulariser's adversary variables behind ``stop_gradient``, or None.
     """
-    check_choice("divergence", kind, KINDS)
-    allowed = {
-        "mmd": {"kernel", "per_dimension", "scales"},
-        "inclusive_kl": {"num_samples"},
-        "exclusive_kl": {"dataset_size"},
-        "total_correlation": {"dataset_size"},
-    }[kind]
-    unknown = set(options) - allowed
-    if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)} for divergence {kind!r}; allowed: {sorted(allowed)}")
-    if kind == "mmd":
-        check_choice("kernel", options.get("kernel", "imq"), ("imq", "rbf"))
 
-        def mmd_divergence(key, y, posterior, prior):
-            z = prior.sample(seed=key, sample_shape=(y.shape[0],))
-            return mmd(z, y, **options)
+    y: Array
+    posterior: distrax.Distribution
+    prior: distrax.Distribution
+    kl: Array
+    step: Any = None
+    params: dict = {}  # a shared default, never mutated
+    adversary: Any = None
 
-        return mmd_divergence
-    if kind == "inclusive_kl":
-        return lambda key, y, posterior, prior: inclusive_kl(key, posterior, prior, **options)
-    if kind == "exclusive_kl":
-        return lambda key, y, posterior, prior: exclusive_kl(y, posterior, prior, **options)
-    return lambda key, y, posterior, prior: total_correlation(y, posterior, **options)
 
+class Adversary(NamedTuple):
+    """A network trained against the VAE inside the same train step (FactorVAE's discriminator).
+
+    Attributes:
+      init: ``key -> variables``.
+      loss: ``(key, variables, y [B, D]) -> []``, the adversary's loss (minimised over its
+        variables); the objective passes y behind ``stop_gradient``.
+      optimizer: its own optax transformation.
+    """
+
+    init: Callable[[Array], Any]
+    loss: Callable[[Array, Any, Array], Array]
+    optimizer: optax.GradientTransformation
+
+
+class Regulariser(NamedTuple):
+    """A batch-level term D_k that reads more than ``(y, posterior, prior)``.
+
+    Attributes:
+      estimate: ``(key, inputs: RegulariserInputs) -> []``.
+      traced: names of the traced parameters it reads from ``inputs.params``.
+      adversary: an :class:`Adversary` the trainer trains beside the VAE, or None.
+    """
+
+    estimate: Callable[[Array, RegulariserInputs], Array]
+    traced: tuple[str, ...] = ()
+    adversary: Adversary | None = None

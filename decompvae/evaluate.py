@@ -30,7 +30,7 @@ from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.objective import Hyperparams
 from decompvae.report import write_report
 from decompvae.sweep import init_members, make_sweep, member_label, stack_members
-from decompvae.train import TrainState
+from decompvae.train import TrainState, model_params
 
 __all__ = ["evaluate_run", "format_metrics", "load_run", "main"]
 
@@ -64,7 +64,7 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
     rows = []
     for i in selected:
         start = time.perf_counter()
-        params, h = (jax.tree.map(lambda a: a[i], tree) for tree in (state.params, hyper))
+        params, h = (jax.tree.map(lambda a: a[i], tree) for tree in (model_params(state), hyper))
         row = {"member": i, "label": member_label(setup.members[i]), "step": int(step),
                "diverged_at": int(state.diverged_at[i])}
         row.update(evaluate(jax.random.key(i), params, h))

@@ -6,6 +6,14 @@ Training minimises
 
     loss = mean_b[ −recon_b + β·KL_b ] + α·D          (one D per minibatch)
 
+or, with several regularisers (``divergence={name: kind, …}`` and
+``Hyperparams.alpha = {name: α_k, …}``),
+
+    loss = mean_b[ −recon_b + β·KL_b ] + Σ_k α_k·D_k
+
+which expresses β-TCVAE, DIP-VAE, AnnealedVAE, FactorVAE and InfoVAE as
+settings of the one objective (:data:`decompvae.methods.METHODS`).
+
 Structure (networks, likelihood, prior family, posterior family, divergence,
 number of samples K) is closed over by :func:`make_objective`; numbers (β, α,
 prior parameters) arrive in a :class:`Hyperparams` pytree, so
@@ -26,7 +34,7 @@ objective) and Eq. (5) of App. A; Burda et al. (2016) for the IWAE bound.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import distrax
 import flax.linen as nn
@@ -34,7 +42,8 @@ import jax
 import jax.numpy as jnp
 
 from decompvae._checks import check_choice, check_dim
-from decompvae.divergences import Divergence, make_divergence
+from decompvae.divergences import Adversary, Divergence, Regulariser, RegulariserInputs
+from decompvae.regularisers import make_divergence
 from decompvae.likelihoods import make_likelihood
 from decompvae.posteriors import make_posterior
 
@@ -45,12 +54,14 @@ __all__ = [
     "Hyperparams",
     "Model",
     "ObjectiveTerms",
+    "adversaries",
     "decomposition_terms",
     "iwae_bound",
     "kl_term",
     "make_iwae",
     "make_model",
     "make_objective",
+    "make_regularisers",
     "reduce_terms",
 ]
 
@@ -60,15 +71,24 @@ class Hyperparams(NamedTuple):
 
     Attributes:
       beta: β ≥ 0, the weight of KL(q(z|x) ‖ p(z)) (overlap control).
-      alpha: α ≥ 0, the weight of D(q(z), p(z)) (structure).
+      alpha: α ≥ 0, the weight of D(q(z), p(z)) (structure); with several
+        divergences a dict ``{name: α_k}`` with exactly their names.
       prior: the prior's numeric parameters as keywords of the prior
         constructor, e.g. ``{"df": 5.0}`` for a Student-t or
         ``{"gamma": 0.8}`` for the sparse prior; None for the defaults.
+      divergence_params: traced parameters of regularisers that have them
+        (:attr:`decompvae.divergences.Regulariser.traced`), e.g.
+        ``{"capacity": {"c_max": 25.0}}`` (``{"c_max": 25.0}`` for a single
+        divergence); None for their defaults.
+      step: ``[]`` the training step, for step-dependent regularisers
+        (AnnealedVAE's capacity); the trainer sets it, None elsewhere.
     """
 
     beta: Any = 1.0
     alpha: Any = 0.0
     prior: dict | None = None
+    divergence_params: dict | None = None
+    step: Any = None
 
 
 class ObjectiveTerms(NamedTuple):
@@ -79,18 +99,23 @@ class ObjectiveTerms(NamedTuple):
       kl: ``[b]`` KL(q(z|x) ‖ p(z)), closed form where distrax has it, else
         (1/K) Σ_k [log q(z_k|x) − log p(z_k)] on the same samples.
       divergence: ``[]`` D(q(z), p(z)) estimated once on the batch (0 without
-        a divergence).
+        a divergence); ``{name: []}`` each D_k for the dict form.
       state_updates: the networks' new non-trainable variables from a
         training-mode pass (``make_objective(..., train=True)``), e.g.
         ``{"encoder": {"batch_stats": …}, "decoder": {"batch_stats": …}}``;
         ``{}`` when no network has ``batch_stats`` or in evaluation mode. Not a
         term of the loss: the trainer writes it into ``params``.
+      adversary_loss: ``{name: []}`` the losses of the regularisers'
+        adversaries (FactorVAE's discriminator) on this batch, computed on z
+        behind ``stop_gradient``; None without adversaries. Not a term of the
+        loss: the trainer minimises it over the adversaries' variables.
     """
 
     recon: Array
     kl: Array
-    divergence: Array
+    divergence: Any
     state_updates: dict = {}  # a shared default, never mutated
+    adversary_loss: Any = None
 
 
 def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Array, method: str = "auto") -> Array:
@@ -120,15 +145,77 @@ def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Arr
     return jnp.mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
 
 
+Estimator = Divergence | Regulariser
+Regularisers = Estimator | Mapping[str, Estimator] | None
+
+
+def make_regularisers(divergence: Any = None, divergence_options: Mapping | None = None) -> Regularisers:
+    """Build the objective's regularisers from kinds (what :func:`make_objective` does first).
+
+    Args:
+      divergence: None; a kind of :func:`decompvae.regularisers.make_divergence`
+        or an estimator (a :data:`~decompvae.divergences.Divergence` function
+        or a :class:`~decompvae.divergences.Regulariser`); or several, as a
+        dict ``{name: kind or estimator}`` or a list of kinds (each its own
+        name). An empty dict or list means none.
+      divergence_options: static options of a named divergence; for several,
+        ``{name: options}``.
+
+    Returns:
+      None, one estimator, or ``{name: estimator}``.
+    """
+    if isinstance(divergence, (list, tuple)) and not isinstance(divergence, Regulariser):
+        if len(set(divergence)) != len(divergence) or not all(isinstance(k, str) for k in divergence):
+            raise ValueError(f"a list of divergences must name distinct kinds; got {list(divergence)}")
+        divergence = {k: k for k in divergence}
+    if isinstance(divergence, Mapping) and not divergence:
+        divergence = None  # no regulariser: the scalar form, α·0
+    if isinstance(divergence, Mapping):
+        options = dict(divergence_options or {})
+        unknown = set(options) - set(divergence)
+        if unknown:
+            raise ValueError(
+                f"divergence_options for {sorted(unknown)}, which are not among the divergences {sorted(divergence)}"
+            )
+        return {name: _one_regulariser(d, options.get(name), name) for name, d in divergence.items()}
+    single = _one_regulariser(divergence, divergence_options, "divergence")
+    if isinstance(single, Regulariser) and single.adversary is not None:
+        raise ValueError(
+            "a divergence with an adversary (factor_vae) needs the dict form, "
+            "e.g. divergence={'factor_vae': 'factor_vae'}"
+        )
+    return single
+
+
+def _one_regulariser(divergence, options, name: str):
+    if isinstance(divergence, str):
+        return make_divergence(divergence, **(options or {}))
+    if options:
+        raise ValueError(f"divergence_options needs a named divergence (a string); got a function or None for {name!r}")
+    if divergence is not None and not callable(divergence) and not isinstance(divergence, Regulariser):
+        kind = type(divergence).__name__
+        raise ValueError(f"divergence {name!r} must be a kind, a function or a Regulariser; got {kind}")
+    return divergence
+
+
+def adversaries(regularisers: Regularisers) -> dict[str, Adversary]:
+    """``{name: Adversary}`` of the regularisers that train one (for :func:`decompvae.train.make_trainer`)."""
+    if not isinstance(regularisers, Mapping):
+        return {}
+    return {n: r.adversary for n, r in regularisers.items() if isinstance(r, Regulariser) and r.adversary is not None}
+
+
 def decomposition_terms(
     key: Array,
     posterior: distrax.Distribution,
     log_likelihood: LogLikelihood,
     prior: distrax.Distribution,
     *,
-    divergence: Divergence | None = None,
+    divergence: Regularisers = None,
     num_samples: int = 1,
     kl: str = "auto",
+    hyper: Hyperparams | None = None,
+    adversary: Mapping | None = None,
 ) -> ObjectiveTerms:
     """The objective's terms for one minibatch, from distributions.
 
@@ -141,21 +228,75 @@ def decomposition_terms(
       posterior: q(z|x), batch shape ``[b]``, event ``(D,)``, reparameterised.
       log_likelihood: ``z [b, D] -> log p(x|z) [b]`` for the batch's x.
       prior: p(z), event ``(D,)``.
-      divergence: ``(key, y [b, D], posterior, prior) -> []`` or None.
+      divergence: ``(key, y [b, D], posterior, prior) -> []``, a
+        ``Regulariser``, ``{name: either}`` (see :func:`make_regularisers`),
+        or None.
       num_samples: K ≥ 1 posterior samples per point (averaged, not summed).
       kl: see :func:`kl_term`.
+      hyper: supplies ``step`` and ``divergence_params`` to the regularisers
+        that read them (None: neither).
+      adversary: ``{name: variables}`` of the regularisers' adversaries.
 
     Returns:
       :class:`ObjectiveTerms`.
     """
     terms, _ = _terms_and_aux(
         key, posterior, lambda z: (log_likelihood(z), {}), prior,
-        divergence=divergence, num_samples=num_samples, kl=kl,
+        divergence=make_regularisers(divergence), num_samples=num_samples, kl=kl, hyper=hyper, adversary=adversary,
     )
     return terms
 
 
-def _terms_and_aux(key, posterior, log_likelihood_and_aux, prior, *, divergence, num_samples, kl):
+def _estimate(key, estimator, inputs: RegulariserInputs, adversary, name: str):
+    """``(D_k, adversary loss or None)`` for one regulariser; ``adversary`` its variables or None."""
+    if not isinstance(estimator, Regulariser):
+        if inputs.params:
+            got = sorted(inputs.params)
+            raise ValueError(f"divergence {name!r} reads no traced parameters; got divergence_params {got}")
+        return estimator(key, inputs.y, inputs.posterior, inputs.prior), None
+    unknown = set(inputs.params) - set(estimator.traced)
+    if unknown:
+        raise ValueError(f"divergence_params {sorted(unknown)} are not parameters of divergence {name!r} "
+                         f"(it reads {list(estimator.traced)})")
+    if estimator.adversary is None:
+        return estimator.estimate(key, inputs), None
+    if adversary is None:
+        raise ValueError(
+            f"divergence {name!r} trains an adversary: pass its variables as params['adversary'][{name!r}] "
+            "(the trainer does; to evaluate, merge state.adversary.params)"
+        )
+    key, key_adversary = jax.random.split(key)
+    value = estimator.estimate(key, inputs._replace(adversary=jax.lax.stop_gradient(adversary)))  # the VAE's view
+    loss = estimator.adversary.loss(key_adversary, adversary, jax.lax.stop_gradient(inputs.y))  # the adversary's view
+    return value, loss
+
+
+def _divergence_terms(key, regularisers: Regularisers, inputs: RegulariserInputs, hyper, adversary):
+    """``(divergence, adversary_loss)``: ``[]`` and None for one regulariser, dicts for several."""
+    params = getattr(hyper, "divergence_params", None) or {}
+    inputs = inputs._replace(step=getattr(hyper, "step", None))
+    if not isinstance(regularisers, Mapping):
+        return _estimate(key, regularisers, inputs._replace(params=dict(params)), None, "divergence")
+    unknown = set(params) - set(regularisers)
+    if unknown:
+        raise ValueError(
+            f"divergence_params for {sorted(unknown)}, which are not among the divergences {sorted(regularisers)}"
+        )
+    names = sorted(regularisers)
+    keys = jax.random.split(key, len(names)) if names else []
+    adversary = adversary or {}
+    values, losses = {}, {}
+    for name, key_k in zip(names, keys):
+        inputs_k = inputs._replace(params=dict(params.get(name) or {}))
+        values[name], loss = _estimate(key_k, regularisers[name], inputs_k, adversary.get(name), name)
+        if loss is not None:
+            losses[name] = loss
+    return values, losses or None
+
+
+def _terms_and_aux(
+    key, posterior, log_likelihood_and_aux, prior, *, divergence, num_samples, kl, hyper=None, adversary=None
+):
     """:func:`decomposition_terms` for ``log_likelihood_and_aux: z [b, D] -> ([b], aux)``.
 
     Returns ``(terms, aux)`` with ``aux`` averaged over the K samples (its
@@ -168,16 +309,29 @@ def _terms_and_aux(key, posterior, log_likelihood_and_aux, prior, *, divergence,
     recon = jnp.mean(log_lik, axis=0)  # [b]
     kl_values = kl_term(posterior, prior, z, kl)  # [b]
     if divergence is None:
-        div = jnp.zeros((), recon.dtype)
+        div, adversary_loss = jnp.zeros((), recon.dtype), None
     else:
-        div = divergence(key_d, z[0], posterior, prior)  # []
+        inputs = RegulariserInputs(y=z[0], posterior=posterior, prior=prior, kl=kl_values)
+        div, adversary_loss = _divergence_terms(key_d, divergence, inputs, hyper, adversary)
     aux = jax.tree.map(lambda a: jnp.mean(a, axis=0), aux)
-    return ObjectiveTerms(recon=recon, kl=kl_values, divergence=div), aux
+    return ObjectiveTerms(recon=recon, kl=kl_values, divergence=div, adversary_loss=adversary_loss), aux
+
+
+def _regulariser_sum(divergence, alpha):
+    """α·D, or Σ_k α_k·D_k for the dict form (the names must agree)."""
+    if not isinstance(divergence, Mapping):
+        if isinstance(alpha, Mapping):
+            raise ValueError(f"hyper.alpha is a dict ({sorted(alpha)}) but the objective has a single divergence")
+        return alpha * divergence
+    if not isinstance(alpha, Mapping) or set(alpha) != set(divergence):
+        got = sorted(alpha) if isinstance(alpha, Mapping) else "a scalar"
+        raise ValueError(f"hyper.alpha must be a dict with the divergences' names {sorted(divergence)}; got {got}")
+    return sum((alpha[k] * divergence[k] for k in sorted(divergence)), start=0.0)
 
 
 def reduce_terms(terms: ObjectiveTerms, beta, alpha) -> Array:
-    """loss = mean_b[−recon_b + β·KL_b] + α·D, the one reduction (a scalar)."""
-    return jnp.mean(-terms.recon + beta * terms.kl) + alpha * terms.divergence
+    """loss = mean_b[−recon_b + β·KL_b] + α·D (or + Σ_k α_k·D_k), the one reduction (a scalar)."""
+    return jnp.mean(-terms.recon + beta * terms.kl) + _regulariser_sum(terms.divergence, alpha)
 
 
 class Model(NamedTuple):
@@ -286,8 +440,8 @@ def make_objective(
     likelihood: str | Callable,
     prior: Callable[..., distrax.Distribution],
     posterior: str = "gaussian",
-    divergence: str | Divergence | None = None,
-    divergence_options: dict | None = None,
+    divergence: Any = None,
+    divergence_options: Mapping | None = None,
     num_samples: int = 1,
     kl: str = "auto",
     train: bool = False,
@@ -296,10 +450,15 @@ def make_objective(
 
     Args:
       encoder, decoder, likelihood, prior, posterior: see :func:`make_model`.
-      divergence: None, a kind for :func:`decompvae.divergences.make_divergence`
-        (``"mmd"``, ``"inclusive_kl"``, ``"exclusive_kl"``,
-        ``"total_correlation"``) or an estimator function.
-      divergence_options: static options of a named divergence.
+      divergence: None, a kind of :data:`decompvae.regularisers.KINDS`
+        (``"mmd"``, ``"inclusive_kl"``, ``"total_correlation"``, …) or an
+        estimator; or several: ``{name: kind or estimator}`` or a list of
+        kinds, weighted by ``hyper.alpha = {name: α_k}`` (see
+        :func:`make_regularisers`). A regulariser with an adversary
+        (``"factor_vae"``) reads its variables from ``params["adversary"][name]``
+        (:func:`decompvae.train.make_trainer` puts them there).
+      divergence_options: static options of a named divergence; for several,
+        ``{name: options}``.
       num_samples: K posterior samples per point.
       kl: ``"auto"``, ``"closed"`` or ``"mc"`` (see :func:`kl_term`).
       train: static; True for the objective a trainer differentiates: networks
@@ -317,17 +476,14 @@ def make_objective(
     """
     check_dim("num_samples", num_samples)
     check_choice("kl", kl, ("auto", "closed", "mc"))
-    if isinstance(divergence, str):
-        divergence = make_divergence(divergence, **(divergence_options or {}))
-    elif divergence_options:
-        raise ValueError("divergence_options needs a named divergence (a string); got a function or None")
+    regularisers = make_regularisers(divergence, divergence_options)
     model = make_model(encoder, decoder, likelihood=likelihood, prior=prior, posterior=posterior, train=train)
 
     def objective(key: Array, params: dict, hyper: Hyperparams, x: Array) -> tuple[Array, ObjectiveTerms]:
         m = model(params, hyper, x)
         terms, dec_updates = _terms_and_aux(
             key, m.posterior, m.log_likelihood_and_updates, m.prior,
-            divergence=divergence, num_samples=num_samples, kl=kl,
+            divergence=regularisers, num_samples=num_samples, kl=kl, hyper=hyper, adversary=params.get("adversary"),
         )
         terms = terms._replace(state_updates={**m.state_updates, **dec_updates})
         return reduce_terms(terms, hyper.beta, hyper.alpha), terms

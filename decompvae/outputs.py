@@ -31,6 +31,7 @@ __all__ = [
     "RECORDED_VERSIONS",
     "append_log",
     "continue_output",
+    "divergence_columns",
     "format_table",
     "jsonl",
     "library_versions",
@@ -161,6 +162,21 @@ def _finite_mean(values: np.ndarray, finite: np.ndarray) -> float:
     return float(np.mean(values[finite])) if finite.any() else float("nan")
 
 
+def divergence_columns(prefix: str, divergence, i: int, finite: np.ndarray | None = None) -> dict[str, float]:
+    """Member ``i``'s D as ``{prefix: value}``, or ``{prefix.<name>: value}`` for several divergences.
+
+    ``divergence`` is ``[N, ...]`` or ``{name: [N, ...]}``; with ``finite`` (``[steps]``) the
+    member's finite steps are averaged.
+    """
+    named = divergence if isinstance(divergence, dict) else {None: divergence}
+    out = {}
+    for name, values in named.items():
+        values = np.asarray(values[i])
+        value = _finite_mean(values, finite) if finite is not None else float(np.mean(values))
+        out[prefix if name is None else f"{prefix}.{name}"] = value
+    return out
+
+
 def log_rows(step: int, info, diverged_at: np.ndarray) -> list[dict]:
     """The ``log.jsonl`` rows of one chunk: per member, the means of its finite steps.
 
@@ -173,8 +189,10 @@ def log_rows(step: int, info, diverged_at: np.ndarray) -> list[dict]:
     for i in range(diverged_at.shape[0]):
         finite = np.asarray(info.finite[i])
         row = {"step": step, "member": i}
-        row.update({name: _finite_mean(np.asarray(getattr(info, name)[i]), finite)
-                    for name in ("loss", "recon", "kl", "divergence")})
+        row.update({name: _finite_mean(np.asarray(getattr(info, name)[i]), finite) for name in ("loss", "recon", "kl")})
+        row.update(divergence_columns("divergence", info.divergence, i, finite))
+        if getattr(info, "adversary_loss", None):
+            row.update(divergence_columns("adversary_loss", info.adversary_loss, i, finite))
         row["diverged_at"] = int(diverged_at[i])
         rows.append(row)
     return rows
@@ -196,7 +214,8 @@ def append_log(path: Path, text: str) -> None:
 
 def format_table(summary: list[dict]) -> str:
     """A fixed-width text table of the summary rows."""
-    headers = ["member", "label", "eval_loss", "eval_recon", "eval_kl", "eval_divergence", "status"]
+    divergences = [k for k in summary[0] if k.startswith("eval_divergence")]
+    headers = ["member", "label", "eval_loss", "eval_recon", "eval_kl", *divergences, "status"]
     rows = [
         [
             str(r["member"]),
@@ -204,7 +223,7 @@ def format_table(summary: list[dict]) -> str:
             f"{r['eval_loss']:.3f}",
             f"{r['eval_recon']:.3f}",
             f"{r['eval_kl']:.3f}",
-            f"{r['eval_divergence']:.4f}",
+            *(f"{r[k]:.4f}" for k in divergences),
             "ok" if r["diverged_at"] < 0 else f"diverged@{r['diverged_at']}",
         ]
         for r in summary

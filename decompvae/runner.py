@@ -54,7 +54,7 @@ from decompvae.sweep import (
     stack_members,
     sweep_mesh,
 )
-from decompvae.train import StepInfo, TrainState
+from decompvae.train import StepInfo, TrainState, model_params
 
 Array = jax.Array
 
@@ -372,20 +372,14 @@ def summarise(setup: RunSetup, state: TrainState, hyper: Hyperparams, labels: li
     key = jax.random.key(0)
     one = lambda member: setup.eval_objective(key, member[0], member[1], x)  # noqa: E731
     evaluate = jax.jit(lambda params, hyper: jax.lax.map(one, (params, hyper), batch_size=SUMMARY_BATCH))
-    loss, terms = evaluate(state.params, hyper)
+    loss, terms = evaluate(model_params(state), hyper)
     rows = []
     for i, label in enumerate(labels):
-        rows.append(
-            {
-                "member": i,
-                "label": label,
-                "eval_loss": float(loss[i]),
-                "eval_recon": float(jnp.mean(terms.recon[i])),
-                "eval_kl": float(jnp.mean(terms.kl[i])),
-                "eval_divergence": float(terms.divergence[i]),
-                "diverged_at": int(state.diverged_at[i]),
-            }
-        )
+        row = {"member": i, "label": label, "eval_loss": float(loss[i]),
+               "eval_recon": float(jnp.mean(terms.recon[i])), "eval_kl": float(jnp.mean(terms.kl[i]))}
+        row.update(outputs.divergence_columns("eval_divergence", terms.divergence, i))
+        row["diverged_at"] = int(state.diverged_at[i])
+        rows.append(row)
     return rows
 
 

@@ -1,8 +1,10 @@
 """Vectorised sweeps: one compiled program trains a grid of models.
 
-A :class:`Grid` lists values of β, α, the prior's numeric parameters, the
-learning rate and the seed; :meth:`Grid.members` expands it (Cartesian
-product or zipped) into N members. :func:`stack_members` turns them into
+A :class:`Grid` lists values of β, α (one weight, or one per divergence:
+``{name: values}``, or ``{name: value}`` points that move together), the
+prior's numeric parameters, the regularisers' traced parameters, the learning
+rate and the seed; :meth:`Grid.members` expands it (Cartesian product or
+zipped) into N members. :func:`stack_members` turns them into
 stacked pytrees (``Hyperparams`` with leading axis N, learning rates [N],
 keys [N]), and :func:`make_sweep` vmaps a :class:`~decompvae.train.Trainer`
 over that axis, shards it across devices on a ``Mesh`` with a ``"sweep"``
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -43,7 +46,10 @@ class Grid:
 
     Attributes:
       beta: values of β.
-      alpha: values of α.
+      alpha: values of α: a list of numbers (one divergence); ``{name:
+        values}`` for several divergences (each name its own axis); or a list
+        of ``{name: value}`` points (one axis whose values move together,
+        e.g. DIP-VAE's λ_d = 10·λ_od).
       prior: ``{name: values}`` for the prior's numeric parameters (e.g.
         ``{"df": [2, 5, 9]}``); array-valued parameters (PCA variances) may be
         given as a single fixed value in ``fixed_prior``.
@@ -52,43 +58,71 @@ class Grid:
       mode: ``"product"`` (Cartesian product) or ``"zip"`` (all lists of one
         length, taken together; a list of length 1 is broadcast).
       fixed_prior: prior parameters shared by all members (not swept).
+      divergence_params: ``{key: values}`` for regularisers' traced parameters,
+        ``key`` ``"<divergence>.<param>"`` (e.g. ``"capacity.c_max"``) or
+        ``"<param>"`` for a single divergence.
+
+    Members are flat dicts: ``alpha.<name>`` and ``divergence_params.<key>``
+    keys beside ``prior.<name>`` (see :meth:`members`).
     """
 
     beta: Sequence[float] = (1.0,)
-    alpha: Sequence[float] = (0.0,)
+    alpha: Sequence[float] | Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]] = (0.0,)
     prior: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)
     learning_rate: Sequence[float] = (5e-4,)
     seed: Sequence[int] = (0,)
     mode: str = "product"
     fixed_prior: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    divergence_params: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         check_choice("mode", self.mode, ("product", "zip"))
-        for name, values in self._axes().items():
+        axes = self._axes()
+        for name, values in axes.items():
             if len(values) == 0:
                 raise ValueError(f"grid axis {name!r} is empty; give at least one value")
-        for name in ("beta", "alpha"):
-            if any(v < 0 for v in getattr(self, name)):
-                raise ValueError(f"{name} values must be ≥ 0; got {list(getattr(self, name))}")
+        if any(v < 0 for v in self.beta):
+            raise ValueError(f"beta values must be ≥ 0; got {list(self.beta)}")
+        alphas = [v for name, values in axes.items() if name == "alpha" or name.startswith("alpha.") for v in values]
+        alphas = [a for v in alphas for a in (v.values() if isinstance(v, Mapping) else [v])]
+        if any(v < 0 for v in alphas):
+            raise ValueError(f"alpha values must be ≥ 0; got {self.alpha!r}")
         if any(v <= 0 for v in self.learning_rate):
             raise ValueError(f"learning_rate values must be > 0; got {list(self.learning_rate)}")
         if self.mode == "zip":
-            lengths = {len(v) for v in self._axes().values()} - {1}
+            lengths = {len(v) for v in axes.values()} - {1}
             if len(lengths) > 1:
                 raise ValueError(
                     "mode='zip' needs every grid list to have the same length (or length 1); got lengths "
-                    + ", ".join(f"{k}={len(v)}" for k, v in self._axes().items())
+                    + ", ".join(f"{k}={len(v)}" for k, v in axes.items())
                 )
 
+    def _alpha_axes(self) -> dict[str, list]:
+        if isinstance(self.alpha, Mapping):
+            return {f"alpha.{k}": list(v) for k, v in self.alpha.items()}
+        points = list(self.alpha)
+        if points and all(isinstance(p, Mapping) for p in points):
+            names = {tuple(sorted(p)) for p in points}
+            if len(names) > 1:
+                raise ValueError(f"every alpha point must name the same divergences; got {sorted(names)}")
+            return {"alpha": [dict(p) for p in points]}
+        if any(isinstance(p, Mapping) for p in points):
+            raise ValueError("alpha mixes numbers and {name: value} points; use one form")
+        return {"alpha": points}
+
     def _axes(self) -> dict[str, list]:
-        axes = {"beta": list(self.beta), "alpha": list(self.alpha)}
+        axes = {"beta": list(self.beta), **self._alpha_axes()}
         axes.update({f"prior.{k}": list(v) for k, v in self.prior.items()})
+        axes.update({f"divergence_params.{k}": list(v) for k, v in self.divergence_params.items()})
         axes["learning_rate"] = list(self.learning_rate)
         axes["seed"] = [int(s) for s in self.seed]
         return axes
 
     def members(self) -> list[dict[str, Any]]:
-        """The N members as flat dicts ``{"beta", "alpha", "prior.<name>", "learning_rate", "seed"}``."""
+        """The N members as flat dicts ``{"beta", "alpha" or "alpha.<name>", "prior.<name>", …, "seed"}``.
+
+        A ``{name: value}`` alpha point becomes ``alpha.<name>`` keys.
+        """
         axes = self._axes()
         names = list(axes)
         if self.mode == "product":
@@ -96,22 +130,78 @@ class Grid:
         else:
             length = max(len(v) for v in axes.values())
             rows = zip(*(axes[n] * length if len(axes[n]) == 1 else axes[n] for n in names))
-        return [dict(zip(names, row)) for row in rows]
+        return [_flatten_alpha(dict(zip(names, row))) for row in rows]
 
     def __len__(self) -> int:
         return len(self.members())
 
 
+def _flatten_alpha(member: dict) -> dict:
+    """``{"alpha": {name: v}}`` → ``{"alpha.<name>": v}`` in place of ``alpha`` (other keys unchanged)."""
+    if not isinstance(member.get("alpha"), Mapping):
+        return member
+    out = {}
+    for key, value in member.items():
+        if key == "alpha":
+            out.update({f"alpha.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+_SHORT = {"learning_rate": "lr"}
+
+
 def member_label(member: Mapping[str, Any]) -> str:
-    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1``."""
-    short = {"learning_rate": "lr"}
-    return " ".join(f"{short.get(k, k)}={v:g}" if isinstance(v, float) else f"{short.get(k, k)}={v}" for k, v in member.items())
+    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1`` (or ``capacity.c_max=25``)."""
+    def short(key: str) -> str:
+        return key[len("divergence_params."):] if key.startswith("divergence_params.") else _SHORT.get(key, key)
+
+    flat = _flatten_alpha(dict(member))
+    return " ".join(f"{short(k)}={v:g}" if isinstance(v, float) else f"{short(k)}={v}" for k, v in flat.items())
+
+
+def _nested(members: Sequence[Mapping[str, Any]], prefix: str) -> dict:
+    """``{key: [N] float32}`` of the members' ``<prefix><key>`` entries (every member must have the same keys)."""
+    keys = sorted({k[len(prefix):] for m in members for k in m if k.startswith(prefix)})
+    missing = [k for k in keys for m in members if prefix + k not in m]
+    if missing:
+        raise ValueError(f"every member must give {prefix}{missing[0]}")
+    return {k: jnp.asarray([float(m[prefix + k]) for m in members], jnp.float32) for k in keys}
+
+
+def _stacked_alpha(members: Sequence[Mapping[str, Any]]):
+    """α ``[N]``, or ``{name: [N]}`` from ``alpha.<name>`` keys (or dict-valued ``alpha``)."""
+    flat = [_flatten_alpha(dict(m)) for m in members]
+    named = _nested(flat, "alpha.")
+    if named:
+        if any("alpha" in m for m in flat):
+            raise ValueError("members mix a scalar alpha with alpha.<name> weights")
+        return named
+    return jnp.asarray([float(m["alpha"]) for m in flat], jnp.float32)
+
+
+def _stacked_divergence_params(members: Sequence[Mapping[str, Any]]) -> dict | None:
+    """``{param: [N]}`` (single divergence) or ``{name: {param: [N]}}`` from ``divergence_params.<key>``."""
+    flat = _nested(members, "divergence_params.")
+    if not flat:
+        return None
+    out: dict = {}
+    for key, values in flat.items():
+        name, _, param = key.partition(".")
+        if param:
+            out.setdefault(name, {})[param] = values
+        else:
+            out[name] = values
+    return out
 
 
 def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str, Any] | None = None):
     """Stacked ``(Hyperparams [N], learning_rates [N], keys [N, 2])`` for members.
 
-    Keys are raw key data (``jax.random.key_data``), one per seed.
+    Keys are raw key data (``jax.random.key_data``), one per seed. ``alpha``
+    is ``[N]``, or ``{name: [N]}`` for members with ``alpha.<name>`` weights;
+    ``divergence_params.<key>`` entries become ``Hyperparams.divergence_params``.
 
     Args:
       members: from :meth:`Grid.members`.
@@ -123,8 +213,7 @@ def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str
     n = len(members)
     if n == 0:
         raise ValueError("a sweep needs at least one member")
-    prior_names = sorted({k[len("prior."):] for m in members for k in m if k.startswith("prior.")})
-    prior = {name: jnp.asarray([float(m[f"prior.{name}"]) for m in members], jnp.float32) for name in prior_names}
+    prior = _nested(members, "prior.")
     for name, value in (fixed_prior or {}).items():
         if name in prior:
             raise ValueError(f"prior parameter {name!r} is both swept and fixed")
@@ -132,8 +221,9 @@ def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str
         prior[name] = jnp.broadcast_to(value, (n,) + value.shape)
     hyper = Hyperparams(
         beta=jnp.asarray([float(m["beta"]) for m in members], jnp.float32),
-        alpha=jnp.asarray([float(m["alpha"]) for m in members], jnp.float32),
+        alpha=_stacked_alpha(members),
         prior=prior,
+        divergence_params=_stacked_divergence_params(members),
     )
     learning_rates = jnp.asarray([float(m["learning_rate"]) for m in members], jnp.float32)
     keys = jnp.stack([jax.random.key_data(jax.random.key(int(m["seed"]))) for m in members])
@@ -284,8 +374,6 @@ def device_memory_bytes(device: jax.Device | None = None) -> int:
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"])
-    import os
-
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
 
 

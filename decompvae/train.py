@@ -22,16 +22,32 @@ cannot move the statistics; after the update they are replaced by the
 objective's ``terms.state_updates`` (the training-mode pass that gave the
 loss; build the objective with ``make_objective(..., train=True)``). Without
 ``batch_stats`` the partition is the identity and nothing changes.
+
+A trainer may train *adversaries* beside the VAE (FactorVAE's discriminator,
+:mod:`decompvae.discriminator`): their variables and optimiser states live in
+``TrainState.adversary``, the objective reads the variables from
+``params["adversary"]``, and one pass gives both updates: the gradient of
+``loss + Σ adversary_loss`` with respect to (VAE, adversaries), where the
+objective puts the adversaries behind ``stop_gradient`` in ``loss`` and z
+behind ``stop_gradient`` in ``adversary_loss`` — so the VAE's gradient is
+that of the objective with the adversaries held fixed, and each adversary's
+that of its own loss. Without adversaries ``TrainState.adversary`` is None and
+the checkpoint layout is the five fields of before.
+
+The step also writes the step count into ``hyper.step`` (a
+:class:`~decompvae.objective.Hyperparams`), for step-dependent regularisers
+(AnnealedVAE's capacity schedule).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from decompvae.divergences import Adversary
 from decompvae.objective import STATE_COLLECTIONS, Hyperparams, ObjectiveTerms
 
 Array = jax.Array
@@ -39,10 +55,54 @@ Objective = Callable[[Array, Any, Hyperparams, Array], tuple[Array, ObjectiveTer
 BatchFn = Callable[[Array, Array, Any], Array]  # (key, step, data) -> x [b, ...]
 InitParams = Callable[[Array, Any], dict]  # (key, hyper) -> params
 
-__all__ = ["StepInfo", "TrainState", "Trainer", "make_optimizer", "make_trainer", "merge_state", "split_state"]
+#: Folded into a member's key for its adversaries' initial variables (the VAE's keys are unchanged).
+ADVERSARY_STREAM = 0x61647673
+
+__all__ = [
+    "AdversaryState",
+    "model_params",
+    "StepInfo",
+    "TrainState",
+    "Trainer",
+    "make_optimizer",
+    "make_trainer",
+    "merge_state",
+    "split_state",
+]
 
 
-class TrainState(NamedTuple):
+class AdversaryState(NamedTuple):
+    """The adversaries' part of a :class:`TrainState`.
+
+    Attributes:
+      params: ``{name: variables}``, passed to the objective as ``params["adversary"]``.
+      opt_state: ``{name: optax state}`` of each adversary's own optimiser.
+    """
+
+    params: dict
+    opt_state: dict
+
+
+def model_params(state) -> dict:
+    """The parameters the objective takes: ``state.params`` with the adversaries' under ``"adversary"``.
+
+    Works on one member's state or a stacked one (any leading axes).
+    """
+    if getattr(state, "adversary", None) is None:
+        return state.params
+    return {**state.params, "adversary": state.adversary.params}
+
+
+class _TrainStateFields(NamedTuple):
+    step: Array
+    params: Any
+    opt_state: Any
+    key: Array
+    diverged_at: Array
+    adversary: AdversaryState | None = None
+
+
+class TrainState(_TrainStateFields):
     """What a run carries from step to step (a pytree; stackable for sweeps).
 
     Attributes:
@@ -56,13 +116,17 @@ class TrainState(NamedTuple):
         NumPy, Orbax and host-side slicing handle.
       diverged_at: ``[]`` int32, the step at which the loss or gradients first
         became non-finite, or −1.
+      adversary: :class:`AdversaryState` of a trainer with adversaries, else None.
     """
 
-    step: Array
-    params: Any
-    opt_state: Any
-    key: Array
-    diverged_at: Array
+    __slots__ = ()
+
+    def _asdict(self) -> dict:
+        """The fields by name, without ``adversary`` when it is None (the checkpoint layout of a plain trainer)."""
+        fields = super()._asdict()
+        if self.adversary is None:
+            del fields["adversary"]
+        return fields
 
 
 class StepInfo(NamedTuple):
@@ -71,8 +135,9 @@ class StepInfo(NamedTuple):
     loss: Array
     recon: Array  # mean_b recon_b
     kl: Array  # mean_b KL_b
-    divergence: Array
+    divergence: Any  # [] or {name: []} for several divergences
     finite: Array  # bool: this step's loss and gradients were finite
+    adversary_loss: Any = None  # {name: []} the adversaries' losses, None without adversaries
 
 
 def make_optimizer(*, amsgrad: bool = True) -> optax.GradientTransformation:
@@ -162,12 +227,51 @@ def _new_state(state: dict, terms: Any) -> dict:
     return {name: {c: updates[name][c] for c in cols} for name, cols in state.items()}
 
 
+def _at_step(hyper: Any, step: Array) -> Any:
+    """``hyper`` with ``step`` set (Hyperparams only; other pytrees pass unchanged)."""
+    return hyper._replace(step=step) if isinstance(hyper, Hyperparams) else hyper
+
+
+def _init_adversaries(adversaries: Mapping[str, Adversary], key: Array) -> AdversaryState | None:
+    """The adversaries' variables and optimiser states, from the member's key (a stream of its own)."""
+    names = sorted(adversaries)
+    if not names:
+        return None
+    keys = dict(zip(names, jax.random.split(jax.random.fold_in(key, ADVERSARY_STREAM), len(names))))
+    params = {n: adversaries[n].init(keys[n]) for n in names}
+    return AdversaryState(params=params, opt_state={n: adversaries[n].optimizer.init(params[n]) for n in names})
+
+
+def _update_adversaries(adversaries: Mapping[str, Adversary], adversary: AdversaryState, grads: dict) -> AdversaryState:
+    """One step of each adversary's own optimiser on its own gradient."""
+    params, opt_state = {}, {}
+    for n in sorted(adversaries):
+        updates, opt_state[n] = adversaries[n].optimizer.update(grads[n], adversary.opt_state[n], adversary.params[n])
+        params[n] = optax.apply_updates(adversary.params[n], updates)
+    return AdversaryState(params=params, opt_state=opt_state)
+
+
+def _next_state(state: TrainState, finite: Array, params, opt_state, adversary) -> TrainState:
+    """The state after a step: the new values for a healthy member; a diverged one keeps its old ones."""
+    healthy = finite & (state.diverged_at < 0)
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)  # noqa: E731
+    return TrainState(
+        step=state.step + 1,
+        params=keep(params, state.params),
+        opt_state=keep(opt_state, state.opt_state),
+        key=state.key,
+        diverged_at=jnp.where((state.diverged_at < 0) & ~finite, state.step, state.diverged_at),
+        adversary=keep(adversary, state.adversary),
+    )
+
+
 def make_trainer(
     objective: Objective,
     init_params: InitParams,
     batch: BatchFn,
     *,
     amsgrad: bool = True,
+    adversaries: Mapping[str, Adversary] | None = None,
 ) -> Trainer:
     """Build ``init``/``step``/``run`` for one model; vmap them for a sweep.
 
@@ -182,16 +286,31 @@ def make_trainer(
         ``Batcher.batch_at`` of :mod:`decompvae.data`, or a procedural
         stream that ignores ``data``).
       amsgrad: AMSGrad (paper) or plain Adam.
+      adversaries: ``{name: Adversary}`` of the objective's regularisers that
+        train one (:func:`decompvae.objective.adversaries`); their variables
+        go to the objective as ``params["adversary"]`` and its
+        ``terms.adversary_loss[name]`` trains them with their own optimisers.
 
     Returns:
       A :class:`Trainer`.
     """
     optimizer = make_optimizer(amsgrad=amsgrad)
+    adversaries = dict(adversaries or {})
+    names = sorted(adversaries)
 
     def partitioned(key, trainable, state, hyper, x):
         return objective(key, merge_state(trainable, state), hyper, x)
 
+    def adversarial(key, trainable, state, adversary_params, hyper, x):
+        loss, terms = objective(key, {**merge_state(trainable, state), "adversary": adversary_params}, hyper, x)
+        losses = terms.adversary_loss or {}
+        if set(losses) != set(names):
+            got = sorted(losses)
+            raise ValueError(f"the trainer has adversaries {names} but the objective returned losses for {got}")
+        return loss + sum(losses[n] for n in names), (loss, terms)  # stop_gradients make the two parts separate
+
     grad_fn = jax.value_and_grad(partitioned, argnums=1, has_aux=True)  # w.r.t. the trainable part only
+    adversarial_grad_fn = jax.grad(adversarial, argnums=(1, 3), has_aux=True)
 
     def init(key: Array, hyper: Hyperparams, learning_rate) -> TrainState:
         if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -206,28 +325,33 @@ def make_trainer(
             opt_state=opt_state,
             key=jax.random.key_data(key_run),
             diverged_at=jnp.full((), -1, jnp.int32),
+            adversary=_init_adversaries(adversaries, key),
         )
 
     def step(state: TrainState, hyper: Hyperparams, data: Any) -> tuple[TrainState, StepInfo]:
         key_data, key_model = jax.random.split(jax.random.wrap_key_data(state.key))
         x = batch(key_data, state.step, data)
+        hyper = _at_step(hyper, state.step)
         trainable, stats = split_state(state.params)
-        (loss, terms), grads = grad_fn(jax.random.fold_in(key_model, state.step), trainable, stats, hyper, x)
+        key = jax.random.fold_in(key_model, state.step)
+        adversary = state.adversary
+        if names:
+            (grads, adversary_grads), (loss, terms) = adversarial_grad_fn(
+                key, trainable, stats, adversary.params, hyper, x
+            )
+            adversary = _update_adversaries(adversaries, adversary, adversary_grads)
+        else:
+            (loss, terms), grads = grad_fn(key, trainable, stats, hyper, x)
         updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
         stats = _new_state(stats, terms)  # the running statistics of the pass that gave the loss
         params = merge_state(optax.apply_updates(trainable, updates), stats)
         finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(stats)
-        healthy = finite & (state.diverged_at < 0)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)  # noqa: E731
-        new_state = TrainState(
-            step=state.step + 1,
-            params=keep(params, state.params),
-            opt_state=keep(opt_state, state.opt_state),
-            key=state.key,
-            diverged_at=jnp.where((state.diverged_at < 0) & ~finite, state.step, state.diverged_at),
-        )
+        if names:
+            finite = finite & _all_finite(adversary_grads)
+        new_state = _next_state(state, finite, params, opt_state, adversary)
         info = StepInfo(
-            loss=loss, recon=jnp.mean(terms.recon), kl=jnp.mean(terms.kl), divergence=terms.divergence, finite=finite
+            loss=loss, recon=jnp.mean(terms.recon), kl=jnp.mean(terms.kl), divergence=terms.divergence, finite=finite,
+            adversary_loss=terms.adversary_loss if names else None,
         )
         return new_state, info
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from decompvae import config as config_lib
-from decompvae import data, divergences, likelihoods, networks, posteriors, priors, runner
+from decompvae import data, likelihoods, networks, posteriors, priors, regularisers, runner
 from decompvae.config import load_config
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_config_names_come_from_the_registries():
     assert config_lib.PRIORS == tuple(priors.PRIORS)
     assert config_lib.LIKELIHOODS == tuple(likelihoods.LIKELIHOODS)
     assert config_lib.POSTERIORS == tuple(posteriors.POSTERIORS)
-    assert set(config_lib.DIVERGENCES) == {"none", *divergences.KINDS}
+    assert set(config_lib.DIVERGENCES) == {"none", *regularisers.KINDS}
 
 
 def test_required_prior_parameters_come_from_the_prior_registry(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from jax.test_util import check_grads
 
 from decompvae import divergences as dv
+from decompvae.regularisers import make_divergence
 from decompvae import priors
 from decompvae.objective import (
     Hyperparams,
@@ -120,7 +121,7 @@ def test_traced_once_across_beta_and_alpha():
 def test_gradients_match_finite_differences(divergence, family):
     params_prior = {"sparse": {"gamma": 0.8}}.get(family, {})
     prior = priors.make_prior(family, D)(**params_prior)
-    div = None if divergence is None else dv.make_divergence(divergence)
+    div = None if divergence is None else make_divergence(divergence)
     rng = np.random.default_rng(0)
     w = jnp.asarray(rng.normal(size=(D, X_DIM)))
     x = jnp.asarray(rng.uniform(size=(B, X_DIM)) > 0.5, jnp.float64)
@@ -222,3 +223,114 @@ def test_invalid_configuration():
         make_objective(enc, dec, likelihood="bernoulli", prior=iso, divergence="mmd")(
             jax.random.key(0), params, Hyperparams(), x[:1]
         )
+
+
+# Several regularisers: loss = mean_b[−recon_b + β·KL_b] + Σ_k α_k·D_k.
+
+SEVERAL = {"mmd": "mmd", "tc": "total_correlation", "dip": "dip_offdiagonal"}
+
+
+def test_several_divergences_are_weighted_and_reported():
+    obj, params, x = _objective(divergence=SEVERAL, divergence_options={"tc": {"dataset_size": 100}})
+    alpha = {"mmd": 2.0, "tc": 0.5, "dip": 3.0}
+    loss, t = jax.jit(obj)(jax.random.key(0), params, Hyperparams(beta=1.5, alpha=alpha), x)
+    assert set(t.divergence) == set(SEVERAL) and all(v.shape == () for v in t.divergence.values())
+    want = jnp.mean(-t.recon + 1.5 * t.kl) + sum(alpha[k] * t.divergence[k] for k in SEVERAL)
+    np.testing.assert_allclose(loss, want, rtol=1e-6)
+    np.testing.assert_allclose(reduce_terms(t, 1.5, alpha), loss, rtol=1e-7)
+    assert t.adversary_loss is None
+    # Each D_k is its estimator on the same posterior sample (the non-random ones can be recomputed).
+    enc, _, _, _ = _setup()
+    loc, log_var = enc.apply(params["encoder"], x)
+    q = distrax.MultivariateNormalDiag(loc, jnp.exp(0.5 * log_var) + 1e-6)
+    dip = make_divergence("dip_offdiagonal")(None, None, q, None)
+    np.testing.assert_allclose(t.divergence["dip"], dip, rtol=1e-5)
+    # A list of kinds names each divergence by its kind.
+    listed, _, _ = _objective(divergence=["mmd", "dip_offdiagonal"])
+    _, tl = listed(jax.random.key(0), params, Hyperparams(alpha={"mmd": 1.0, "dip_offdiagonal": 1.0}), x)
+    assert set(tl.divergence) == {"mmd", "dip_offdiagonal"}
+
+
+def test_vmap_over_alpha_dicts_equals_loop():
+    obj, params, x = _objective(divergence=SEVERAL, family="student_t")
+    hypers = Hyperparams(
+        beta=jnp.array([1.0, 4.0, 0.0]),
+        alpha={
+            "mmd": jnp.array([0.0, 1.0, 10.0]), "tc": jnp.array([5.0, 0.0, 1.0]), "dip": jnp.array([0.0, 2.0, 50.0])
+        },
+        prior={"df": jnp.array([3.0, 5.0, 9.0])},
+    )
+    key = jax.random.key(4)
+    vmapped = jax.jit(jax.vmap(obj, in_axes=(None, None, 0, None)))(key, params, hypers, x)
+    for i in range(3):
+        loss, terms = obj(key, params, jax.tree.map(lambda a: a[i], hypers), x)
+        np.testing.assert_allclose(vmapped[0][i], loss, rtol=1e-5)
+        for k in SEVERAL:
+            np.testing.assert_allclose(vmapped[1].divergence[k][i], terms.divergence[k], rtol=1e-4, atol=1e-6)
+
+
+def test_traced_divergence_params_and_step():
+    obj, params, x = _objective(divergence={"capacity": "capacity"}, divergence_options={"capacity": {"num_steps": 10}})
+    hyper = Hyperparams(beta=0.0, alpha={"capacity": 1000.0}, divergence_params={"capacity": {"c_max": 20.0}})
+
+    def loss_at(step, c_max):
+        h = hyper._replace(step=step, divergence_params={"capacity": {"c_max": c_max}})
+        return obj(jax.random.key(0), params, h, x)
+
+    loss, t = jax.jit(loss_at)(jnp.int32(5), 20.0)
+    np.testing.assert_allclose(t.divergence["capacity"], jnp.abs(jnp.mean(t.kl) - 10.0), rtol=1e-6)
+    np.testing.assert_allclose(loss, jnp.mean(-t.recon) + 1000.0 * t.divergence["capacity"], rtol=1e-6)
+    c_max = jnp.array([5.0, 50.0])
+    _, tv = jax.vmap(loss_at, in_axes=(None, 0))(jnp.int32(20), c_max)
+    np.testing.assert_allclose(tv.divergence["capacity"], jnp.abs(jnp.mean(t.kl) - c_max), rtol=1e-5)
+    # The single form takes the parameters flat.
+    single, _, _ = _objective(divergence="capacity")
+    _, ts = single(jax.random.key(0), params, Hyperparams(beta=0.0, alpha=1.0, divergence_params={"c_max": 7.0}), x)
+    np.testing.assert_allclose(ts.divergence, jnp.abs(jnp.mean(ts.kl) - 7.0), rtol=1e-6)  # step None: C = C_max
+
+
+def test_adversary_is_read_from_params_behind_stop_gradient():
+    divergence = {"fv": make_divergence("factor_vae", latent_dim=D, hidden=(8,))}
+    obj, params, x = _objective(divergence=divergence)
+    adversary = {"fv": divergence["fv"].adversary.init(jax.random.key(5))}
+    hyper = Hyperparams(alpha={"fv": 10.0})
+
+    def parts(adv):
+        loss, t = obj(jax.random.key(0), {**params, "adversary": adv}, hyper, x)
+        return loss, t.adversary_loss["fv"]
+
+    loss, adv_loss = parts(adversary)
+    assert np.isfinite(loss) and np.isfinite(adv_loss)
+    grad_loss = jax.grad(lambda a: parts(a)[0])(adversary)  # the VAE's loss sees the discriminator stopped
+    assert all(np.all(g == 0) for g in jax.tree.leaves(grad_loss))
+    grad_adv = jax.grad(lambda a: parts(a)[1])(adversary)
+    assert any(np.any(g != 0) for g in jax.tree.leaves(grad_adv))
+    # The discriminator's loss sees z stopped: no gradient reaches the encoder.
+    def discriminator_loss(p):
+        return obj(jax.random.key(0), {**p, "adversary": adversary}, hyper, x)[1].adversary_loss["fv"]
+
+    enc_grad = jax.grad(discriminator_loss)(params)
+    assert all(np.all(g == 0) for g in jax.tree.leaves(enc_grad))
+    with pytest.raises(ValueError, match="params\\['adversary'\\]"):
+        obj(jax.random.key(0), params, hyper, x)
+
+
+def test_invalid_composition():
+    obj, params, x = _objective(divergence=SEVERAL)
+    with pytest.raises(ValueError, match="names"):
+        obj(jax.random.key(0), params, Hyperparams(alpha=1.0), x)
+    with pytest.raises(ValueError, match="names"):
+        obj(jax.random.key(0), params, Hyperparams(alpha={"mmd": 1.0}), x)
+    with pytest.raises(ValueError, match="single divergence"):
+        _objective()[0](jax.random.key(0), params, Hyperparams(alpha={"mmd": 1.0}), x)
+    alpha = dict.fromkeys(SEVERAL, 1.0)
+    with pytest.raises(ValueError, match="not among the divergences"):
+        obj(jax.random.key(0), params, Hyperparams(alpha=alpha, divergence_params={"capacity": {"c_max": 1.0}}), x)
+    with pytest.raises(ValueError, match="reads no traced parameters"):
+        obj(jax.random.key(0), params, Hyperparams(alpha=alpha, divergence_params={"mmd": {"c_max": 1.0}}), x)
+    with pytest.raises(ValueError, match="not among the divergences"):
+        _objective(divergence=SEVERAL, divergence_options={"kl": {"num_samples": 3}})
+    with pytest.raises(ValueError, match="dict form"):
+        _objective(divergence="factor_vae", divergence_options={"latent_dim": D})
+    with pytest.raises(ValueError, match="distinct"):
+        _objective(divergence=["mmd", "mmd"])

@@ -20,6 +20,7 @@ from scipy import stats
 from decompvae import runner
 from decompvae.config import Config
 from decompvae.plots import pyplot
+from decompvae.train import model_params
 
 __all__ = [
     "CONFIDENCE",
@@ -72,7 +73,7 @@ def train(ctx: Context, config: Config, variant: str):
 def member_slices(result) -> Iterable[tuple[int, dict, Any, Any]]:
     """``(i, member, params, hyper)`` for each member of a stacked RunResult."""
     for i, member in enumerate(result.setup.members):
-        params = jax.tree.map(lambda a: a[i], result.state.params)
+        params = jax.tree.map(lambda a: a[i], model_params(result.state))
         hyper = jax.tree.map(lambda a: a[i], result.hyper)
         yield i, member, params, hyper
 

@@ -1,0 +1,288 @@
+"""The field's disentangling methods as settings of the one objective.
+
+Every method below minimises
+
+    loss = mean_b[ −recon_b + β·KL_b ] + Σ_k α_k·D_k
+
+for some β, some batch-level regularisers D_k (kinds of
+:func:`decompvae.regularisers.make_divergence`) and their weights α_k (traced,
+so one compiled program sweeps them). This module holds the regularisers that
+are not divergences between q(z) and p(z) — DIP-VAE's covariance penalties
+and AnnealedVAE's capacity — and :data:`METHODS`, the registry that says which
+setting reproduces which paper (with disentanglement_lib's
+``unsupervised_study_v1`` grids).
+
+References: Higgins et al. (2017), β-VAE; Burgess et al. (2018),
+"Understanding disentangling in β-VAE", Eq. 8 (AnnealedVAE); Kim & Mnih
+(2018), "Disentangling by Factorising", Eq. 2 (FactorVAE,
+:mod:`decompvae.discriminator`); Kumar et al. (2018), "Variational Inference
+of Disentangled Latent Concepts from Unlabeled Observations", Eqs. 6–7
+(DIP-VAE); Chen et al. (2018), "Isolating Sources of Disentanglement in
+VAEs", Eqs. 2 and 4 (β-TCVAE); Zhao et al. (2019), InfoVAE; Tolstikhin et al.
+(2018), WAE; Locatello et al. (2019), "Challenging Common Assumptions…"
+(disentanglement_lib, ``unsupervised_study_v1``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import distrax
+import jax
+import jax.numpy as jnp
+
+from decompvae._checks import check_choice, check_dim
+from decompvae.divergences import Divergence, Regulariser, RegulariserInputs
+
+Array = jax.Array
+
+__all__ = [
+    "DIP_VARIANTS",
+    "METHODS",
+    "Method",
+    "aggregate_covariance",
+    "capacity_penalty",
+    "capacity_schedule",
+    "dip_covariance",
+    "dip_diagonal_penalty",
+    "dip_offdiagonal_penalty",
+    "encoder_mean_covariance",
+    "make_capacity",
+    "make_dip",
+]
+
+#: DIP-VAE-I penalises Cov[μ(x)]; DIP-VAE-II the aggregate's Cov[z].
+DIP_VARIANTS = ("i", "ii")
+
+
+def encoder_mean_covariance(loc: Array) -> Array:
+    """Cov_{p(x)}[μ(x)] = E[μ μᵀ] − E[μ] E[μ]ᵀ over the batch (÷B), ``[D, D]`` from ``loc [B, D]``."""
+    centred = loc - jnp.mean(loc, axis=0)
+    return centred.T @ centred / loc.shape[0]
+
+
+def aggregate_covariance(loc: Array, variance: Array) -> Array:
+    """Cov_{q(z)}[z] = E_{p(x)}[diag σ²(x)] + Cov_{p(x)}[μ(x)], ``[D, D]`` (DIP-VAE-II, Kumar et al. Eq. 7)."""
+    return jnp.diag(jnp.mean(variance, axis=0)) + encoder_mean_covariance(loc)
+
+
+def dip_offdiagonal_penalty(cov: Array) -> Array:
+    """Σ_{i≠j} C_ij², the off-diagonal DIP penalty (weighted by λ_od)."""
+    return jnp.sum(cov**2) - jnp.sum(jnp.diag(cov) ** 2)
+
+
+def dip_diagonal_penalty(cov: Array) -> Array:
+    """Σ_i (C_ii − 1)², the diagonal DIP penalty (weighted by λ_d)."""
+    return jnp.sum((jnp.diag(cov) - 1.0) ** 2)
+
+
+def dip_covariance(posterior: distrax.Distribution, variant: str) -> Array:
+    """The covariance DIP-VAE penalises: Cov[μ(x)] (``"i"``) or Cov_{q(z)}[z] (``"ii"``), ``[D, D]``."""
+    check_choice("variant", variant, DIP_VARIANTS)
+    loc = posterior.mean()  # [B, D]
+    return encoder_mean_covariance(loc) if variant == "i" else aggregate_covariance(loc, posterior.variance())
+
+
+def make_dip(kind: str, *, variant: str = "i") -> Divergence:
+    """One of DIP-VAE's two penalties as a divergence ``(key, y, posterior, prior) -> []``.
+
+    DIP-VAE (Kumar et al. 2018) adds to the VAE loss
+
+        λ_od · Σ_{i≠j} C_ij²  +  λ_d · Σ_i (C_ii − 1)²,
+
+    with C = Cov_{p(x)}[μ(x)] (DIP-VAE-I, Eq. 6) or
+    C = E_{p(x)}[Σ(x)] + Cov_{p(x)}[μ(x)] (DIP-VAE-II, Eq. 7), estimated on the
+    batch. The two sums are separate kinds, ``"dip_offdiagonal"`` and
+    ``"dip_diagonal"``, so λ_od and λ_d are their α's.
+
+    Args:
+      kind: ``"dip_offdiagonal"`` or ``"dip_diagonal"``.
+      variant: ``"i"`` or ``"ii"``.
+    """
+    check_choice("divergence", kind, ("dip_offdiagonal", "dip_diagonal"))
+    check_choice("variant", variant, DIP_VARIANTS)
+    penalty = dip_offdiagonal_penalty if kind == "dip_offdiagonal" else dip_diagonal_penalty
+    return lambda key, y, posterior, prior: penalty(dip_covariance(posterior, variant))
+
+
+def capacity_schedule(step, c_max, num_steps: int) -> Array:
+    """C(step) = C_max · min(1, step / num_steps): the capacity grows linearly from 0 to C_max, then stays.
+
+    Args:
+      step: ``[]`` training step (traced).
+      c_max: C_max in nats (traced).
+      num_steps: steps to reach C_max (static; disentanglement_lib's ``iteration_threshold``).
+    """
+    return c_max * jnp.minimum(1.0, jnp.asarray(step, jnp.result_type(float)) / num_steps)
+
+
+def capacity_penalty(kl: Array, capacity) -> Array:
+    """``|mean_b KL_b − C|``, AnnealedVAE's regulariser (weighted by γ); ``kl`` is ``[B]``."""
+    return jnp.abs(jnp.mean(kl) - capacity)
+
+
+def make_capacity(*, num_steps: int = 100_000, c_max: float = 25.0) -> Regulariser:
+    """AnnealedVAE's capacity regulariser (Burgess et al. 2018, Eq. 8).
+
+        ``loss = −E_q log p(x|z) + γ·|KL(q(z|x) ‖ p(z)) − C(step)|``,  ``C(step) = C_max·min(1, step/num_steps)``,
+
+    i.e. β = 0 and α_capacity = γ in our objective. C_max is traced, read from
+    ``Hyperparams.divergence_params`` (key ``"c_max"``, default the static
+    ``c_max``); the step from ``Hyperparams.step``, which the trainer sets.
+    Outside training (``step`` None) C = C_max, the end of the schedule.
+
+    Args:
+      num_steps: steps until C reaches C_max (disentanglement_lib: 100,000).
+      c_max: the default C_max in nats (Burgess et al.: 25 on dSprites).
+    """
+    check_dim("num_steps", num_steps)
+
+    def estimate(key: Array, inputs: RegulariserInputs) -> Array:
+        c_max_k = inputs.params.get("c_max", c_max)
+        capacity = c_max_k if inputs.step is None else capacity_schedule(inputs.step, c_max_k, num_steps)
+        return capacity_penalty(inputs.kl, capacity)
+
+    return Regulariser(estimate=estimate, traced=("c_max",))
+
+
+class Method(NamedTuple):
+    """A published method as a setting of the objective.
+
+    Attributes:
+      reference: the paper (and equation).
+      formula: the paper's loss, then ours, in one line each.
+      divergence: ``{name: kind}``, the dict form of ``make_objective(divergence=…)`` (``{}``: none).
+      divergence_options: ``{name: static options}``; a value None must be filled in from
+        the run (``dataset_size`` = N, ``latent_dim`` = D).
+      beta: β of our objective.
+      alpha: ``{name: α_k}`` (defaults; the grid overrides the swept ones).
+      divergence_params: ``{name: {param: value}}``, traced defaults (``Hyperparams.divergence_params``).
+      grid: disentanglement_lib ``unsupervised_study_v1``'s values as keyword arguments of
+        :class:`decompvae.sweep.Grid` (seeds and learning rates apart).
+      varied: the published symbol the grid varies and its values, e.g. ``("β", (1, 2, 4, 6, 8, 16))``.
+      prior: the prior (a :data:`decompvae.priors.PRIORS` name).
+      notes: how the paper's symbols map to ours.
+    """
+
+    reference: str
+    formula: str
+    divergence: dict
+    divergence_options: dict
+    beta: float
+    alpha: dict
+    divergence_params: dict
+    grid: dict
+    varied: tuple[str, tuple]
+    prior: str = "isotropic"
+    notes: str = ""
+
+
+_LAMBDA_OD = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+_DIP = {"dip_offdiagonal": "dip_offdiagonal", "dip_diagonal": "dip_diagonal"}
+
+
+def _dip_grid(factor: float) -> dict:
+    return {"alpha": [{"dip_offdiagonal": lam, "dip_diagonal": factor * lam} for lam in _LAMBDA_OD]}
+
+
+#: The methods by name (README table, ``configs/methods/<name>.toml``).
+METHODS: dict[str, Method] = {
+    "beta_vae": Method(
+        reference="Higgins et al. (2017), β-VAE, Eq. 4",
+        formula="−E log p(x|z) + β·KL(q(z|x) ‖ p(z));  ours: β, no D",
+        divergence={}, divergence_options={}, beta=1.0, alpha={}, divergence_params={},
+        grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]},
+        varied=("β", (1, 2, 4, 6, 8, 16)),
+    ),
+    "annealed_vae": Method(
+        reference="Burgess et al. (2018), Understanding disentangling in β-VAE, Eq. 8",
+        formula="−E log p(x|z) + γ·|KL(q(z|x) ‖ p(z)) − C|, C = C_max·min(1, t/T);  "
+                "ours: β = 0, α_capacity = γ",
+        divergence={"capacity": "capacity"}, divergence_options={"capacity": {"num_steps": 100_000}},
+        beta=0.0, alpha={"capacity": 1000.0}, divergence_params={"capacity": {"c_max": 25.0}},
+        grid={"beta": [0.0], "alpha": {"capacity": [1000.0]},
+              "divergence_params": {"capacity.c_max": [5.0, 10.0, 25.0, 50.0, 75.0, 100.0]}},
+        varied=("C_max", (5, 10, 25, 50, 75, 100)),
+        notes="γ = 1000 and T = 100,000 steps fixed (unsupervised_study_v1); C_max traced, the step from the trainer",
+    ),
+    "factor_vae": Method(
+        reference="Kim & Mnih (2018), Disentangling by Factorising, Eq. 2",
+        formula="−E log p(x|z) + KL(q(z|x) ‖ p(z)) + γ·E_q(z)[log D(z)/(1 − D(z))];  "
+                "ours: β = 1, α_factor_vae = γ",
+        divergence={"factor_vae": "factor_vae"},
+        divergence_options={"factor_vae": {"latent_dim": None}},
+        beta=1.0, alpha={"factor_vae": 10.0}, divergence_params={},
+        grid={"alpha": {"factor_vae": [10.0, 20.0, 30.0, 40.0, 50.0, 100.0]}},
+        varied=("γ", (10, 20, 30, 40, 50, 100)),
+        notes="discriminator MLP 6×1000, leaky ReLU 0.2, Adam(1e-4, β₁ 0.5, β₂ 0.9), trained in the same step",
+    ),
+    "dip_vae_i": Method(
+        reference="Kumar et al. (2018), DIP-VAE, Eq. 6",
+        formula="−E log p(x|z) + KL + λ_od·Σ_{i≠j} C_ij² + λ_d·Σ_i (C_ii − 1)², C = Cov[μ(x)];  "
+                "ours: β = 1, α_dip_offdiagonal = λ_od, α_dip_diagonal = λ_d",
+        divergence=dict(_DIP), divergence_options={k: {"variant": "i"} for k in _DIP},
+        beta=1.0, alpha={"dip_offdiagonal": 1.0, "dip_diagonal": 10.0}, divergence_params={},
+        grid=_dip_grid(10.0), varied=("λ_od", (1, 2, 5, 10, 20, 50)),
+        notes="λ_d = 10·λ_od (zipped pairs, one grid axis)",
+    ),
+    "dip_vae_ii": Method(
+        reference="Kumar et al. (2018), DIP-VAE, Eq. 7",
+        formula="as DIP-VAE-I with C = E[Σ(x)] + Cov[μ(x)];  "
+                "ours: β = 1, α_dip_offdiagonal = λ_od, α_dip_diagonal = λ_d",
+        divergence=dict(_DIP), divergence_options={k: {"variant": "ii"} for k in _DIP},
+        beta=1.0, alpha={"dip_offdiagonal": 1.0, "dip_diagonal": 1.0}, divergence_params={},
+        grid=_dip_grid(1.0), varied=("λ_od", (1, 2, 5, 10, 20, 50)),
+        notes="λ_d = λ_od (zipped pairs, one grid axis)",
+    ),
+    "beta_tcvae": Method(
+        reference="Chen et al. (2018), Isolating Sources of Disentanglement in VAEs, Eq. 4 (α = γ = 1)",
+        formula="−E log p(x|z) + KL(q(z|x) ‖ p(z)) + (β − 1)·TC(q(z));  "
+                "ours: β = 1, α_total_correlation = β − 1",
+        divergence={"total_correlation": "total_correlation"},
+        divergence_options={"total_correlation": {"dataset_size": None}},
+        beta=1.0, alpha={"total_correlation": 5.0}, divergence_params={},
+        grid={"alpha": {"total_correlation": [0.0, 1.0, 3.0, 5.0, 7.0, 9.0]}},
+        varied=("β", (1, 2, 4, 6, 8, 10)),
+        notes="disentanglement_lib's form (closed-form KL, MWS TC); α_tc = β − 1",
+    ),
+    "beta_tcvae_decomposed": Method(
+        reference="Chen et al. (2018), Eq. 4 with minibatch-stratified sampling",
+        formula="−E log p(x|z) + α·I_q(x; z) + β·TC(q(z)) + γ·Σ_d KL(q(z_d) ‖ p(z_d));  "
+                "ours: β = 0, α_mutual_information = α, α_total_correlation = β, α_dimensionwise_kl = γ",
+        divergence={k: k for k in ("mutual_information", "total_correlation", "dimensionwise_kl")},
+        divergence_options={k: {"dataset_size": None, "sampling": "mss"}
+                            for k in ("mutual_information", "total_correlation", "dimensionwise_kl")},
+        beta=0.0, alpha={"mutual_information": 1.0, "total_correlation": 6.0, "dimensionwise_kl": 1.0},
+        divergence_params={},
+        grid={"beta": [0.0], "alpha": {"mutual_information": [1.0], "dimensionwise_kl": [1.0],
+                                       "total_correlation": [1.0, 2.0, 4.0, 6.0, 8.0, 10.0]}},
+        varied=("β", (1, 2, 4, 6, 8, 10)),
+        notes="the three terms estimated and weighted separately; their sum is the Monte-Carlo KL",
+    ),
+    "info_vae": Method(
+        reference="Zhao et al. (2019), InfoVAE, Eq. 6 with D = MMD (α = 0, λ = 1000 on MNIST)",
+        formula="−E log p(x|z) + (1 − α)·KL(q(z|x) ‖ p(z)) + (α + λ − 1)·MMD(q(z), p(z));  "
+                "ours: β = 1 − α, α_info_vae = α + λ − 1",
+        divergence={"info_vae": "info_vae"}, divergence_options={"info_vae": {"kernel": "rbf"}},
+        beta=1.0, alpha={"info_vae": 999.0}, divergence_params={},
+        grid={"alpha": {"info_vae": [999.0]}}, varied=("λ", (1000,)),
+        notes="Gaussian kernel exp(−‖a − b‖²/D²) as released; "
+              "not in unsupervised_study_v1 (the published point only)",
+    ),
+    "wae_mmd": Method(
+        reference="Tolstikhin et al. (2018), Wasserstein Auto-Encoders, Algorithm 2 (WAE-MMD)",
+        formula="c(x, G(z)) + λ·MMD_k(q(z), p(z)), IMQ k;  ours: β = 0, α_info_vae = λ, kernel imq",
+        divergence={"info_vae": "info_vae"}, divergence_options={"info_vae": {"kernel": "imq"}},
+        beta=0.0, alpha={"info_vae": 10.0}, divergence_params={},
+        grid={"beta": [0.0], "alpha": {"info_vae": [10.0]}}, varied=("λ", (10,)),
+        notes="IMQ C = 2·D·s, s ∈ {0.1, …, 10}; λ = 10 (MNIST), 100 (CelebA); a stochastic encoder here",
+    ),
+    "decomposition": Method(
+        reference="Mathieu et al. (2019), Disentangling Disentanglement in VAEs, Eq. 2",
+        formula="−E log p(x|z) + β·KL(q(z|x) ‖ p(z)) + α·D(q(z), p(z));  ours: as written",
+        divergence={}, divergence_options={}, beta=1.0, alpha={}, divergence_params={},
+        grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]}, varied=("β", (1, 2, 4, 6, 8, 16)),
+        prior="anisotropic_pca",
+        notes="the rotation-breaking prior (SPEC §8) on the β-VAE grid; add D_k to compose (e.g. mmd for sparsity)",
+    ),
+}
