@@ -2,19 +2,19 @@
 NumPy, AnnealedVAE's schedule, and every METHODS entry building and evaluating."""
 
 import distrax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from decompvae.regularisers import KINDS, make_divergence
+from _tiny_networks import B, D, X_DIM, Decoder, Encoder
+
 from decompvae import divergences as dv
 from decompvae import methods, priors
 from decompvae.objective import adversaries, make_objective, make_regularisers
 from decompvae.sweep import Grid, stack_members
 
-D, B, X_DIM = 3, 8, 12
 
 
 def _posterior(rng, b=B, d=D):
@@ -75,19 +75,6 @@ def test_capacity_regulariser_reads_step_and_c_max():
         got = reg.estimate(None, inputs._replace(step=step, params={"c_max": c_max}))
         np.testing.assert_allclose(got, abs(mean_kl - capacity), rtol=1e-6)
     np.testing.assert_allclose(reg.estimate(None, inputs), abs(mean_kl - 25.0), rtol=1e-6)  # the static default
-
-
-class Encoder(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        h = nn.tanh(nn.Dense(16)(x))
-        return nn.Dense(D)(h), nn.Dense(D)(h)
-
-
-class Decoder(nn.Module):
-    @nn.compact
-    def __call__(self, z):
-        return nn.Dense(X_DIM)(nn.tanh(nn.Dense(16)(z)))
 
 
 def _fill_options(method, name, options):

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from _tiny_networks import B, D, X_DIM, Decoder, Encoder
+
 from decompvae import divergences as dv
 from decompvae.regularisers import make_divergence
 from decompvae import priors
@@ -21,20 +23,6 @@ from decompvae.objective import (
     reduce_terms,
 )
 
-D, B, X_DIM = 3, 8, 12
-
-
-class Encoder(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        h = nn.tanh(nn.Dense(16)(x))
-        return nn.Dense(D)(h), nn.Dense(D)(h)
-
-
-class Decoder(nn.Module):
-    @nn.compact
-    def __call__(self, z):
-        return nn.Dense(X_DIM)(nn.tanh(nn.Dense(16)(z)))
 
 
 def _setup(dtype=jnp.float32):
