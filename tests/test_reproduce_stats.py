@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from decompvae import priors
-from decompvae.divergences import make_divergence
+from decompvae.regularisers import make_divergence
 from decompvae.objective import decomposition_terms, reduce_terms
 from decompvae.posteriors import diagonal_gaussian
 from decompvae.reproduce import _stats
