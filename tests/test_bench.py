@@ -111,7 +111,7 @@ def test_goals_not_met_and_torch_missing():
 
 
 def test_missing_torch_is_reported(monkeypatch):
-    real = importlib.util.find_spec
+    real = bench.importlib.util.find_spec
     monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     module, why = bench._load_torch_reference()
     assert module is None and "not installed" in why
