@@ -3,11 +3,21 @@
 The same architecture as ``decompvae.networks.make_networks("dsprites", D)``:
 encoder convolutions 32-32-64-64 (4×4, stride 2, padding 1, ReLU) → dense
 128 → location and log-variance heads of D; decoder dense 128 → dense
-4·4·64 → transposed convolutions 64-32-32-1 (4×4, stride 2, padding 1).
+4·4·64 → transposed convolutions 64→64, 64→64, 64→32, 32→1 (4×4, stride 2,
+padding 1; ``DSPRITES_DECONV_CHANNELS``).
 Loss: Bernoulli cross-entropy with logits summed over pixels plus the
 Gaussian KL to N(0, I), averaged over the batch; Adam with AMSGrad, learning
 rate 5e-4. PyTorch's own default initialisation (the timing does not depend
 on it). Install the CPU build with ``pip install 'decompvae[bench]'``.
+
+For sweeps of N models, :func:`make_loop` steps N such models one after
+another (the PyTorch loop) and :func:`make_ensemble_step` steps all N at once
+with ``torch.func`` ensembling: ``stack_module_state`` stacks their
+parameters, ``functional_call`` + ``vmap(grad_and_value)`` computes every
+member's gradient in one batched call (``randomness="different"``: each
+member draws its own reparameterisation noise), and one AMSGrad optimiser
+updates the stacked leaves (Adam is elementwise, so this equals N separate
+optimisers with the same learning rate).
 
 Usage (alone; ``benchmarks.bench`` interleaves it with the JAX step)::
 
@@ -17,6 +27,7 @@ Usage (alone; ``benchmarks.bench`` interleaves it with the JAX step)::
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -26,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["VAE", "make_step", "num_threads", "torch_version"]
+__all__ = ["VAE", "make_ensemble_step", "make_loop", "make_step", "num_threads", "torch_version"]
 
 
 def torch_version() -> str:
@@ -48,14 +59,14 @@ class VAE(nn.Module):
         deconv = lambda i, o: nn.ConvTranspose2d(i, o, 4, stride=2, padding=1)  # noqa: E731
         self.encoder = nn.Sequential(
             conv(1, 32), nn.ReLU(), conv(32, 32), nn.ReLU(), conv(32, 64), nn.ReLU(), conv(64, 64), nn.ReLU(),
-            nn.Flatten(), nn.Linear(4 * 4 * 64, 128), nn.ReLU(),
+            nn.Flatten(), nn.Linear(4 * 4 * 64, 128),  # linear, as the published encoder (SPEC §8)
         )
         self.loc = nn.Linear(128, latent_dim)
         self.log_var = nn.Linear(128, latent_dim)
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, 128), nn.ReLU(), nn.Linear(128, 4 * 4 * 64), nn.ReLU(),
             nn.Unflatten(1, (64, 4, 4)),
-            deconv(64, 64), nn.ReLU(), deconv(64, 32), nn.ReLU(), deconv(32, 32), nn.ReLU(), deconv(32, 1),
+            deconv(64, 64), nn.ReLU(), deconv(64, 64), nn.ReLU(), deconv(64, 32), nn.ReLU(), deconv(32, 1),
         )
 
     def forward(self, x: torch.Tensor):
@@ -97,6 +108,60 @@ def make_step(
         loss.backward()
         optimizer.step()
         return float(loss.detach())
+
+    return step
+
+
+def _loss(logits, loc, log_var, x):
+    """The batch-mean negative ELBO (Bernoulli cross-entropy + Gaussian KL), as in :func:`make_step`."""
+    recon = nn.functional.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    kl = 0.5 * (torch.exp(log_var) + loc**2 - 1.0 - log_var).sum(dim=-1)  # [b]
+    return (recon.sum(dim=(-3, -2, -1)) + kl).mean()
+
+
+def make_loop(x_nhwc: np.ndarray, n: int, *, latent_dim: int = 10, learning_rate: float = 5e-4, seed: int = 0,
+              threads: int | None = None) -> Callable[[], list[float]]:
+    """A thunk taking one step of each of ``n`` models in turn (seeds ``seed … seed + n − 1``); returns the losses."""
+    steps = [make_step(x_nhwc, latent_dim=latent_dim, learning_rate=learning_rate, seed=seed + i, threads=threads)
+             for i in range(n)]
+    return lambda: [step() for step in steps]
+
+
+def make_ensemble_step(x_nhwc: np.ndarray, n: int, *, latent_dim: int = 10, learning_rate: float = 5e-4,
+                       seed: int = 0, threads: int | None = None) -> Callable[[], float]:
+    """A thunk stepping ``n`` stacked models at once with ``torch.func`` (see the module docstring).
+
+    Args:
+      x_nhwc: ``[b, 64, 64, 1]`` images in [0, 1], shared by the members.
+      n: number of models.
+      latent_dim, learning_rate, seed, threads: as in :func:`make_step`.
+
+    Returns:
+      ``step() -> float``, the members' mean loss before the update.
+    """
+    threads = threads or os.cpu_count() or 1
+    torch.manual_seed(seed)
+    models = [VAE(latent_dim) for _ in range(n)]
+    params, buffers = torch.func.stack_module_state(models)  # {name: [n, ...]}
+    params = {k: v.detach() for k, v in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    x = torch.from_numpy(np.array(x_nhwc, np.float32).transpose(0, 3, 1, 2).copy())
+
+    def member_loss(p, b, data):
+        logits, loc, log_var = torch.func.functional_call(base, (p, b), (data,))
+        return _loss(logits, loc, log_var, data)
+
+    grads_and_losses = torch.func.vmap(torch.func.grad_and_value(member_loss), in_dims=(0, 0, None),
+                                       randomness="different")
+    optimizer = torch.optim.Adam(list(params.values()), lr=learning_rate, amsgrad=True)
+
+    def step() -> float:
+        torch.set_num_threads(threads)
+        grads, losses = grads_and_losses(params, buffers, x)
+        for name, p in params.items():
+            p.grad = grads[name]
+        optimizer.step()
+        return float(losses.mean())
 
     return step
 

@@ -52,5 +52,21 @@ def check_choice(name: str, value, allowed) -> None:
         raise ValueError(f"{name} must be one of {tuple(allowed)}; got {value!r}")
 
 
+def check_block_sizes(name: str, blocks) -> tuple[int, ...]:
+    """``blocks`` must be a non-empty sequence of positive integers (static block sizes); returned as a tuple."""
+    sizes = tuple(blocks) if isinstance(blocks, (list, tuple)) else None
+    if not sizes or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in sizes):
+        raise ValueError(f"{name} must be a non-empty list of positive integers (block sizes); got {blocks!r}")
+    return tuple(int(k) for k in sizes)
+
+
+def check_blocks(name: str, blocks, dim: int) -> tuple[int, ...]:
+    """``blocks`` must be positive integers summing to ``dim`` (a partition of D into contiguous blocks)."""
+    sizes = check_block_sizes(name, blocks)
+    if sum(sizes) != dim:
+        raise ValueError(f"{name} must sum to the latent dimension D = {dim}; got {list(sizes)} (sum {sum(sizes)})")
+    return sizes
+
+
 def _show(arr: np.ndarray) -> str:
     return repr(arr.item()) if arr.size == 1 else np.array2string(arr, threshold=8)

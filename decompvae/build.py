@@ -83,7 +83,7 @@ def build(config: Config) -> RunSetup:
         eval_points=config.data.eval_points, path=config.data.path, image_size=config.data.image_size,
     )
     encoder, decoder = _networks(config, data.data_shape)
-    prior_fn = priors.make_prior(m.prior, m.latent_dim)
+    prior_fn = priors.make_prior(m.prior, m.latent_dim, **m.prior_options)
     fixed_prior, learned_prior = _prior_parameters(config, data)
     structure = dict(likelihood=_likelihood(config), prior=prior_fn, posterior=m.posterior)
     regularisers = make_regularisers(*_divergence(config, data))
@@ -115,7 +115,7 @@ def _networks(config: Config, data_shape: tuple[int, ...]) -> tuple[nn.Module, n
     m = config.model
     options = {"learn_scale": True} if m.likelihood_scale == "learned" else {}
     return make_networks(m.network, m.latent_dim, data_shape=data_shape, hidden=m.hidden, conv_impl=m.conv_impl,
-                         **options)
+                         compute_dtype=m.compute_dtype, **options)
 
 
 #: Options filled from the run when a config gives them as 0 or leaves them out (methods give None).

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from decompvae import data, likelihoods, networks, posteriors, priors, regularisers
-from decompvae._checks import check_choice
+from decompvae._checks import check_blocks, check_choice
 
 __all__ = [
     "Config",
@@ -99,6 +99,10 @@ class ModelConfig:
         (isotropic). None for the other priors.
       prior_params: numeric prior parameters for all members (scale, df,
         gamma, …); a sweep may override them per member.
+      prior_options: the prior's static options (structure, closed over, never
+        traced; :attr:`decompvae.priors.PriorSpec.options`): ``{blocks = [2, 2,
+        3, 3]}`` for the block priors (sizes summing to latent_dim; default one
+        block), ``{parents = 2}`` for ``hierarchical`` (required).
       divergence: D(q(z), p(z)): ``none`` or one of ``DIVERGENCES``; or several,
         each weighted by its own α: a list of kinds (``["mmd",
         "total_correlation"]``, each kind its own name) or a table ``{name =
@@ -112,6 +116,9 @@ class ModelConfig:
         several); a sweep may vary them (``sweep.divergence_params``).
       num_samples: K posterior samples per point.
       conv_impl: convolution formulation (see ``decompvae.networks``).
+      compute_dtype: ``float32`` or ``bfloat16`` (mixed precision: the
+        networks' convolutions and matmuls multiply in bfloat16 and accumulate
+        in float32; parameters, optimiser state and loss terms stay float32).
     """
 
     network: str = "dsprites"
@@ -123,14 +130,17 @@ class ModelConfig:
     prior: str = "isotropic"
     prior_init: str | None = None
     prior_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    prior_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     divergence: str | tuple[str, ...] | Mapping[str, str] = "none"
     divergence_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     divergence_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     num_samples: int = 1
     conv_impl: str = "auto"
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         check_choice("model.network", self.network, NETWORKS)
+        check_choice("model.compute_dtype", self.compute_dtype, tuple(networks.COMPUTE_DTYPES))
         check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
         check_choice("model.posterior", self.posterior, POSTERIORS)
         check_choice("model.prior", self.prior, PRIORS)
@@ -145,6 +155,7 @@ class ModelConfig:
         prior_dim = priors.PRIORS[self.prior].dim
         if prior_dim is not None and self.latent_dim != prior_dim:
             raise ValueError(f"model.prior={self.prior!r} needs model.latent_dim={prior_dim}; got {self.latent_dim}")
+        self._check_structure_options()
         if self.likelihood_scale == "learned" and (self.likelihood != "gaussian" or self.network != "mlp"):
             raise ValueError("model.likelihood_scale='learned' needs likelihood='gaussian' and network='mlp'")
         if self.likelihood == "bernoulli" and self.likelihood_scale is not None:
@@ -170,6 +181,33 @@ class ModelConfig:
             if name not in named:
                 raise ValueError(f"model.divergence_options.{name}: no divergence named {name!r}; "
                                  f"model.divergence names {sorted(named)}")
+
+    def _check_structure_options(self) -> None:
+        """``prior_options`` fit ``prior`` and D; an MMD's ``blocks`` sum to D (errors name the key)."""
+        if not isinstance(self.prior_options, Mapping):
+            raise ValueError(f"model.prior_options must be a table {{option = value}}; got {self.prior_options!r}")
+        spec = priors.PRIORS[self.prior]
+        for name in self.prior_options:
+            if name not in spec.options:
+                raise ValueError(f"model.prior_options.{name} is not an option of model.prior={self.prior!r}; "
+                                 f"allowed: {list(spec.options)}")
+        for name in spec.required_options:
+            if name not in self.prior_options:
+                raise ValueError(f"model.prior={self.prior!r} needs model.prior_options.{name}")
+        if spec.options:
+            try:
+                priors.make_prior(self.prior, self.latent_dim, **self.prior_options)
+            except ValueError as err:  # the message starts with the option's name
+                raise ValueError(f"model.prior_options.{err}") from None
+        named = self.divergence_names()
+        for name, kind in named.items():
+            options = self.divergence_options.get(name, {}) if self.composed else self.divergence_options
+            if kind == "mmd" and isinstance(options, Mapping) and options.get("blocks") is not None:
+                where = f"model.divergence_options.{name}" if self.composed else "model.divergence_options"
+                try:
+                    check_blocks("blocks", options["blocks"], self.latent_dim)
+                except ValueError as err:
+                    raise ValueError(f"{where}.{err}") from None
 
     def divergence_names(self) -> dict[str, str]:
         """``{name: kind}`` of the divergences (``{}`` for ``"none"``; a single kind is its own name)."""
@@ -328,7 +366,7 @@ class Config:
         self._check_alpha_names()
         if self.data.name == "pinwheel" and self.model.network != "mlp":
             raise ValueError("data.name='pinwheel' needs model.network='mlp'")
-        if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file"):
+        if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file", "dsprites_pair"):
             raise ValueError(f"model.network='dsprites' expects dSprites data; got data.name={self.data.name!r}")
         if self.model.network == "fashion" and (
             self.data.name not in ("digits", "fashion_mnist") or self.data.image_size != 32

@@ -19,19 +19,29 @@ import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import gammaln
 
 from decompvae._checks import (
+    check_block_sizes,
+    check_blocks,
     check_choice,
     check_dim,
     check_finite_concrete,
     check_in_range,
     check_positive,
+    is_concrete,
 )
 
 Array = jax.Array
 
 __all__ = [
+    "BlockProduct",
+    "HierarchicalGaussian",
+    "SphericalStudentT",
     "StudentT",
+    "block_scale_mixture",
+    "block_student_t",
+    "hierarchical",
     "anisotropic_gaussian",
     "anisotropic_gaussian_from_logits",
     "gaussian_mixture",
@@ -317,11 +327,326 @@ def laplace_prior(dim: int, scale=1.0) -> distrax.Independent:
     return distrax.Independent(distrax.Laplace(jnp.zeros_like(b), b), reinterpreted_batch_ndims=1)
 
 
+# -- Structured priors (beyond the paper): independent subspaces and a hierarchy ---------------
+
+
+class BlockProduct(distrax.Distribution):
+    """A product over contiguous blocks of the latent vector: p(z) = Π_g p_g(z_g).
+
+    z = (z_1, …, z_G) with z_g the next ``k_g`` coordinates; the partition
+    (the block sizes) is static, the components' parameters may be traced.
+    With components that are rotation invariant on their block (spherical),
+    p is invariant to block-diagonal rotations blockdiag(R_1, …, R_G) and to
+    permutations of equally-sized, equally-parameterised blocks, but not to
+    rotations that mix blocks (the subspace version of SPEC §5, Theorem 2).
+
+    Args:
+      components: G distributions with event shapes ``(k_g,)`` and one batch
+        shape (normally ``()``).
+    """
+
+    equiv_tfp_cls = None
+
+    def __init__(self, components):
+        super().__init__()
+        self._components = tuple(components)
+        self._blocks = tuple(int(c.event_shape[0]) for c in self._components)
+
+    @property
+    def components(self) -> tuple:
+        return self._components
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """The block sizes (k_1, …, k_G), static."""
+        return self._blocks
+
+    @property
+    def event_shape(self):
+        return (sum(self._blocks),)
+
+    @property
+    def batch_shape(self):
+        return self._components[0].batch_shape
+
+    def split(self, value: Array) -> list[Array]:
+        """``[..., D]`` -> the G blocks ``[..., k_g]``."""
+        edges = np.cumsum((0,) + self._blocks)
+        return [value[..., a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+    def _sample_n(self, key, n):
+        keys = jax.random.split(key, len(self._components))
+        parts = [c.sample(seed=k, sample_shape=(n,)) for c, k in zip(self._components, keys)]
+        return jnp.concatenate(parts, axis=-1)
+
+    def log_prob(self, value):
+        return sum(c.log_prob(v) for c, v in zip(self._components, self.split(value)))
+
+    def block_log_prob(self, value) -> Array:
+        """Per-block log-densities log p_g(z_g), ``[..., G]``."""
+        return jnp.stack([c.log_prob(v) for c, v in zip(self._components, self.split(value))], axis=-1)
+
+    def mean(self):
+        return jnp.concatenate([c.mean() for c in self._components], axis=-1)
+
+    def variance(self):
+        return jnp.concatenate([c.variance() for c in self._components], axis=-1)
+
+
+class SphericalStudentT(distrax.Distribution):
+    """The multivariate Student-t t_ν(0, σ²·I_k) on R^k (one block of :func:`block_student_t`).
+
+        log p(z) = log Γ((ν+k)/2) − log Γ(ν/2) − (k/2)·log(νπ) − k·log σ
+                   − ((ν+k)/2)·log(1 + ‖z‖²/(ν·σ²))
+
+    It depends on ‖z‖ only (rotation invariant on R^k); its coordinates are
+    uncorrelated but dependent (they share one scale draw), unlike the
+    product of 1-D Student-t's of :class:`StudentT`. Sampling is
+    reparameterised: z = σ·ε·√(ν/(2g)) with ε ~ N(0, I_k), g ~ Gamma(ν/2, 1)
+    (2g ~ χ²_ν); ``jax.random.gamma`` carries gradients to ν. (TFP's
+    ``MultivariateStudentTLinearOperator`` has the same density but casts
+    through float64 with a warning in float32.)
+
+    Args:
+      df: ν > 0, scalar (may be traced).
+      scale: σ > 0, scalar (may be traced).
+      dim: k, static.
+    """
+
+    equiv_tfp_cls = None
+
+    def __init__(self, df, scale, dim: int):
+        super().__init__()
+        dtype = jnp.result_type(df, scale, float)
+        self._df = jnp.asarray(df, dtype)
+        self._scale = jnp.asarray(scale, dtype)
+        self._dim = int(dim)
+
+    @property
+    def df(self) -> Array:
+        return self._df
+
+    @property
+    def scale(self) -> Array:
+        return self._scale
+
+    @property
+    def event_shape(self):
+        return (self._dim,)
+
+    @property
+    def batch_shape(self):
+        return jnp.shape(self._df)
+
+    def _sample_n(self, key, n):
+        key_normal, key_gamma = jax.random.split(key)
+        eps = jax.random.normal(key_normal, (n, self._dim), self._df.dtype)  # [n, k]
+        g = jax.random.gamma(key_gamma, 0.5 * self._df, (n, 1), self._df.dtype)  # [n, 1]
+        return self._scale * eps * jnp.sqrt(self._df / (2.0 * g))
+
+    def log_prob(self, value):
+        nu, k = self._df, self._dim
+        sq = jnp.sum(value**2, axis=-1) / self._scale**2  # [...] ‖z‖²/σ²
+        log_norm = gammaln(0.5 * (nu + k)) - gammaln(0.5 * nu) - 0.5 * k * jnp.log(nu * jnp.pi)
+        log_norm = log_norm - k * jnp.log(self._scale)
+        return log_norm - 0.5 * (nu + k) * jnp.log1p(sq / nu)
+
+    def mean(self):
+        return jnp.where(self._df > 1, jnp.zeros(self.event_shape, self._df.dtype), jnp.nan)
+
+    def variance(self):
+        var = self._scale**2 * self._df / (self._df - 2)
+        var = jnp.where(self._df > 2, var, jnp.where(self._df > 1, jnp.inf, jnp.nan))
+        return jnp.broadcast_to(var, self.event_shape)
+
+
+def _per_block(name: str, value, count: int, trailing: tuple[int, ...] = (), what: str = "block") -> Array:
+    """A parameter given once or once per block (per child, …), as ``[count, *trailing]``."""
+    value = jnp.asarray(value)
+    if value.shape not in (trailing, (count, *trailing)):
+        raise ValueError(f"{name} must have shape {list(trailing)} or {[count, *trailing]} (one per {what}); "
+                         f"got shape {list(value.shape)}")
+    return jnp.broadcast_to(value, (count, *trailing))
+
+
+def block_student_t(blocks, df, scale=1.0) -> BlockProduct:
+    """Independent subspaces with heavy tails: p(z) = Π_g t_ν_g(z_g; 0, σ_g²·I_{k_g}).
+
+    Each block is a spherical multivariate Student-t (:class:`SphericalStudentT`);
+    blocks of size 1 give the paper's product of 1-D Student-t's, one block
+    of size D the fully rotation-invariant multivariate t.
+
+    Args:
+      blocks: the static block sizes (k_1, …, k_G), positive, summing to D.
+      df: ν > 0, a scalar or one per block ``[G]``; may be traced.
+      scale: σ > 0, a scalar or ``[G]``; may be traced.
+
+    Returns:
+      A :class:`BlockProduct` with event shape ``(D,)``.
+    """
+    blocks = check_block_sizes("blocks", blocks)
+    check_positive("df", df)
+    check_positive("scale", scale)
+    dtype = jnp.result_type(jnp.asarray(df), jnp.asarray(scale), float)
+    df = _per_block("df", jnp.asarray(df, dtype), len(blocks))
+    scale = _per_block("scale", jnp.asarray(scale, dtype), len(blocks))
+    return BlockProduct([SphericalStudentT(df[g], scale[g], k) for g, k in enumerate(blocks)])
+
+
+def block_scale_mixture(blocks, scales=(0.05, 1.0), weights=None) -> BlockProduct:
+    """Independent subspaces, each a Gaussian scale mixture: p(z) = Π_g Σ_c π_gc·N(z_g; 0, s_gc²·I_{k_g}).
+
+    Spherical on each block; with a narrow and a wide component it is a
+    *group*-sparse spike-and-slab prior (a whole block is near 0 or not), the
+    block version of :func:`sparse` (the default: s = (0.05, 1), equal weights).
+    The log-density is distrax's ``MixtureSameFamily`` (a logsumexp over c).
+
+    Args:
+      blocks: the static block sizes, positive, summing to D.
+      scales: s > 0, the components' standard deviations, ``[C]`` or per block ``[G, C]``.
+      weights: π ≥ 0 summing to 1 over c, ``[C]`` or ``[G, C]``; uniform if None.
+
+    Returns:
+      A :class:`BlockProduct` of ``MixtureSameFamily`` components, event shape ``(D,)``.
+    """
+    blocks = check_block_sizes("blocks", blocks)
+    scales = jnp.asarray(scales)
+    if scales.ndim not in (1, 2):
+        raise ValueError(f"scales must have shape [C] or [G, C]; got shape {scales.shape}")
+    check_positive("scales", scales)
+    num = scales.shape[-1]
+    dtype = jnp.result_type(scales, float) if weights is None else jnp.result_type(scales, jnp.asarray(weights), float)
+    weights = jnp.full((num,), 1.0 / num, dtype) if weights is None else jnp.asarray(weights, dtype)
+    check_in_range("weights", weights, 0.0, 1.0)
+    if is_concrete(weights) and not np.allclose(np.sum(np.asarray(weights, np.float64), axis=-1), 1.0, atol=1e-5):
+        raise ValueError(f"weights must sum to 1 over the components; got sums {np.sum(np.asarray(weights), axis=-1)}")
+    scales = _per_block("scales", scales.astype(dtype), len(blocks), (num,))  # [G, C]
+    weights = _per_block("weights", weights, len(blocks), (num,))  # [G, C]
+    components = [
+        distrax.MixtureSameFamily(
+            mixture_distribution=distrax.Categorical(probs=weights[g]),
+            components_distribution=distrax.MultivariateNormalDiag(
+                jnp.zeros((num, k), dtype), jnp.broadcast_to(scales[g][:, None], (num, k))
+            ),
+        )
+        for g, k in enumerate(blocks)
+    ]
+    return BlockProduct(components)
+
+
+class HierarchicalGaussian(distrax.Distribution):
+    """A two-level prior: parents z_top then children given parents (event shape (P + C,)).
+
+        p(z) = N(z_top; 0, diag σ_p²) · N(z_low; W·z_top, diag σ(z_top)²),
+        log σ(z_top) = log s + V·z_top,
+
+    with z_top the first P coordinates and z_low the C = D − P others.
+    V = 0 gives a linear-Gaussian model, z ~ N(0, Σ) with
+    Σ = [[diag σ_p², diag σ_p²·Wᵀ], [W·diag σ_p², W·diag σ_p²·Wᵀ + diag s²]];
+    V ≠ 0 makes the children's spread depend on the parents. Sampling is
+    reparameterised: z_top = σ_p·ε₁, z_low = W·z_top + σ(z_top)·ε₂.
+
+    Args:
+      weights: W, ``[C, P]``.
+      log_scale_weights: V, ``[C, P]``.
+      child_scale: s > 0, ``[C]``.
+      parent_scale: σ_p > 0, ``[P]``.
+    """
+
+    equiv_tfp_cls = None
+
+    def __init__(self, weights, log_scale_weights, child_scale, parent_scale):
+        super().__init__()
+        self._weights = jnp.asarray(weights)
+        self._log_scale_weights = jnp.asarray(log_scale_weights)
+        self._child_scale = jnp.asarray(child_scale)
+        self._parent_scale = jnp.asarray(parent_scale)
+
+    @property
+    def parents(self) -> int:
+        """P, the number of parent (top-level) coordinates."""
+        return self._weights.shape[-1]
+
+    @property
+    def event_shape(self):
+        return (sum(self._weights.shape[-2:]),)
+
+    @property
+    def batch_shape(self):
+        return ()
+
+    def parent_distribution(self) -> distrax.MultivariateNormalDiag:
+        """p(z_top) = N(0, diag σ_p²), event ``(P,)``."""
+        return distrax.MultivariateNormalDiag(jnp.zeros_like(self._parent_scale), self._parent_scale)
+
+    def conditional(self, z_top: Array) -> distrax.MultivariateNormalDiag:
+        """p(z_low | z_top) = N(W·z_top, diag σ(z_top)²) for z_top ``[..., P]`` (batch shape ``[...]``)."""
+        loc = z_top @ self._weights.T  # [..., C]
+        scale = self._child_scale * jnp.exp(z_top @ self._log_scale_weights.T)  # [..., C]
+        return distrax.MultivariateNormalDiag(loc, scale)
+
+    def _sample_n(self, key, n):
+        key_top, key_low = jax.random.split(key)
+        z_top = self.parent_distribution().sample(seed=key_top, sample_shape=(n,))  # [n, P]
+        z_low = self.conditional(z_top).sample(seed=key_low)  # [n, C]
+        return jnp.concatenate([z_top, z_low], axis=-1)
+
+    def log_prob(self, value):
+        z_top, z_low = value[..., : self.parents], value[..., self.parents :]
+        # log N(z_low; W z_top, σ²) written with log σ, so that exp(V z_top) cannot underflow to σ = 0 (NaN).
+        log_sigma = jnp.log(self._child_scale) + z_top @ self._log_scale_weights.T  # [..., C]
+        u = (z_low - z_top @ self._weights.T) * jnp.exp(-log_sigma)  # [..., C]
+        log_conditional = jnp.sum(-0.5 * u**2 - log_sigma - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+        return self.parent_distribution().log_prob(z_top) + log_conditional
+
+    def mean(self):
+        return jnp.zeros(self.event_shape, self._weights.dtype)
+
+
+def hierarchical(
+    dim: int, parents: int, weights=None, log_scale_weights=None, child_scale=0.5, parent_scale=1.0
+) -> HierarchicalGaussian:
+    """The hierarchical prior p(z_top)·p(z_low | z_top) of :class:`HierarchicalGaussian`.
+
+    Args:
+      dim: D (static).
+      parents: P, the number of parent coordinates (the first P), 1 ≤ P < D (static).
+      weights: W ``[C, P]`` (C = D − P); default: child c hangs from parent
+        c mod P with weight 1 (W_cp = 1 if p = c mod P), a tree.
+      log_scale_weights: V ``[C, P]``; default 0 (the linear-Gaussian model).
+      child_scale: s > 0, scalar or ``[C]``.
+      parent_scale: σ_p > 0, scalar or ``[P]``.
+
+    Returns:
+      A :class:`HierarchicalGaussian` with event shape ``(D,)``.
+    """
+    check_dim("dim", dim)
+    if isinstance(parents, bool) or not isinstance(parents, (int, np.integer)) or not 1 <= parents < dim:
+        raise ValueError(f"parents must be an integer in [1, D − 1] = [1, {dim - 1}]; got {parents!r}")
+    children = dim - parents
+    given = [jnp.asarray(v) for v in (weights, log_scale_weights) if v is not None]
+    dtype = jnp.result_type(jnp.asarray(child_scale), jnp.asarray(parent_scale), *given, float)
+    if weights is None:  # a tree: child c hangs from parent c mod P
+        weights = np.arange(children)[:, None] % parents == np.arange(parents)[None, :]
+    if log_scale_weights is None:
+        log_scale_weights = np.zeros((children, parents))
+    for name, value in (("weights", weights), ("log_scale_weights", log_scale_weights)):
+        if jnp.shape(value) != (children, parents):
+            raise ValueError(f"{name} must have shape [C, P] = [{children}, {parents}]; got shape {jnp.shape(value)}")
+        check_finite_concrete(name, value)
+    check_positive("child_scale", child_scale)
+    check_positive("parent_scale", parent_scale)
+    child = _per_block("child_scale", jnp.asarray(child_scale, dtype), children, what="child")
+    parent = _per_block("parent_scale", jnp.asarray(parent_scale, dtype), parents, what="parent")
+    return HierarchicalGaussian(jnp.asarray(weights, dtype), jnp.asarray(log_scale_weights, dtype), child, parent)
+
+
 class PriorSpec(NamedTuple):
-    """A registered prior: how to build it and which numbers it needs.
+    """A registered prior: how to build it, which numbers and which static options it takes.
 
     Attributes:
-      make: ``make(dim) -> prior_fn(**params)`` with the structure closed over.
+      make: ``make(dim, **options) -> prior_fn(**params)`` with the structure
+        (D and the static options) closed over.
       required: parameters without a default (a config must give them in
         ``model.prior_params`` or sweep them).
       logits: for the anisotropic Gaussian on logits, where ℓ comes from:
@@ -329,12 +654,17 @@ class PriorSpec(NamedTuple):
         ``"learned"`` (trained with the networks, ``params["prior"]``); None
         for the other priors.
       dim: the one latent dimension the prior has, or None for any D.
+      options: the static options ``make`` accepts (``model.prior_options``),
+        e.g. ``("blocks",)``; never traced.
+      required_options: the options without a default.
     """
 
-    make: Callable[[int], Callable[..., distrax.Distribution]]
+    make: Callable[..., Callable[..., distrax.Distribution]]
     required: tuple[str, ...] = ()
     logits: str | None = None
     dim: int | None = None
+    options: tuple[str, ...] = ()
+    required_options: tuple[str, ...] = ()
 
 
 def _with_dim(dim: int, params_dim: int):
@@ -370,6 +700,25 @@ def _mixture(dim):
     return prior_fn
 
 
+def _block_student_t(dim, blocks=None):
+    blocks = check_blocks("blocks", (dim,) if blocks is None else blocks, dim)
+    return lambda df, scale=1.0: block_student_t(blocks, df, scale)
+
+
+def _block_scale_mixture(dim, blocks=None):
+    blocks = check_blocks("blocks", (dim,) if blocks is None else blocks, dim)
+    return lambda scales=(0.05, 1.0), weights=None: block_scale_mixture(blocks, scales, weights)
+
+
+def _hierarchical(dim, parents):
+    hierarchical(dim, parents)  # validates P before any member is built
+
+    def prior_fn(weights=None, log_scale_weights=None, child_scale=0.5, parent_scale=1.0):
+        return hierarchical(dim, parents, weights, log_scale_weights, child_scale, parent_scale)
+
+    return prior_fn
+
+
 #: Prior name → :class:`PriorSpec`: the one list of priors (``model.prior``).
 #:
 #: ======================= ===========================================
@@ -385,6 +734,10 @@ def _mixture(dim):
 #: ``laplace``             ``scale``
 #: ``mixture``             ``means`` [C, D], ``variances``, ``weights``
 #: ``pinwheel``            ``variance`` (D = 2)
+#: ``block_student_t``     ``df``, ``scale`` (each scalar or [G]); option ``blocks``
+#: ``block_scale_mixture`` ``scales`` [C] or [G, C], ``weights``; option ``blocks``
+#: ``hierarchical``        ``weights``, ``log_scale_weights`` [C, P], ``child_scale``,
+#:                         ``parent_scale``; option ``parents`` (required)
 #: ======================= ===========================================
 PRIORS: dict[str, PriorSpec] = {
     "isotropic": PriorSpec(_isotropic),
@@ -400,11 +753,14 @@ PRIORS: dict[str, PriorSpec] = {
     "laplace": PriorSpec(lambda dim: lambda scale=1.0: laplace_prior(dim, scale)),
     "mixture": PriorSpec(_mixture, required=("means", "variances")),
     "pinwheel": PriorSpec(lambda dim: lambda variance=0.03: pinwheel_mixture(variance), dim=2),
+    "block_student_t": PriorSpec(_block_student_t, required=("df",), options=("blocks",)),
+    "block_scale_mixture": PriorSpec(_block_scale_mixture, options=("blocks",)),
+    "hierarchical": PriorSpec(_hierarchical, options=("parents",), required_options=("parents",)),
 }
 
 
-def make_prior(name: str, dim: int) -> Callable[..., distrax.Distribution]:
-    """A prior constructor with the structure (name, D) closed over.
+def make_prior(name: str, dim: int, **options) -> Callable[..., distrax.Distribution]:
+    """A prior constructor with the structure (name, D, static options) closed over.
 
     The returned function takes only the numeric parameters as keywords (see
     :data:`PRIORS`), so the objective can build the prior from a (traced)
@@ -413,13 +769,26 @@ def make_prior(name: str, dim: int) -> Callable[..., distrax.Distribution]:
     Args:
       name: a key of :data:`PRIORS`.
       dim: D.
+      **options: the prior's static options (:attr:`PriorSpec.options`), e.g.
+        ``blocks=(2, 2, 3, 3)`` for ``"block_student_t"`` or ``parents=2`` for
+        ``"hierarchical"``.
 
     Returns:
       ``prior_fn(**params) -> distrax.Distribution`` with event shape (D,).
+
+    Raises:
+      ValueError: an unknown or missing option, or a bad value; the message
+        starts with the option's name.
     """
     check_dim("dim", dim)
     check_choice("prior", name, tuple(PRIORS))
     spec = PRIORS[name]
     if spec.dim is not None and dim != spec.dim:
         raise ValueError(f"the {name} prior is {spec.dim}-D; got dim = {dim}")
-    return spec.make(dim)
+    for option in options:
+        if option not in spec.options:
+            raise ValueError(f"{option} is not an option of the {name} prior; allowed: {list(spec.options)}")
+    for option in spec.required_options:
+        if option not in options:
+            raise ValueError(f"{option} is required by the {name} prior (a static option)")
+    return spec.make(dim, **options)

@@ -11,7 +11,7 @@ none imports another lazily.
 from __future__ import annotations
 
 from decompvae import discriminator, methods
-from decompvae._checks import check_choice
+from decompvae._checks import check_block_sizes, check_choice
 from decompvae.divergences import (
     Divergence,
     Regulariser,
@@ -30,7 +30,7 @@ __all__ = ["KINDS", "OPTIONS", "make_divergence"]
 
 #: Static options of each kind.
 OPTIONS = {
-    "mmd": ("kernel", "per_dimension", "scales"),
+    "mmd": ("kernel", "per_dimension", "scales", "blocks"),
     "inclusive_kl": ("num_samples",),
     "exclusive_kl": ("dataset_size",),
     "total_correlation": ("dataset_size", "sampling"),
@@ -53,7 +53,8 @@ def make_divergence(kind: str, **options) -> Divergence | Regulariser:
     Args:
       kind: one of :data:`KINDS`:
 
-        * ``"mmd"`` (prior samples z ~ p against y; options kernel, per_dimension, scales);
+        * ``"mmd"`` (prior samples z ~ p against y; options kernel, per_dimension, scales, and
+          blocks: a kernel on each block of coordinates, summed, e.g. ``blocks=(2, 2, 3, 3)``);
         * ``"inclusive_kl"`` (num_samples), ``"exclusive_kl"`` (dataset_size);
         * β-TCVAE's ``"mutual_information"``, ``"total_correlation"``,
           ``"dimensionwise_kl"`` (dataset_size, sampling);
@@ -79,6 +80,10 @@ def make_divergence(kind: str, **options) -> Divergence | Regulariser:
         return methods.make_capacity(**options) if kind == "capacity" else methods.make_dip(kind, **options)
     if kind == "mmd":
         check_choice("kernel", options.get("kernel", "imq"), ("imq", "rbf"))
+        if options.get("blocks") is not None:
+            if options.get("per_dimension") is not None:
+                raise ValueError("divergence 'mmd': give the option blocks or per_dimension, not both")
+            options["blocks"] = check_block_sizes("blocks", options["blocks"])  # static: a tuple
 
         def mmd_divergence(key, y, posterior, prior):
             z = prior.sample(seed=key, sample_shape=(y.shape[0],))

@@ -130,3 +130,121 @@ def test_torch_peer_has_the_same_parameters():
     step = module.make_step((np.random.default_rng(0).random((4, 64, 64, 1)) < 0.2).astype(np.float32), threads=1)
     losses = [step() for _ in range(15)]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_quick_run_profiles_and_compares_side_by_side(quick_run):
+    out, report = quick_run
+    profile = report["profile"]
+    assert set(profile) == {"single (lax)", "vmap of 2 (lax)"}
+    for p in profile.values():
+        cats = p["categories"]
+        assert set(cats) == set(bench.hlo_profile_categories())
+        assert cats["convolution/dot"]["instructions"] > 0 and p["flops"] > 0
+        if p["matched_events"]:  # XLA:CPU traces every thunk by instruction name
+            assert abs(sum(c["share"] for c in cats.values()) - 1.0) < 1e-6
+    assert report["sweeps"]["variants"]["lax bfloat16"]["2"]["median_ms"] > 0
+    assert report["sweeps"]["loop_impl"] == "lax"  # float32, like the main sweep
+    assert report["goals"]["compile"]["max_sweep_compile_s"] > 0
+    torch_available = report["sweeps"]["torch"]["available"]
+    assert bool(report["sweeps"]["torch_func"]) == torch_available
+    if torch_available:
+        assert report["sweeps"]["torch_loop"]["2"]["median_ms"] > 0
+        assert report["goals"]["vs_torch_sweeps"]["2"]["vmap_vs_torch_func"] > 0
+    markdown = (out / "bench.md").read_text()
+    assert "by kind of operation" in markdown and "Sweeps side by side" in markdown
+
+
+GPU_SCRIPT = bench.pathlib.Path(bench.__file__).parent / "gpu_check.sh"
+
+
+def _script_value(name: str) -> str:
+    for line in GPU_SCRIPT.read_text().splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1].strip('"')
+    raise AssertionError(f"{name} not set in {GPU_SCRIPT}")
+
+
+def test_gpu_check_script_is_valid_bash_and_matches_the_gpu_plan():
+    import shutil
+    import subprocess
+
+    bash = shutil.which("bash")
+    assert bash is not None
+    subprocess.run([bash, "-n", str(GPU_SCRIPT)], check=True)
+    text = GPU_SCRIPT.read_text()
+    assert "timeout" in text and "BUDGET:-480" in text and "OUT:-gpu_results" in text
+    assert "python -m benchmarks.run" in text.replace('"$PY" -m', "python -m")
+    gpu = bench.make_config(backend="gpu")
+    assert max(gpu.ns) == int(_script_value("EXPECT_MAX_N"))
+    assert max(gpu.loop_ns) == int(_script_value("EXPECT_LOOP_MAX_N"))
+    expected = _script_value("EXPECT_VARIANTS").split(";")
+    assert [f"{impl} {dtype}" for impl, dtype, _ in gpu.sweep_variants] == expected
+    assert set(gpu.bf16_impls) == set(_script_value("EXPECT_BF16_IMPLS").split())
+    # lax against matmul under vmap and float32 against bfloat16, at the goal's N = 64.
+    assert all(bench.GOAL_GPU_N in ns for _, _, ns in gpu.sweep_variants)
+    assert {"matmul", "lax"} <= {impl for impl, _, _ in gpu.sweep_variants} | {gpu.sweep_impl, "lax"}
+    assert {dtype for _, dtype, _ in gpu.sweep_variants} == {"float32", "bfloat16"}
+    assert resolve_gpu_default() == "lax"
+    # The long steps' timeouts fit the budget with room for the short ones (each is also cut to what is left).
+    limits = [int(_script_value(k)) for k in ("T_INSTALL", "T_TESTS", "T_BENCH")]
+    assert sum(limits) <= 8 * 60 - 30
+    assert not gpu.breakdown and gpu.dci_points == 0  # what the script's time allows
+
+
+def resolve_gpu_default():
+    return bench.resolve_conv_impl("auto", "gpu")
+
+
+def test_bf16_variant_names_and_goal():
+    assert bench.variant_name("matmul", "bfloat16") == "matmul+bf16" and bench.variant_name("lax") == "lax"
+    assert bench.parse_variant("matmul+bf16") == ("matmul", "bfloat16") and bench.parse_variant("lax") == ("lax", "float32")
+    report = _report(torch_ms=None)
+    report["single"]["timings"].update({"jax matmul+bf16 step": {"median_ms": 100.0},
+                                        "jax matmul+bf16 run": {"median_ms": 150.0}})
+    goals = bench._goals(report)
+    assert goals["bf16_vs_f32"] == {"matmul+bf16": pytest.approx(0.5)}
+    assert goals["best_single_ms"] == 100.0
+
+
+def test_plan_prints_the_gpu_mode(capsys):
+    assert bench_run.main(["--plan", "gpu"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert max(plan["ns"]) == 256 and plan["bf16_impls"] == ["lax", "matmul"]
+
+
+def test_cpu_devices_candidates_set_their_own_flags():
+    from benchmarks import cpu_devices
+
+    env = cpu_devices.candidate_env("sharded, 1 device per core, single-threaded ops", cores=2)
+    assert env["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
+    assert cpu_devices.candidate_env("vmap, 1 device")["XLA_FLAGS"] == ""
+    row = {"median_ms": 10.0, "min_ms": 9.0, "max_ms": 11.0}
+    result = {"ns": [2], "summary": {"vmap, 1 device": {"2": row},
+                                     "sharded, 1 device per core": {"2": {**row, "median_ms": 5.0}}}}
+    assert "5.0 [9–11] (0.50×)" in cpu_devices.format_markdown(result)
+
+
+def test_hlo_categories():
+    from benchmarks import hlo_profile
+
+    hlo = """HloModule m
+%fused_computation (p0: f32[4,4], p1: f32[4,4]) -> f32[4,4] {
+  %p0 = f32[4,4]{1,0} parameter(0)
+  %p1 = f32[4,4]{1,0} parameter(1)
+  ROOT %dot.1 = f32[4,4]{1,0} dot(%p0, %p1), lhs_contracting_dims={1}, rhs_contracting_dims={0}
+}
+%fused_add (p0: f32[4,4]) -> f32[4,4] {
+  %p0 = f32[4,4]{1,0} parameter(0)
+  ROOT %add.2 = f32[4,4]{1,0} add(%p0, %p0)
+}
+ENTRY %main (a: f32[4,4]) -> f32[4,4] {
+  %a = f32[4,4]{1,0} parameter(0)
+  %ynn_fusion = f32[4,4]{1,0} fusion(%a, %a), kind=kCustom, calls=%fused_computation
+  %transpose.3 = f32[4,4]{0,1} transpose(%ynn_fusion), dimensions={1,0}
+  ROOT %add_fusion = f32[4,4]{1,0} fusion(%transpose.3), kind=kLoop, calls=%fused_add
+}
+"""
+    cats = hlo_profile.categorize_hlo(hlo)
+    assert {k: v["category"] for k, v in cats.items()} == {
+        "ynn_fusion": "convolution/dot", "transpose.3": "copy/transpose", "add_fusion": "elementwise"}
+    assert cats["ynn_fusion"]["bytes"] == 64

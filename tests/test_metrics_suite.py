@@ -23,6 +23,7 @@ KEYS = {
     "dlib_suite": {"beta_vae", "modularity", "sap", "explicitness_train", "explicitness_test",
                    "dci_disentanglement", "dci_completeness", "dci_informativeness_train", "dci_informativeness_test"},
     "clustering": {"clustering_accuracy", "clustering_nmi"},
+    "block_mig": {"block_mig", "block_alignment"},
 }
 TINY = EvalSizes.quick()._replace(eval_points=32, overlap_points=32, iwae_points=8, iwae_samples=10,
                                   variance_points=64, train_votes=8, eval_votes=4, points_per_vote=8, paper_votes=8,
@@ -82,7 +83,7 @@ def test_experiment_tables_use_the_suites_names():
     suite = set().union(*KEYS.values(), {"overlap_mi_se", "factor_vae_dlib_gaussianised",
                                          "factor_vae_paper_gaussianised"})
     own = {"member", "beta", "alpha", "seed", "diverged_at", "gamma", "df", "prior", "prior_variance_ratio",
-           "prior.df", "prior.gamma", "method", "symbol", "value"}
+           "prior.df", "prior.gamma", "method", "symbol", "value", "variant"}
     found = 0
     for path in sorted((Path(__file__).parents[1] / "experiments" / "results").glob("*-cpu/metrics.csv")):
         if path.parent.name.startswith("theory"):
@@ -102,3 +103,49 @@ def test_gaussianise_is_the_quantile_map_of_the_student_t():
     np.testing.assert_allclose(mapped[0, 1:5], middle, rtol=1e-10)
     assert np.all(np.diff(mapped[0]) > 0)  # far tails keep their order
     np.testing.assert_allclose(gaussianise(codes * 2.0, df=3.0, scale=2.0), mapped)
+
+
+@pytest.fixture(scope="module")
+def hierarchy():
+    config = load_config(None, ["data.name=hierarchical_toy", "data.eval_points=400", "model.network=mlp",
+                                "model.hidden=[8]", "model.latent_dim=4", "model.likelihood=gaussian",
+                                "model.prior=hierarchical", "model.prior_options.parents=2", "train.batch_size=8"])
+    setup = build(config)
+    params = setup.trainer.init(jax.random.key(0), Hyperparams(prior={}), 1e-3).params
+    return setup, params
+
+
+def test_block_mig_measure_scores_the_priors_blocks(hierarchy):
+    setup, params = hierarchy
+    assert "block_mig" in applicable_measures(setup) and "mig" not in applicable_measures(setup)
+    row = make_evaluator(setup, TINY._replace(eval_points=400), ("block_mig",))(jax.random.key(1), params,
+                                                                                Hyperparams(prior={}))
+    assert set(row) == KEYS["block_mig"] and 0.0 <= row["block_mig"] <= 1.0
+    assert -1.0 <= row["block_alignment"] <= 1.0
+
+
+def test_block_alignment_is_the_diagonal_minus_the_rest():
+    from decompvae.metrics.suite import _block_mig
+
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 8, size=(5000, 4))
+    codes = factors + 0.01 * rng.standard_normal(factors.shape)
+    groups = ((0, 1), (2, 3))
+    aligned = _block_mig(codes, factors, (2, 2), groups)
+    swapped = _block_mig(codes[:, [2, 3, 0, 1]], factors, (2, 2), groups)
+    assert aligned["block_mig"] > 0.9 and swapped["block_mig"] > 0.9  # the MIG does not care which block
+    assert aligned["block_alignment"] > 0.9 and swapped["block_alignment"] < -0.9
+    np.testing.assert_allclose(aligned["block_alignment"], -swapped["block_alignment"])
+
+
+def test_block_mig_needs_groups_and_blocks(dsprites):
+    setup, _ = dsprites
+    with pytest.raises(ValueError, match="block_mig.*factor groups"):
+        make_evaluator(setup, TINY, ("block_mig",), latent_blocks=(1, 2))
+    iso_config = load_config(None, ["data.name=hierarchical_toy", "model.network=mlp", "model.hidden=[8]",
+                                    "model.latent_dim=4", "model.likelihood=gaussian"])
+    iso = build(iso_config)
+    assert "block_mig" not in applicable_measures(iso)
+    with pytest.raises(ValueError, match="latent blocks"):
+        make_evaluator(iso, TINY, ("block_mig",))
+    make_evaluator(iso, TINY, ("block_mig",), latent_blocks=(2, 2))  # given blocks: accepted

@@ -18,3 +18,17 @@ def test_readme_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "configs").symlink_to(README.parent / "configs")  # the examples name the shipped configs
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": f"readme_block_{index}"})
+
+
+TOML_BLOCKS = re.findall(r"^```toml\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("index", range(len(TOML_BLOCKS)))
+def test_readme_config_block_is_a_valid_config(index, tmp_path):
+    from decompvae.build import build
+    from decompvae.config import load_config
+
+    path = tmp_path / "block.toml"
+    path.write_text(TOML_BLOCKS[index])
+    config = load_config(path, ["model.network=mlp", "model.hidden=[8]", "data.eval_points=16", "train.batch_size=8"])
+    build(config).trainer  # the prior, divergence and networks build

@@ -19,11 +19,14 @@ EXPECTED = {
     "overlap": ["metrics.csv", "groups.csv", "overlap.png"],
     "rotation": ["metrics.csv", "groups.csv", "metrics_vs_beta.png", "tradeoff.png"],
     "heavy_tails": ["metrics.csv", "groups.csv", "metrics_vs_df.png", "tradeoff.png"],
+    "subspaces": ["metrics.csv", "groups.csv", "metrics_vs_alpha.png"],
+    "hierarchy": ["metrics.csv", "groups.csv", "paired.png"],
 }
 #: Members of each tiny run (2 seeds per point).
-TINY_MEMBERS = {"clustering": 8, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 6}
+TINY_MEMBERS = {"clustering": 8, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 6, "subspaces": 8,
+                "hierarchy": 4}
 NUMERIC = {"member", "beta", "alpha", "seed", "gamma", "df", "recon", "kl", "overlap_mi", "hoyer", "accuracy", "nmi",
-           "factor_vae_dlib", "factor_vae_paper", "mig", "objective", "theta"}
+           "factor_vae_dlib", "factor_vae_paper", "mig", "objective", "theta", "block_mig", "block_alignment"}
 
 
 def test_registry_is_complete():
@@ -55,6 +58,27 @@ def test_every_profile_makes_a_valid_config():
     assert {2.0, 9.0, 9999.0} <= set(heavy_tails.PROFILES["cpu"]["dfs"])  # the verdict rule's ν
     assert all(module.PROFILES["cpu"]["seeds"] >= 10 for module in (clustering, sparsity, overlap, heavy_tails))
     assert rotation.PROFILES["cpu"]["seeds"] >= 6
+
+
+def test_beyond_the_paper_profiles_pair_the_priors():
+    """subspaces and hierarchy: every variant is one sweep over the same seeds, so seed s pairs the priors."""
+    from decompvae.reproduce import hierarchy, subspaces
+    from decompvae.runner import build_grid
+
+    for profile in PROFILES:
+        for module, variants in ((subspaces, 4), (hierarchy, 2)):
+            settings = module.PROFILES[profile]
+            runs = module.configs(settings)
+            assert len(runs) == variants
+            seeds = [[m["seed"] for m in build_grid(c).members()] for c in runs.values()]
+            assert all(s == list(range(settings["seeds"])) for s in seeds)
+    runs = subspaces.configs(subspaces.PROFILES["cpu"])
+    block = runs["block_student_t-alpha100"].model
+    assert (block.prior, tuple(block.prior_options["blocks"]), block.divergence) == ("block_student_t", (5, 5), "mmd")
+    assert runs["isotropic-alpha0"].model.divergence == "none"
+    assert all(c.data.name == "dsprites_pair" for c in runs.values())
+    (iso, hier) = hierarchy.configs(hierarchy.PROFILES["cpu"]).values()
+    assert (iso.model.prior, hier.model.prior, hier.model.prior_options["parents"]) == ("isotropic", "hierarchical", 2)
 
 
 def test_paper_profiles_are_the_published_settings():
@@ -107,7 +131,13 @@ def test_cli_print_config(capsys):
     assert printed["verdict_rule"].startswith("for each anisotropic prior")
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+#: Tiny profiles left to ``-m slow`` (each compiles 3–4 dSprites sweeps; 1–3 min on 2 cores): rotation, heavy_tails
+#: and subspaces share the dSprites path of overlap (``_dsprites``) and the block_mig path of hierarchy.
+SLOW_TINY = ("rotation", "heavy_tails", "subspaces")
+
+
+@pytest.mark.parametrize("name", [n if n not in SLOW_TINY else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(EXPECTED)])
 def test_tiny_profile_writes_finite_outputs(name, tmp_path):
     out = run_experiment(name, "tiny", tmp_path / name, echo=lambda _: None)
     for f in EXPECTED[name] + ["summary.md"]:

@@ -4,6 +4,9 @@
   interface metrics use (``factor_sizes``, ``sample_factors``, ``images``,
   ``iter_grid``); ``dsprites(path)`` / ``load_dsprites(path)``: the official
   file behind the same interface.
+- ``ProceduralSpritePairs()``: two sprites per image (:mod:`decompvae.data.grouped`), the
+  same interface plus ``factor_groups`` (sprite A's and B's factors) for
+  measures of independent subspaces.
 - ``load_fashion_mnist``, ``load_digits``: image data sets in [0, 1].
 - ``make_pinwheel``: the 2-D pinwheel data (SPEC §7).
 - ``DATASETS`` / ``load_training_data``: the data sets a run can name, each
@@ -24,6 +27,16 @@ from decompvae.data.ground_truth import (
     factors_to_index,
     index_to_factors,
     sample_uniform_factors,
+)
+from decompvae.data.grouped import (
+    PAIR_FACTOR_GROUPS,
+    PAIR_FACTOR_NAMES,
+    PAIR_FACTOR_SIZES,
+    PAIR_GROUP_NAMES,
+    ProceduralSpritePairs,
+    make_pair_stream,
+    render_pair_factors,
+    render_sprite_factors,
 )
 from decompvae.data.loaders import (
     DSpritesFile,
@@ -59,6 +72,14 @@ __all__ = [
     "FACTOR_NAMES",
     "FACTOR_SIZES",
     "GroundTruthData",
+    "PAIR_FACTOR_GROUPS",
+    "PAIR_FACTOR_NAMES",
+    "PAIR_FACTOR_SIZES",
+    "PAIR_GROUP_NAMES",
+    "ProceduralSpritePairs",
+    "make_pair_stream",
+    "render_pair_factors",
+    "render_sprite_factors",
     "Pinwheel",
     "ProceduralDSprites",
     "dsprites",

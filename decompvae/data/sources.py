@@ -2,8 +2,9 @@
 
 :data:`DATASETS` maps a name (``data.name`` of a config) to a loader and
 whether it needs ``data.path``; :func:`load_training_data` looks the name up.
-Nothing downloads: the procedural dSprites renderer, pinwheel and the bundled
-digits need no files; ``dsprites_file`` and ``fashion_mnist`` read local files.
+Nothing downloads: the procedural dSprites renderer, the sprite pairs,
+pinwheel and the bundled digits need no files; ``dsprites_file`` and
+``fashion_mnist`` read local files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 
 from decompvae._checks import check_choice
 from decompvae.data.batching import make_batcher, make_dsprites_stream
+from decompvae.data.grouped import ProceduralSpritePairs, make_pair_stream
+from decompvae.data.hierarchical import discretise, hierarchical_toy
 from decompvae.data.loaders import load_digits, load_dsprites, load_fashion_mnist
 from decompvae.data.pinwheel import make_pinwheel
 from decompvae.data.sprites import ProceduralDSprites
@@ -26,6 +29,8 @@ __all__ = ["DATASETS", "DatasetSpec", "TrainingData", "load_training_data"]
 
 #: Training points whose PCA gives the anisotropic prior's variances.
 PCA_POINTS = 2000
+#: Classes per latent coordinate of ``hierarchical_toy``'s evaluation labels (equal-count bins).
+TOY_FACTOR_BINS = 8
 
 
 class TrainingData(NamedTuple):
@@ -42,6 +47,9 @@ class TrainingData(NamedTuple):
         ``sample_factors``, ``images``, ``iter_grid``) for the
         disentanglement metrics, or None.
       pca_source: training points for the PCA prior variances.
+      factor_groups: for data whose ``eval_labels`` are factors in groups
+        without a ground-truth object (``hierarchical_toy``), the factor
+        indices per group; else None (a ground-truth object carries its own).
     """
 
     data: Any
@@ -51,6 +59,7 @@ class TrainingData(NamedTuple):
     eval_labels: Array | None
     ground_truth: Any
     pca_source: Array
+    factor_groups: tuple[tuple[int, ...], ...] | None = None
 
 
 class DatasetSpec(NamedTuple):
@@ -75,6 +84,16 @@ def _procedural_dsprites(key, *, batch_size, eval_points, path, image_size) -> T
     return TrainingData(None, batch, (64, 64, 1), dataset.images(factors), factors, dataset, pca)
 
 
+def _procedural_pairs(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    key_eval, key_pca, _ = _data_keys(key)
+    dataset = ProceduralSpritePairs()
+    stream = make_pair_stream(batch_size)
+    batch = lambda key, step, data: stream(jax.random.fold_in(key, step))[0]  # noqa: E731
+    factors = dataset.sample_factors(key_eval, eval_points)
+    pca = dataset.images(dataset.sample_factors(key_pca, PCA_POINTS))
+    return TrainingData(None, batch, (64, 64, 1), dataset.images(factors), factors, dataset, pca)
+
+
 def _dsprites_file(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
     key_eval, key_pca, _ = _data_keys(key)
     dataset = load_dsprites(path)
@@ -90,6 +109,16 @@ def _pinwheel(key, *, batch_size, eval_points, path, image_size) -> TrainingData
     pin = make_pinwheel(_data_keys(key)[2], max(eval_points // 4, 100))
     batcher = make_batcher(pin.x_train, batch_size)
     return TrainingData(batcher.data, batcher.batch_at, (2,), pin.x_test, pin.y_test, None, pin.x_train)
+
+
+def _hierarchical_toy(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    key_eval, key_pca, _ = _data_keys(key)
+    toy = hierarchical_toy()
+    batch = lambda key, step, data: toy.sample(jax.random.fold_in(key, step), batch_size)[0]  # noqa: E731
+    x_eval, u_eval = toy.sample(key_eval, eval_points)
+    labels = jnp.asarray(discretise(u_eval, TOY_FACTOR_BINS))
+    x_pca = toy.sample(key_pca, PCA_POINTS)[0]
+    return TrainingData(None, batch, (x_eval.shape[1],), x_eval, labels, None, x_pca, toy.factor_groups)
 
 
 def _images(train, test, batch_size: int, eval_points: int) -> TrainingData:
@@ -112,15 +141,21 @@ def _fashion_mnist(key, *, batch_size, eval_points, path, image_size) -> Trainin
 
 
 #: ``data.name`` → its loader. ``dsprites`` renders procedurally (no download),
+#: ``dsprites_pair`` renders two sprites per image with grouped factors
+#: (:mod:`decompvae.data.grouped`, ``ground_truth.factor_groups``),
 #: ``dsprites_file`` reads the official ``.npz`` at ``data.path``,
 #: ``fashion_mnist`` the IDX files in the directory ``data.path``, ``digits``
-#: is scikit-learn's bundled 8×8 digits and ``pinwheel`` the 2-D data of SPEC §7.
+#: is scikit-learn's bundled 8×8 digits, ``pinwheel`` the 2-D data of SPEC §7 and
+#: ``hierarchical_toy`` 16-D points from a parent → child latent model
+#: (:mod:`decompvae.data.hierarchical`; labels: the latents cut into classes).
 DATASETS: dict[str, DatasetSpec] = {
     "dsprites": DatasetSpec(_procedural_dsprites),
     "dsprites_file": DatasetSpec(_dsprites_file, needs_path=True),
+    "dsprites_pair": DatasetSpec(_procedural_pairs),
     "digits": DatasetSpec(_digits),
     "fashion_mnist": DatasetSpec(_fashion_mnist, needs_path=True),
     "pinwheel": DatasetSpec(_pinwheel),
+    "hierarchical_toy": DatasetSpec(_hierarchical_toy),
 }
 
 

@@ -4,7 +4,10 @@ Array-level scores take codes ``[N, D]`` (e.g. encoder means) and integer
 factor classes ``[N, K]``; sampling-based scores take a PRNG key, a
 representation function and a ground-truth data set. Definitions and defaults
 follow disentanglement_lib (Locatello et al., ICML 2019) unless a docstring
-says otherwise; every score is a Python float or a dict of floats.
+says otherwise; every score is a Python float or a dict of floats. The
+block-level scores of ``subspace`` (``block_mig``, ``group_dci``) compare
+latent blocks with groups of factors and also return their block × group
+matrices.
 """
 
 from decompvae.metrics._common import histogram_discretize, mutual_information_matrix
@@ -24,6 +27,14 @@ from decompvae.metrics.disentanglement import (
 )
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
 from decompvae.metrics.sparsity import hoyer_sparsity
+from decompvae.metrics.subspace import (
+    bins_per_dim,
+    block_cells,
+    block_mig,
+    block_mutual_information,
+    group_dci,
+    group_importance,
+)
 
 from decompvae.metrics.overlap import OverlapInfo, aggregate_log_prob, dataset_overlap, mixture_log_prob, overlap
 from decompvae.objective import iwae_bound, make_iwae
@@ -33,6 +44,10 @@ __all__ = [
     "aggregate_log_prob",
     "assign_to_components",
     "beta_vae_score",
+    "bins_per_dim",
+    "block_cells",
+    "block_mig",
+    "block_mutual_information",
     "clustering_scores",
     "component_log_posterior",
     "dci",
@@ -42,6 +57,8 @@ __all__ = [
     "explicitness",
     "factor_vae_score",
     "gbt_importance",
+    "group_dci",
+    "group_importance",
     "histogram_discretize",
     "hoyer_sparsity",
     "iwae_bound",

@@ -21,7 +21,19 @@ measure             keys
 ``mig``             ``mig`` (discrete, 20 bins)
 ``dlib_suite``      ``beta_vae``, ``modularity``, ``explicitness_*``, ``sap``, ``dci_*``
 ``clustering``      ``clustering_accuracy``, ``clustering_nmi`` (mixture priors)
+``block_mig``       ``block_mig`` (:func:`decompvae.metrics.block_mig`: latent
+                    blocks against factor groups) and, when there are as many
+                    blocks as groups, ``block_alignment``: the mean normalised
+                    information of block g about group g minus that of the
+                    other blocks (block g is meant for group g)
 =================== ==========================================================
+
+``block_mig`` needs factor groups (``ground_truth.factor_groups``, as
+``dsprites_pair``; or ``data.factor_groups`` with ``eval_labels``, as
+``hierarchical_toy``) and latent blocks: ``latent_blocks`` given to
+:func:`make_evaluator`, else the prior's (``prior_options.blocks``;
+(P, D − P) for ``hierarchical``), so an isotropic model can be scored on the
+blocks of the structured model it is compared with.
 """
 
 from __future__ import annotations
@@ -39,10 +51,11 @@ from decompvae.metrics.disentanglement import dci, explicitness, mig, modularity
 from decompvae.metrics.overlap import dataset_overlap, overlap
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
 from decompvae.metrics.sparsity import hoyer_sparsity
+from decompvae.metrics.subspace import block_mig
 
 __all__ = ["MEASURES", "EvalSizes", "applicable_measures", "gaussianise", "make_evaluator"]
 
-MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite", "clustering")
+MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite", "clustering", "block_mig")
 
 #: Measures that need a ground-truth data set (``data.ground_truth``).
 GROUND_TRUTH_MEASURES = ("factor_vae", "mig", "dlib_suite")
@@ -102,7 +115,34 @@ def applicable_measures(setup) -> tuple[str, ...]:
         found += GROUND_TRUTH_MEASURES
     if setup.config.model.prior in MIXTURE_PRIORS and setup.data.eval_labels is not None:
         found.append("clustering")
+    if factor_groups(setup) is not None and prior_blocks(setup.config.model) is not None:
+        found.append("block_mig")
     return tuple(found)
+
+
+def factor_groups(setup) -> tuple[tuple[int, ...], ...] | None:
+    """The run's factor groups: the ground truth's, else the data's (with ``eval_labels``), else None."""
+    groups = getattr(setup.data.ground_truth, "factor_groups", None)
+    return groups if groups is not None else setup.data.factor_groups
+
+
+def prior_blocks(model) -> tuple[int, ...] | None:
+    """The latent blocks a model's prior defines (``prior_options.blocks``; (P, D − P) when hierarchical), or None."""
+    if "blocks" in model.prior_options:
+        return tuple(model.prior_options["blocks"])
+    if model.prior == "hierarchical":
+        return model.prior_options["parents"], model.latent_dim - model.prior_options["parents"]
+    return None
+
+
+def _block_mig(codes, factors, blocks, groups) -> dict:
+    r = block_mig(codes, factors, blocks, groups)
+    out = {"block_mig": r["score"]}
+    if len(blocks) == len(groups):
+        matched = np.diag(r["normalised_mi"])
+        others = (r["normalised_mi"].sum(axis=0) - matched) / (len(blocks) - 1)
+        out["block_alignment"] = float(np.mean(matched - others))
+    return out
 
 
 def gaussianise(codes: np.ndarray, df: float, scale: float = 1.0) -> np.ndarray:
@@ -236,20 +276,22 @@ def _dlib_suite(keys, represent, dataset, sizes: EvalSizes, train) -> dict:
     return out
 
 
-def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, ...] | None = None
-                   ) -> Callable[[jax.Array, dict, Any], dict]:
+def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, ...] | None = None, *,
+                   latent_blocks: tuple[int, ...] | None = None) -> Callable[[jax.Array, dict, Any], dict]:
     """``evaluate(key, params, hyper) -> {key: float}`` for one member of a run.
 
     Args:
       setup: the run's :class:`decompvae.build.RunSetup`.
       sizes: sample sizes (:class:`EvalSizes`; ``EvalSizes.quick()`` for smoke tests).
       measures: names from :data:`MEASURES` (default: :func:`applicable_measures`).
+      latent_blocks: block sizes for ``block_mig`` (default: the prior's).
 
     Raises:
       ValueError: an unknown measure, or one the run's data or prior cannot give.
     """
     measures = applicable_measures(setup) if measures is None else tuple(measures)
-    _check_measures(setup, measures)
+    blocks = latent_blocks or prior_blocks(setup.config.model)
+    _check_measures(setup, measures, blocks)
     c = _compile(setup, sizes)
     x_eval = jnp.asarray(setup.data.eval_x[: sizes.eval_points])
     truth = setup.data.ground_truth
@@ -278,6 +320,8 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
                 out["mig"] = float(mig(*train))
             if "dlib_suite" in measures:
                 out.update(_dlib_suite((k["beta_vae"], k["test"]), represent, dataset, sizes, train))
+        if "block_mig" in measures:
+            out.update(_block_mig(*_block_sample(k["mig"], represent, dataset, setup, sizes, codes), blocks, factor_groups(setup)))
         if "clustering" in measures:
             prior = setup.model(params, hyper, x_eval[:2]).prior
             scores = clustering_scores(codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]), prior=prior)
@@ -287,12 +331,23 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
     return evaluate
 
 
-def _check_measures(setup, measures: tuple[str, ...]) -> None:
+def _block_sample(key, represent, dataset, setup, sizes: EvalSizes, codes) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and factors of ``block_mig``: MIG's sample of a ground truth, else the evaluation points and labels."""
+    if setup.data.ground_truth is not None:  # the same key as MIG: the same sample
+        return tuple(map(np.asarray, sample_codes_and_factors(key, represent, dataset, sizes.mig_points or 10_000)))
+    return codes, np.asarray(setup.data.eval_labels[: sizes.eval_points])
+
+
+def _check_measures(setup, measures: tuple[str, ...], blocks=None) -> None:
     for name in measures:
         if name not in MEASURES:
             raise ValueError(f"measures: {name!r} is not one of {MEASURES}")
         if name in GROUND_TRUTH_MEASURES and setup.data.ground_truth is None:
-            raise ValueError(f"measure {name!r} needs ground-truth data (data.name='dsprites' or 'dsprites_file')")
+            raise ValueError(f"measure {name!r} needs ground-truth data "
+                             "(data.name='dsprites', 'dsprites_file' or 'dsprites_pair')")
+        if name == "block_mig" and (factor_groups(setup) is None or blocks is None):
+            raise ValueError("measure 'block_mig' needs factor groups (data.name='dsprites_pair' or "
+                             "'hierarchical_toy') and latent blocks (a block or hierarchical prior, or latent_blocks)")
         if name == "clustering" and setup.config.model.prior not in MIXTURE_PRIORS:
             raise ValueError(f"measure 'clustering' needs a mixture prior {MIXTURE_PRIORS}; "
                              f"got model.prior={setup.config.model.prior!r}")

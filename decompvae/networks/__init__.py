@@ -9,6 +9,7 @@ from decompvae.networks.layers import (
     resolve_conv_impl,
 )
 from decompvae.networks.models import (
+    COMPUTE_DTYPES,
     NETWORKS,
     ConvDecoder,
     ConvEncoder,
@@ -20,6 +21,7 @@ from decompvae.networks.models import (
 )
 
 __all__ = [
+    "COMPUTE_DTYPES",
     "CONV_IMPLS",
     "NETWORKS",
     "Conv2D",

@@ -39,6 +39,13 @@ function; only the formulation of the arithmetic changes with ``impl``:
   ``jax.jvp`` through it raises; use ``"lax"`` for forward-mode derivatives.
 - ``"auto"``: chosen from the backend at trace time (``resolve_conv_impl``).
 
+Mixed precision: with bfloat16 inputs and kernels and
+``preferred_element_type=jnp.float32`` (what the modules pass when their
+``dtype`` is bfloat16), every formulation multiplies in bfloat16 and
+accumulates in float32, forward and backward (``_accumulate``); the
+rearrangements of ``"matmul"`` move bfloat16 activations, and its
+overlap-adds sum float32 products.
+
 Padding follows lax: for ``Conv2D`` it pads the input; for ``ConvTranspose2D``
 it pads the stride-dilated input (``lax.conv_transpose`` semantics, which flax
 uses), so ``"SAME"`` with kernel 4 and stride 2 doubles the spatial size, like
@@ -332,6 +339,59 @@ _extract_patches.defvjp(_extract_patches_fwd, _extract_patches_bwd)
 
 
 # --------------------------------------------------------------------------
+# Mixed precision: low-precision products, float32 accumulation.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _accumulate(op, a: Array, b: Array) -> Array:
+    """``op(a, b)`` for a bilinear ``op`` (einsum, convolution) on low-precision ``a``, ``b``, accumulated in float32.
+
+    The forward product passes ``preferred_element_type=float32``: bfloat16
+    multiplies, float32 sums and result. The backward products take the
+    cotangent rounded to the inputs' dtype and return gradients in it (their
+    sums in float32 too: XLA:CPU computes bfloat16 dots in float32, cuBLAS and
+    cuDNN accumulate bfloat16 in float32), so they run in bfloat16 as well;
+    JAX's own transpose would instead pair the float32 cotangent with a
+    bfloat16 operand, a mixed product that backends run in float32.
+
+    Args:
+      op: ``op(a, b, preferred_element_type=None)``, linear in each argument.
+      a, b: operands in one low-precision dtype.
+
+    Returns:
+      ``op(a, b)`` in float32.
+    """
+    return op(a, b, preferred_element_type=jnp.float32)
+
+
+def _accumulate_fwd(op, a, b):
+    return op(a, b, preferred_element_type=jnp.float32), (a, b)
+
+
+def _accumulate_bwd(op, residuals, g):
+    a, b = residuals
+    _, pullback = jax.vjp(op, a, b)
+    return pullback(g.astype(a.dtype))
+
+
+_accumulate.defvjp(_accumulate_fwd, _accumulate_bwd)
+
+
+def _bilinear(op, a: Array, b: Array, acc) -> Array:
+    """``op(a, b)``; through :func:`_accumulate` when ``acc`` is float32 and the operands are narrower."""
+    if acc is None or jnp.dtype(a.dtype).itemsize >= jnp.dtype(acc).itemsize:
+        return op(a, b)
+    if jnp.dtype(acc) != jnp.float32:
+        raise ValueError(f"preferred_element_type must be float32 or None; got {acc!r}")
+    return _accumulate(op, a, b)
+
+
+def _einsum(spec: str, a: Array, b: Array, precision, acc) -> Array:
+    """``jnp.einsum(spec, a, b)``, accumulated in ``acc`` (see :func:`_bilinear`)."""
+    return _bilinear(functools.partial(jnp.einsum, spec, precision=precision), a, b, acc)
+
+
+# --------------------------------------------------------------------------
 # Convolution and transposed convolution.
 
 
@@ -343,6 +403,7 @@ def conv2d(
     padding: Padding = "SAME",
     impl: str = "lax",
     precision=None,
+    preferred_element_type=None,
 ) -> Array:
     """2-D cross-correlation, NHWC, the function ``flax.linen.Conv`` computes.
 
@@ -354,6 +415,10 @@ def conv2d(
         or two ``(low, high)`` pairs; applied to the input.
       impl: one of ``CONV_IMPLS`` (``"phase"`` equals ``"lax"`` here).
       precision: passed to the lax convolution or einsum.
+      preferred_element_type: ``jnp.float32`` with low-precision (bfloat16)
+        ``x`` and ``kernel``: every matmul/convolution multiplies in their
+        dtype and accumulates and returns float32 (see ``_accumulate``);
+        None: the inputs' dtype throughout.
 
     Returns:
       ``[b, h_out, w_out, c_out]`` with ``h_out = (h + lo + hi − kh) // stride + 1``.
@@ -364,11 +429,13 @@ def conv2d(
     kh, kw = kernel.shape[:2]
     pads = _conv_pads(padding, (h, w), (kh, kw), stride)
     if impl in ("lax", "phase"):
-        return lax.conv_general_dilated(x, kernel, (stride, stride), pads, dimension_numbers=_DIMS, precision=precision)
-    return _conv2d_matmul(x, kernel, stride, pads, precision)
+        op = functools.partial(lax.conv_general_dilated, window_strides=(stride, stride), padding=pads,
+                               dimension_numbers=_DIMS, precision=precision)
+        return _bilinear(op, x, kernel, preferred_element_type)
+    return _conv2d_matmul(x, kernel, stride, pads, precision, preferred_element_type)
 
 
-def _conv2d_matmul(x, kernel, stride, pads, precision, form=None):
+def _conv2d_matmul(x, kernel, stride, pads, precision, acc=None, form=None):
     """The ``"matmul"`` convolution; ``form`` ``"gather"`` or ``"s2d"``, ``None``: the
     one with the smaller intermediate."""
     h, w = x.shape[1:3]
@@ -382,17 +449,17 @@ def _conv2d_matmul(x, kernel, stride, pads, precision, form=None):
         s2d = (size[0] + th - 1) * (size[1] + tw - 1) * th * tw * c_out  # of the per-tap products
         form = "s2d" if s2d < gather else "gather"
     if form == "s2d":
-        return _conv2d_s2d(x, kernel, stride, pads, size, precision)
+        return _conv2d_s2d(x, kernel, stride, pads, size, precision, acc)
     # im2col: the adjoint of a transposed convolution from the output grid
     # back to the input grid, with the kernel flipped.
     lo = [k - 1 - pl for k, (pl, _) in zip((kh, kw), pads)]
     back = [n - ((m - 1) * stride + 1 + l - k + 1) for n, m, l, k in zip((h, w), size, lo, (kh, kw))]
     plan = _Plan.make(size, (kh, kw), stride, list(zip(lo, back)))
     patches = _extract_patches(x, plan)  # [b, h_out, w_out, kh, kw, c_in], taps reversed
-    return jnp.einsum("bhwijc,ijco->bhwo", patches, kernel[::-1, ::-1], precision=precision)
+    return _einsum("bhwijc,ijco->bhwo", patches, kernel[::-1, ::-1], precision, acc)
 
 
-def _conv2d_s2d(x, kernel, stride, pads, size, precision):
+def _conv2d_s2d(x, kernel, stride, pads, size, precision, acc=None):
     """Convolution on the space-to-depth grid: one matmul, then a stride-1 overlap-add.
 
     With ``xs[p, (ri, rj, c)] = xp[s·p + ri, s·q + rj, c]`` (the padded input
@@ -415,7 +482,7 @@ def _conv2d_s2d(x, kernel, stride, pads, size, precision):
     # The kernel with zero taps up to th·s × tw·s, as [(ri, rj, c), (ti, tj, o)].
     wk = jnp.pad(kernel, ((0, th * s - kh), (0, tw * s - kw), (0, 0), (0, 0)))
     wk = wk.reshape(th, s, tw, s, c, c_out).transpose(1, 3, 4, 0, 2, 5).reshape(s * s * c, th, tw, c_out)
-    z = jnp.einsum("bhwk,kijo->bhwijo", xs, wk, precision=precision)  # [b, hs, ws, th, tw, o]
+    z = _einsum("bhwk,kijo->bhwijo", xs, wk, precision, acc)  # [b, hs, ws, th, tw, o]
     return _overlap_add(z, _Plan.make((hs, ws), (th, tw), 1, [(0, 0), (0, 0)]))
 
 
@@ -427,6 +494,7 @@ def conv_transpose2d(
     padding: Padding = "SAME",
     impl: str = "lax",
     precision=None,
+    preferred_element_type=None,
 ) -> Array:
     """2-D transposed convolution, NHWC, the function ``flax.linen.ConvTranspose`` computes.
 
@@ -442,6 +510,7 @@ def conv_transpose2d(
         applied to the dilated input as in ``lax.conv_transpose``.
       impl: one of ``CONV_IMPLS``.
       precision: passed to the lax convolutions or einsum.
+      preferred_element_type: as in :func:`conv2d`.
 
     Returns:
       ``[b, h_out, w_out, c_out]`` with
@@ -451,15 +520,18 @@ def conv_transpose2d(
     check_dim("stride", stride)
     kh, kw = kernel.shape[:2]
     pads = _conv_transpose_pads(padding, (kh, kw), stride)
+    acc = preferred_element_type
     if impl == "lax" or (impl == "phase" and stride == 1):
-        return lax.conv_transpose(x, kernel, (stride, stride), pads, dimension_numbers=_DIMS, precision=precision)
+        op = functools.partial(lax.conv_transpose, strides=(stride, stride), padding=pads, dimension_numbers=_DIMS,
+                               precision=precision)
+        return _bilinear(op, x, kernel, acc)
     if impl == "phase":
         plan = _Plan.make(x.shape[1:3], (kh, kw), stride, pads)
-        return plan.interleave([_phase_conv(plan, x, kernel, ph, precision) for ph in plan.phases])
-    return _conv_transpose2d_matmul(x, kernel, stride, pads, precision)
+        return plan.interleave([_phase_conv(plan, x, kernel, ph, precision, acc) for ph in plan.phases])
+    return _conv_transpose2d_matmul(x, kernel, stride, pads, precision, acc)
 
 
-def _conv_transpose2d_matmul(x, kernel, stride, pads, precision, form=None):
+def _conv_transpose2d_matmul(x, kernel, stride, pads, precision, acc=None, form=None):
     """The ``"matmul"`` transposed convolution; ``form`` ``"scatter"`` or ``"block"``,
     ``None``: the one with the smaller intermediate."""
     h, w, c = x.shape[1:]
@@ -470,8 +542,8 @@ def _conv_transpose2d_matmul(x, kernel, stride, pads, precision, form=None):
         block = blocks.q[0] * blocks.q[1] * (blocks.t[0] * blocks.t[1] * c + stride * stride * c_out)
         form = "block" if block < scatter else "scatter"
     if form == "block":
-        return _conv_transpose2d_blocks(x, kernel, blocks, "matmul", precision)
-    z = jnp.einsum("bhwc,ijco->bhwijo", x, kernel, precision=precision)  # [b, h, w, kh, kw, c_out]
+        return _conv_transpose2d_blocks(x, kernel, blocks, "matmul", precision, acc)
+    z = _einsum("bhwc,ijco->bhwijo", x, kernel, precision, acc)  # [b, h, w, kh, kw, c_out]
     return _overlap_add(z, _Plan.make((h, w), (kh, kw), stride, pads))
 
 
@@ -523,7 +595,7 @@ class _BlockPlan(NamedTuple):
         return wb.transpose(0, 2, 4, 1, 3, 5).reshape(self.t[0], self.t[1], c, s * s * c_out)
 
 
-def _conv_transpose2d_blocks(x: Array, kernel: Array, plan: _BlockPlan, impl: str, precision) -> Array:
+def _conv_transpose2d_blocks(x: Array, kernel: Array, plan: _BlockPlan, impl: str, precision, acc=None) -> Array:
     """Transposed convolution as a stride-1 convolution to s·s·c_out channels, then depth-to-space.
 
     The stride-1 convolution is ``conv2d(impl=impl)``; with ``"matmul"`` it
@@ -535,19 +607,22 @@ def _conv_transpose2d_blocks(x: Array, kernel: Array, plan: _BlockPlan, impl: st
     b = x.shape[0]
     s, c_out = plan.stride, kernel.shape[-1]
     (qh, qw), (dh, dw) = plan.q, plan.delta
-    zb = conv2d(x, plan.block_kernel(kernel), stride=1, padding=plan.pads, impl=impl, precision=precision)
+    zb = conv2d(x, plan.block_kernel(kernel), stride=1, padding=plan.pads, impl=impl, precision=precision,
+                preferred_element_type=acc)
     y = zb.reshape(b, qh, qw, s, s, c_out).transpose(0, 1, 3, 2, 4, 5).reshape(b, qh * s, qw * s, c_out)
     return y[:, dh : dh + plan.out[0], dw : dw + plan.out[1]]
 
 
-def _phase_conv(plan: _Plan, x: Array, kernel: Array, ph: _Phase, precision) -> Array:
+def _phase_conv(plan: _Plan, x: Array, kernel: Array, ph: _Phase, precision, acc=None) -> Array:
     """One output phase as a stride-1 VALID lax convolution of the padded input."""
     if not ph.n_h or not ph.n_w:
-        return jnp.zeros((x.shape[0], *plan.n_phase, kernel.shape[-1]), x.dtype)
+        return jnp.zeros((x.shape[0], *plan.n_phase, kernel.shape[-1]), acc or x.dtype)
     s = plan.stride
     sub = kernel[ph.t0_h :: s, ph.t0_w :: s]  # [n_h, n_w, c_in, c_out]
     xs = plan.window(plan.pad(x), ph, 0, 0, extra=(ph.n_h - 1, ph.n_w - 1))
-    return lax.conv_general_dilated(xs, sub, (1, 1), "VALID", dimension_numbers=_DIMS, precision=precision)
+    op = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding="VALID", dimension_numbers=_DIMS,
+                           precision=precision)
+    return _bilinear(op, xs, sub, acc)
 
 
 # --------------------------------------------------------------------------
@@ -564,7 +639,9 @@ class _SquareConv(nn.Module):
       padding: see ``conv2d`` / ``conv_transpose2d``.
       impl: one of ``CONV_IMPLS``; the parameters do not depend on it.
       use_bias, dtype, param_dtype, precision, kernel_init, bias_init: as in
-        the flax layer.
+        the flax layer. A ``dtype`` narrower than float32 (bfloat16) casts the
+        input and kernel to it and accumulates the products and the bias in
+        float32 (mixed precision); the parameters stay ``param_dtype``.
     """
 
     features: int
@@ -579,7 +656,7 @@ class _SquareConv(nn.Module):
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
 
-    def _op(self, x: Array, kernel: Array) -> Array:
+    def _op(self, x: Array, kernel: Array, acc) -> Array:
         raise NotImplementedError
 
     @nn.compact
@@ -590,9 +667,14 @@ class _SquareConv(nn.Module):
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features), self.param_dtype)
         bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-        y = self._op(x, kernel)
-        return y if bias is None else y + bias
+        x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+        # Low-precision compute (bfloat16): products in x's dtype, sums and the bias in float32, the
+        # result back in x's dtype for the next layer.
+        acc = jnp.float32 if jnp.dtype(x.dtype).itemsize < 4 else None
+        y = self._op(x, kernel, acc)
+        if bias is not None:
+            y = y + bias.astype(y.dtype if acc is None else acc)
+        return y.astype(x.dtype)
 
 
 class Conv2D(_SquareConv):
@@ -603,8 +685,9 @@ class Conv2D(_SquareConv):
     ``conv2d``).
     """
 
-    def _op(self, x: Array, kernel: Array) -> Array:
-        return conv2d(x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision)
+    def _op(self, x: Array, kernel: Array, acc) -> Array:
+        return conv2d(x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision,
+                      preferred_element_type=acc)
 
 
 class ConvTranspose2D(_SquareConv):
@@ -615,9 +698,10 @@ class ConvTranspose2D(_SquareConv):
     ``conv_transpose2d``).
     """
 
-    def _op(self, x: Array, kernel: Array) -> Array:
+    def _op(self, x: Array, kernel: Array, acc) -> Array:
         return conv_transpose2d(
-            x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision
+            x, kernel, stride=self.stride, padding=self.padding, impl=self.impl, precision=self.precision,
+            preferred_element_type=acc,
         )
 
 

@@ -20,7 +20,11 @@ this and hands the new statistics to the trainer.
 The convolutional modules take ``conv_impl`` (see ``decompvae.networks.layers``):
 it changes how the convolutions are computed, never the parameters, so a
 parameter tree initialised or trained with one formulation is used unchanged
-by any other.
+by any other. Their ``dtype`` (``make_networks(compute_dtype=...)``) is the
+dtype of the computation: ``bfloat16`` multiplies in bfloat16 and accumulates
+in float32 (see ``decompvae.networks.layers``), while the parameters stay
+``param_dtype`` and the outputs (locations, spreads, logits, means) are
+returned in ``param_dtype`` for the loss.
 """
 
 from __future__ import annotations
@@ -49,7 +53,11 @@ BN_EPSILON = 1e-5
 #: Standard deviation of the DCGAN convolution kernels at initialisation, N(0, 0.02²).
 DCGAN_INIT_STD = 0.02
 
+#: ``model.compute_dtype`` → the modules' ``dtype`` (None: the parameters' dtype, no casts).
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+
 __all__ = [
+    "COMPUTE_DTYPES",
     "NETWORKS",
     "ConvDecoder",
     "ConvEncoder",
@@ -72,6 +80,12 @@ def _check_latent(z, latent_dim) -> None:
     if jnp.ndim(z) != 2 or (latent_dim is not None and jnp.shape(z)[1] != latent_dim):
         want = "D" if latent_dim is None else latent_dim
         raise ValueError(f"z must have shape [b, {want}]; got {jnp.shape(z)}")
+
+
+def _out(module, *arrays):
+    """The outputs in the parameters' dtype (float32 for the loss under bfloat16 compute); unchanged without ``dtype``."""
+    cast = tuple(a if module.dtype is None else a.astype(module.param_dtype) for a in arrays)
+    return cast if len(cast) > 1 else cast[0]
 
 
 def _bottom(image_shape: Sequence[int], n_layers: int) -> tuple[int, int]:
@@ -140,7 +154,7 @@ class ConvEncoder(nn.Module):
             x = nn.relu(x) if self.dense_activation else x
         loc = nn.Dense(self.latent_dim, name="loc", **kw)(x)  # [b, D]
         raw = nn.Dense(self.latent_dim, name="raw", **kw)(x)  # [b, D]
-        return loc, raw
+        return _out(self, loc, raw)
 
 
 class ConvDecoder(nn.Module):
@@ -207,7 +221,7 @@ class ConvDecoder(nn.Module):
             x = ConvTranspose2D(ch, 4, 2, "SAME", impl=impl, name=f"deconv{i}", **kw)(x)
             if i < len(outs) - 1:
                 x = nn.relu(x)
-        return x  # [b, h, w, c]
+        return _out(self, x)  # [b, h, w, c]
 
 
 def _dcgan_kw(module) -> dict:
@@ -287,7 +301,7 @@ class DCGANEncoder(nn.Module):
         head = {**kw, "use_bias": True}
         loc = Conv2D(self.latent_dim, 4, 1, "VALID", name="loc", **head)(x)  # [b, 1, 1, D]
         raw = Conv2D(self.latent_dim, 4, 1, "VALID", name="raw", **head)(x)  # [b, 1, 1, D]
-        return loc.reshape(x.shape[0], -1), raw.reshape(x.shape[0], -1)
+        return _out(self, loc.reshape(x.shape[0], -1), raw.reshape(x.shape[0], -1))
 
 
 class DCGANDecoder(nn.Module):
@@ -341,7 +355,7 @@ class DCGANDecoder(nn.Module):
         for i, ch in ((1, 2 * f), (2, f)):
             x = ConvTranspose2D(ch, 4, 2, "SAME", name=f"deconv{i}", **kw)(x)  # [b, 8, 8, 2f], [b, 16, 16, f]
             x = nn.relu(_batch_norm(self, train, f"bn{i}")(x))
-        return ConvTranspose2D(self.image_shape[-1], 4, 2, "SAME", name="deconv3", **kw)(x)  # [b, 32, 32, c]
+        return _out(self, ConvTranspose2D(self.image_shape[-1], 4, 2, "SAME", name="deconv3", **kw)(x))  # [b, 32, 32, c]
 
 
 class MLPEncoder(nn.Module):
@@ -374,7 +388,7 @@ class MLPEncoder(nn.Module):
         x = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.hidden):
             x = nn.relu(nn.Dense(width, name=f"dense{i}", **kw)(x))
-        return nn.Dense(self.latent_dim, name="loc", **kw)(x), nn.Dense(self.latent_dim, name="raw", **kw)(x)
+        return _out(self, nn.Dense(self.latent_dim, name="loc", **kw)(x), nn.Dense(self.latent_dim, name="raw", **kw)(x))
 
 
 class MLPDecoder(nn.Module):
@@ -418,23 +432,23 @@ class MLPDecoder(nn.Module):
             x = nn.relu(nn.Dense(width, name=f"dense{i}", **kw)(x))
         loc = nn.Dense(int(np.prod(shape)), name="loc", **kw)(x).reshape(z.shape[0], *shape)
         if not self.learn_scale:
-            return loc
+            return _out(self, loc)
         check_positive("init_scale", self.init_scale)
         raw0 = float(np.log(np.expm1(self.init_scale)))
         raw = nn.Dense(int(np.prod(shape)), name="scale", bias_init=nn.initializers.constant(raw0), **kw)(x)
-        return loc, nn.softplus(raw).reshape(loc.shape)
+        return _out(self, loc, nn.softplus(_out(self, raw)).reshape(loc.shape))
 
 
 def _conv_networks(name: str, default_shape, channels, default_hidden):
     """The convnets ``dsprites`` (published: linear dense 128, transposed convolutions 64-64-32-1) and ``conv32``."""
 
-    def build(latent_dim, *, data_shape, hidden, conv_impl, param_dtype):
+    def build(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, dtype=None):
         shape = default_shape if data_shape is None else tuple(data_shape)
         if shape[:2] != default_shape[:2] or len(shape) != 3 or (name == "dsprites" and shape[2] != 1):
             raise ValueError(f"data_shape for {name!r} must be {default_shape}; got {shape!r}")
         _bottom(shape, len(channels))
         hidden = default_hidden if hidden is None else tuple(hidden)
-        kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype)
+        kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype, dtype=dtype)
         published = name == "dsprites"  # SPEC §8
         return (
             ConvEncoder(latent_dim, image_shape=shape, dense_activation=not published, **kw),
@@ -445,18 +459,18 @@ def _conv_networks(name: str, default_shape, channels, default_hidden):
     return build
 
 
-def _fashion_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype):
+def _fashion_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, dtype=None):
     """The published DCGAN-style Fashion-MNIST networks with BatchNorm (32×32×1)."""
     shape = (32, 32, 1) if data_shape is None else tuple(data_shape)
     if shape != (32, 32, 1):
         raise ValueError(f"data_shape for 'fashion' must be (32, 32, 1); got {shape!r}")
     if hidden is not None:
         raise ValueError(f"the 'fashion' networks have no dense layers; hidden must be None, got {hidden!r}")
-    kw = dict(image_shape=shape, conv_impl=conv_impl, param_dtype=param_dtype)
+    kw = dict(image_shape=shape, conv_impl=conv_impl, param_dtype=param_dtype, dtype=dtype)
     return DCGANEncoder(latent_dim, **kw), DCGANDecoder(latent_dim=latent_dim, **kw)
 
 
-def _mlp_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, learn_scale):
+def _mlp_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, learn_scale, dtype=None):
     """Dense encoder/decoder for data of any shape (``data_shape`` required)."""
     if data_shape is None:
         raise ValueError("data_shape is required for the 'mlp' networks, e.g. (2,) for pinwheel")
@@ -467,14 +481,14 @@ def _mlp_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, lea
     for w in hidden:
         check_dim("hidden widths", w)
     return (
-        MLPEncoder(latent_dim, hidden=hidden, param_dtype=param_dtype),
+        MLPEncoder(latent_dim, hidden=hidden, param_dtype=param_dtype, dtype=dtype),
         MLPDecoder(shape, hidden=tuple(reversed(hidden)), learn_scale=learn_scale,
-                   latent_dim=latent_dim, param_dtype=param_dtype),
+                   latent_dim=latent_dim, param_dtype=param_dtype, dtype=dtype),
     )
 
 
 #: Network name → ``build(latent_dim, *, data_shape, hidden, conv_impl,
-#: param_dtype[, learn_scale]) -> (encoder, decoder)`` (``model.network``).
+#: param_dtype[, learn_scale], dtype=None) -> (encoder, decoder)`` (``model.network``).
 NETWORKS = {
     "dsprites": _conv_networks("dsprites", (64, 64, 1), DSPRITES_CHANNELS, (128,)),
     "conv32": _conv_networks("conv32", (32, 32, 1), CONV32_CHANNELS, (256,)),
@@ -492,6 +506,7 @@ def make_networks(
     conv_impl: str = "auto",
     learn_scale: bool = False,
     param_dtype: jnp.dtype = jnp.float32,
+    compute_dtype: str = "float32",
 ) -> tuple[nn.Module, nn.Module]:
     """An ``(encoder, decoder)`` pair by name.
 
@@ -509,6 +524,10 @@ def make_networks(
         ignored by "mlp".
       learn_scale: "mlp" only: the decoder also returns a learned scale.
       param_dtype: dtype of the parameters.
+      compute_dtype: ``"float32"`` (the parameters' dtype throughout) or
+        ``"bfloat16"`` (mixed precision: convolutions and matmuls multiply in
+        bfloat16 and accumulate in float32; parameters, optimiser state and
+        the returned outputs stay ``param_dtype``). See ``COMPUTE_DTYPES``.
 
     Returns:
       ``(encoder, decoder)`` Flax modules: ``encoder(x [b, *data_shape]) ->
@@ -520,7 +539,9 @@ def make_networks(
     resolve_conv_impl(conv_impl)  # validates the name
     if learn_scale and name != "mlp":
         raise ValueError(f"learn_scale is only offered by the 'mlp' networks; got name={name!r}")
-    options = dict(data_shape=data_shape, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype)
+    check_choice("compute_dtype", compute_dtype, tuple(COMPUTE_DTYPES))
+    options = dict(data_shape=data_shape, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype,
+                   dtype=COMPUTE_DTYPES[compute_dtype])
     if name == "mlp":
         options["learn_scale"] = learn_scale
     return NETWORKS[name](latent_dim, **options)

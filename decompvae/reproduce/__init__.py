@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import NamedTuple
 
 from decompvae.report import write_reproduce_report
-from decompvae.reproduce import clustering, heavy_tails, overlap, rotation, sparsity, theory
+from decompvae.reproduce import clustering, heavy_tails, hierarchy, overlap, rotation, sparsity, subspaces, theory
 from decompvae.reproduce._common import Context
 from decompvae.reproduce._readme import write_readme
 
@@ -68,6 +68,10 @@ EXPERIMENTS = {
                    "dSprites, D = 10: β × {isotropic, anisotropic PCA, anisotropic learned}: FactorVAE, MIG"),
         Experiment("heavy_tails", heavy_tails,
                    "dSprites: Student-t ν ∈ {2, 5, 9, 12, 9999} at β = 1: FactorVAE, MIG"),
+        Experiment("subspaces", subspaces,
+                   "beyond the paper: sprite pairs, block Student-t prior vs isotropic: block MIG"),
+        Experiment("hierarchy", hierarchy,
+                   "beyond the paper: parent → child toy data, hierarchical prior vs isotropic: block MIG, alignment"),
     )
 }
 

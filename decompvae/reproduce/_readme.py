@@ -47,6 +47,12 @@ interval excludes 0 in the paper's direction, *NOT reproduced* when it rules
 out an effect of δ, and *inconclusive at this budget* otherwise — with the
 effect the design detects at 80% power beside it. Where a rule changed, the
 summary also gives the old rule's verdict. α is the published α (SPEC §3.1).
+
+Two experiments go beyond the paper, to the decompositions its abstract
+names but its experiments do not show: `subspaces` (a block prior on data
+whose factors come in groups) and `hierarchy` (a parent → child prior). They
+test predictions of the framework, not published findings: there,
+*reproduced* means the prediction held.
 """
 
 #: Why a finding did or did not reproduce under the cpu profile (no numbers: those are in the summaries).
@@ -88,9 +94,25 @@ NOTES = {
                    "the previous version of this experiment measured). The reconstruction moves the opposite way to "
                    "the paper's: heavier tails reconstruct better (a Student-t prior charges less KL for encodings far "
                    "from the origin), so the predicted cost is not seen at this budget.",
+    "subspaces": "Beyond the paper. 24 networks (4 variants × 6 seeds, fixed before the run for time), the dSprites "
+                 "cpu MLP for 3,000 steps (1.3 epochs of the 147,456 sprite pairs). The block Student-t prior puts "
+                 "the two sprites into its two blocks no better than the isotropic prior, with or without the block "
+                 "MMD, and the design rules out the smallest effect of interest. It reconstructs better and charges "
+                 "less KL. Neither prior disentangles much at this budget (MIG near 0.03). A likely reason, not "
+                 "tested here: with a nonlinear encoder and decoder, a prior's symmetry alone does not identify the "
+                 "groups (a measure-preserving map of p(z) leaves the marginal likelihood unchanged), and the "
+                 "per-point KL barely constrains the aggregate q(z). The float64 theory (block rotations are "
+                 "symmetries, mixing rotations are not) holds exactly; the paper profile is the test at full budget.",
+    "hierarchy": "Beyond the paper. 20 networks (2 priors × 10 seeds), MLP 64, 3,000 steps of fresh samples. The "
+                 "hierarchical prior, given the data's own W, V and s, does not put the parents in z_1:2 and the "
+                 "children in z_3:4: block MIG and alignment are no higher than under the isotropic prior, and the "
+                 "design rules out the smallest effect of interest. Both priors recover the latents poorly (block "
+                 "MIG near 0.1), and the hierarchical prior costs reconstruction. The float64 test shows the "
+                 "objective prefers the true assignment for a linear-Gaussian model with the exact posterior; with "
+                 "nonlinear networks and amortised Gaussian encoders that preference did not appear at this budget.",
 }
 
-ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails"]
+ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails", "subspaces", "hierarchy"]
 
 
 def finding_status(summary: str) -> str:
