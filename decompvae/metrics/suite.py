@@ -313,15 +313,17 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
         represent = lambda images: c.encode(params, jnp.asarray(images, jnp.float32))[0]  # noqa: E731
         if "factor_vae" in measures:
             out.update(_factor_vae((k["fv_dlib"], k["fv_paper"]), represent, dataset, sizes, hyper, student_t))
-        if "mig" in measures or "dlib_suite" in measures:
+        train = None  # MIG's sample of the ground truth, drawn once for mig, dlib_suite and block_mig
+        if "mig" in measures or "dlib_suite" in measures or ("block_mig" in measures and dataset is not None):
             train = tuple(map(np.asarray, sample_codes_and_factors(k["mig"], represent, dataset,
                                                                     sizes.mig_points or 10_000)))
-            if "mig" in measures:
-                out["mig"] = float(mig(*train))
-            if "dlib_suite" in measures:
-                out.update(_dlib_suite((k["beta_vae"], k["test"]), represent, dataset, sizes, train))
-        if "block_mig" in measures:
-            out.update(_block_mig(*_block_sample(k["mig"], represent, dataset, setup, sizes, codes), blocks, factor_groups(setup)))
+        if "mig" in measures:
+            out["mig"] = float(mig(*train))
+        if "dlib_suite" in measures:
+            out.update(_dlib_suite((k["beta_vae"], k["test"]), represent, dataset, sizes, train))
+        if "block_mig" in measures:  # without a ground truth: the evaluation points and their labels
+            sample = train or (codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]))
+            out.update(_block_mig(*sample, blocks, factor_groups(setup)))
         if "clustering" in measures:
             prior = setup.model(params, hyper, x_eval[:2]).prior
             scores = clustering_scores(codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]), prior=prior)
@@ -329,13 +331,6 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
         return out
 
     return evaluate
-
-
-def _block_sample(key, represent, dataset, setup, sizes: EvalSizes, codes) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and factors of ``block_mig``: MIG's sample of a ground truth, else the evaluation points and labels."""
-    if setup.data.ground_truth is not None:  # the same key as MIG: the same sample
-        return tuple(map(np.asarray, sample_codes_and_factors(key, represent, dataset, sizes.mig_points or 10_000)))
-    return codes, np.asarray(setup.data.eval_labels[: sizes.eval_points])
 
 
 def _check_measures(setup, measures: tuple[str, ...], blocks=None) -> None:
