@@ -56,7 +56,7 @@ from benchmarks.hlo_profile import CATEGORIES as _PROFILE_CATEGORIES
 from benchmarks.hlo_profile import format_profile, profile_program
 from decompvae.plots import pyplot
 from decompvae.priors import make_prior, pinwheel_mixture
-from decompvae.sweep import Grid, init_members, make_sweep, stack_members
+from decompvae.sweep import Grid, init_members, make_sweep, resolve_vectorize, stack_members
 from decompvae.train import make_optimizer, make_trainer
 
 __all__ = ["BenchConfig", "format_markdown", "machine_info", "main", "make_config", "run_benchmark"]
@@ -71,6 +71,8 @@ GOAL_COMPILE_S = 20.0  # compile time of a sweep program ≤ 20 s on CPU
 #: GPU mode: the default (``lax``, cuDNN) sweep's sizes, and the sweeps beside it — ``matmul``
 #: convolutions (vmapped ``lax`` convolutions become grouped convolutions) and bfloat16 compute.
 GPU_NS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+#: CPU mode: members looped in groups of k (``make_sweep(vectorize=k)``) beside the all-vmapped sweep.
+CPU_SWEEP_STRATEGIES = ((1, (2, 4, 8, 16)), (2, (4, 8, 16)), (4, (8, 16)))
 GPU_SWEEP_VARIANTS = (
     ("matmul", "float32", (1, 8, 64, 256)),
     ("lax", "bfloat16", (1, 8, 64, 256)),
@@ -103,6 +105,9 @@ class BenchConfig:
     sweep_variants: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
     torch_ns: tuple[int, ...] = ()  # N of the PyTorch loop and torch.func ensemble, in the sweeps' rounds
     profile_n: int = 0  # profile the single scanned run and a vmapped sweep of this many (0: no profile)
+    #: The main sweep's members looped (``make_sweep(vectorize=k)``: ``lax.map`` over groups of k vmapped
+    #: members) beside the all-vmapped sweep, in the same rounds: (k, Ns).
+    sweep_strategies: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
 
 def make_config(quick: bool = False, backend: str | None = None) -> BenchConfig:
@@ -127,12 +132,13 @@ def make_config(quick: bool = False, backend: str | None = None) -> BenchConfig:
         return BenchConfig(quick=True, batch=4, latent_dim=10, impls=("lax",), sweep_impl="lax", ns=(2,),
                            loop_ns=(2,), scan_steps=2, repeats=1, sweep_repeats=1, matmul_size=256,
                            render_batch=256, metric_points=500, dci_points=0, torch=True, breakdown=False,
-                           sweep_variants=(("lax", "bfloat16", (2,)),), torch_ns=(2,), profile_n=2)
+                           sweep_variants=(("lax", "bfloat16", (2,)),), torch_ns=(2,), profile_n=2,
+                           sweep_strategies=((1, (2,)),))
     if backend == "cpu":
         ns = (1, 2, 4, 8, 16)
         return BenchConfig(**full, ns=ns, loop_ns=ns, scan_steps=3, repeats=5, sweep_repeats=3, matmul_size=2048,
                            render_batch=1024, bf16_impls=("matmul",), sweep_variants=(("auto", "bfloat16", (8,)),),
-                           torch_ns=(8,), profile_n=8)
+                           torch_ns=(8,), profile_n=8, sweep_strategies=CPU_SWEEP_STRATEGIES)
     # GPU: no "phase" formulation, no per-piece breakdown and no DCI (a CPU-bound scikit-learn fit), so
     # that benchmarks/gpu_check.sh fits in its 8 minutes; the sweeps carry the GPU questions.
     full.update(impls=("lax", "matmul"), breakdown=False, dci_points=0)
@@ -450,9 +456,10 @@ def bench_breakdown(cfg: BenchConfig, data: jax.Array, log) -> dict[str, Any]:
     return out
 
 
-def _sweep_program(trainer, n: int, data, scan_steps: int):
-    """``(compiled sweep.run, stacked state, stacked hyper, compile seconds)`` for ``n`` members (seeds 0 … n − 1)."""
-    sweep = make_sweep(trainer)
+def _sweep_program(trainer, n: int, data, scan_steps: int, vectorize: int | None = None):
+    """``(compiled sweep.run, stacked state, stacked hyper, compile seconds)`` for ``n`` members (seeds 0 … n − 1),
+    vmapped in groups of ``vectorize`` (None: all ``n`` at once)."""
+    sweep = make_sweep(trainer, vectorize=vectorize or n)
     hyper, lrs, keys = stack_members(Grid(seed=list(range(n))).members())
     state = init_members(sweep, keys, hyper, lrs)
     compiled, seconds = _compile(sweep.run, state, hyper, data, scan_steps)
@@ -477,8 +484,11 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
     torch_ref, why = (None, "skipped") if not (cfg.torch and cfg.torch_ns) else _load_torch_reference()
     results: dict[str, Any] = {"sweep_impl": cfg.sweep_impl, "loop_impl": loop_impl, "vmap": {}, "loop": {},
                                "variants": {name: {} for name in variant_trainers}, "torch_loop": {},
-                               "torch_func": {}, "torch": {"available": torch_ref is not None, "reason": why}}
-    all_ns = set(cfg.ns) | set(cfg.loop_ns) | {n for _, _, ns in cfg.sweep_variants for n in ns} | set(cfg.torch_ns)
+                               "torch_func": {}, "torch": {"available": torch_ref is not None, "reason": why},
+                               "strategies": {k: {} for k, _ in cfg.sweep_strategies},
+                               "default_vectorize": resolve_vectorize(None)}
+    all_ns = (set(cfg.ns) | set(cfg.loop_ns) | {n for _, _, ns in cfg.sweep_variants for n in ns} | set(cfg.torch_ns)
+              | {n for _, ns in cfg.sweep_strategies for n in ns})
     for n in sorted(all_ns):
         thunks, slots = {}, {}
         if n in cfg.ns:
@@ -494,6 +504,14 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
                 thunks[f"vmap {name}"] = _Stepper(compiled, state, hyper, data)
                 slots[f"vmap {name}"] = results["variants"][name]
                 results["variants"][name][n] = {"compile_s": seconds, "memory": _memory(compiled)}
+        for k, ns in cfg.sweep_strategies:
+            if n in ns:
+                compiled, state, hyper, seconds = _sweep_program(trainer, n, data, cfg.scan_steps, vectorize=k)
+                thunks[f"vmap groups of {k}"] = _Stepper(compiled, state, hyper, data)
+                slots[f"vmap groups of {k}"] = results["strategies"][k]
+                results["strategies"][k][n] = {"compile_s": seconds, "memory": _memory(compiled)}
+                if programs is not None and n == cfg.profile_n:
+                    programs[("groups", k, n)] = (compiled, state, hyper)
         if n in cfg.loop_ns:
             hyper1 = Hyperparams(beta=jnp.float32(1.0), alpha=jnp.float32(0.0), prior={})
             keys = stack_members(Grid(seed=list(range(n))).members())[2]
@@ -533,6 +551,10 @@ def bench_profile(cfg: BenchConfig, data, hyper, compiled_steps, programs, log) 
         c_sweep, s_state, s_hyper = programs[("vmap", cfg.profile_n)]
         out[f"vmap of {cfg.profile_n} ({cfg.sweep_impl})"] = profile_program(
             c_sweep, lambda: c_sweep(s_state, s_hyper, data), steps_per_call=cfg.profile_n * cfg.scan_steps)
+    for key, (c_sweep, s_state, s_hyper) in programs.items():
+        if key[0] == "groups":
+            out[f"lax.map over groups of {key[1]} of {key[2]} ({cfg.sweep_impl})"] = profile_program(
+                c_sweep, lambda c=c_sweep, s=s_state, h=s_hyper: c(s, h, data), steps_per_call=key[2] * cfg.scan_steps)
     for name, p in out.items():
         top = max(p["categories"].items(), key=lambda kv: kv[1]["ms_per_step"] or 0.0)
         log(f"  profile {name}: {p['matched_events']} traced ops; largest {top[0]} "
@@ -625,6 +647,18 @@ def _goals(report: dict[str, Any]) -> dict[str, Any]:
     best_n = min(multi, key=multi.get) if multi else None
     goals["vmap_ratio"] = {"per_n": ratios, "best_n": best_n, "best": multi.get(best_n),
                            "goal": GOAL_VMAP_RATIO, "met": bool(multi) and multi[best_n] <= GOAL_VMAP_RATIO}
+    # The fastest way to train N members in one program: all vmapped, or looped in vmapped groups.
+    options = {n: {"all": v["median_ms"]} for n, v in vmap.items()}
+    for k, per_n in report["sweeps"].get("strategies", {}).items():
+        for n, v in per_n.items():
+            if "median_ms" in v:
+                options.setdefault(n, {})[f"groups of {k}"] = v["median_ms"]
+    fastest = {n: min(o, key=o.get) for n, o in options.items()}
+    goals["sweep_strategy"] = {"fastest": fastest, "ratio": {n: options[n][f] / best_single for n, f in fastest.items()},
+                               "default_vectorize": report["sweeps"].get("default_vectorize"),
+                               "goal": GOAL_VMAP_RATIO,
+                               "met": any(options[n][f] / best_single <= GOAL_VMAP_RATIO
+                                          for n, f in fastest.items() if int(n) > 1)}
     loop = report["sweeps"]["loop"]
     speedups = {n: loop[n]["median_ms"] / vmap[n]["median_ms"] for n in vmap if n in loop}
     goals["vmap_vs_loop_throughput"] = speedups
@@ -798,6 +832,13 @@ def format_markdown(report: dict[str, Any]) -> str:
     else:
         lines.append(f"- vmapped per-model ≤ {vr['goal']}× best single: best {vr['best']:.2f}× at N = {vr['best_n']} — "
                      f"**{'met' if vr['met'] else 'not met'}**.")
+    st = g.get("sweep_strategy")
+    if st and st["ratio"]:
+        multi = {n: r for n, r in st["ratio"].items() if int(n) > 1}
+        lines.append("- fastest strategy per N (÷ best single): "
+                     + ", ".join(f"N = {n}: {st['fastest'][n]} {r:.2f}×" for n, r in sorted(multi.items(), key=lambda kv: int(kv[0])))
+                     + f"; `make_sweep`'s default here: vectorize = {st['default_vectorize'] or 'all'} — "
+                     f"**{'met' if st['met'] else 'not met'}**.")
     if "gpu_sweep64_vs_loop" in g:
         gp = g["gpu_sweep64_vs_loop"]
         lines.append(f"- GPU sweep of 64 ≥ 20× a loop: {gp['speedup']}× (best variant {gp['best_variant']}: "
@@ -821,6 +862,7 @@ def _side_by_side_lines(report: dict[str, Any]) -> list[str]:
     """The sweeps beside the main one (formulations, bfloat16, PyTorch), per N, measured in its rounds."""
     sw = report["sweeps"]
     columns = {f"vmap {k}": v for k, v in sw.get("variants", {}).items()}
+    columns.update({f"{sw['sweep_impl']}, lax.map over groups of {k}": v for k, v in sw.get("strategies", {}).items()})
     if sw.get("torch_loop"):
         columns.update({"PyTorch loop": sw["torch_loop"], "PyTorch torch.func": sw["torch_func"]})
     if not columns:
@@ -842,14 +884,16 @@ def _side_by_side_lines(report: dict[str, Any]) -> list[str]:
 
 
 def plot_throughput(report: dict[str, Any], path: pathlib.Path) -> None:
-    """Model-steps/s against N (log-log) for the vmapped sweep and the loop."""
+    """Model-steps/s against N (log-x) for the vmapped sweep, the looped groups and the Python loop."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for kind, marker in (("vmap", "o"), ("loop", "s")):
-        rows = sorted((int(n), v["model_steps_per_s"]) for n, v in report["sweeps"][kind].items())
+    sw = report["sweeps"]
+    lines = [(f"vmap ({sw['sweep_impl']})", sw["vmap"], "o"), (f"Python loop ({sw['loop_impl']})", sw["loop"], "s")]
+    lines += [(f"lax.map over groups of {k}", v, "^") for k, v in sw.get("strategies", {}).items()]
+    for label, per_n, marker in lines:
+        rows = sorted((int(n), v["model_steps_per_s"]) for n, v in per_n.items() if "model_steps_per_s" in v)
         if rows:
-            impl = report["sweeps"]["sweep_impl" if kind == "vmap" else "loop_impl"]
-            ax.plot(*zip(*rows), marker=marker, label=f"{kind} ({impl})")
+            ax.plot(*zip(*rows), marker=marker, label=label)
     best = report["goals"]["best_single_ms"]
     ax.axhline(1e3 / best, color="grey", ls="--", lw=1, label="best single model")
     if report["single"]["torch"]["available"]:

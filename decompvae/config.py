@@ -277,6 +277,10 @@ class SweepConfig:
       mode: ``product`` or ``zip``.
       chunk_size: members per compiled call; 0 = estimate from memory.
       devices: number of devices to shard over (0 = all local devices).
+      vectorize: members vmapped together inside a compiled call, which
+        loops over such groups (``make_sweep(vectorize=…)``); 0 = the
+        backend's default (``sweep.resolve_vectorize``). The numbers trained
+        are the same for every value; only speed and memory differ.
     """
 
     beta: tuple[float, ...] = ()
@@ -288,6 +292,7 @@ class SweepConfig:
     mode: str = "product"
     chunk_size: int = 0
     devices: int = 0
+    vectorize: int = 0
 
     def __post_init__(self):
         check_choice("sweep.mode", self.mode, ("product", "zip"))
@@ -299,8 +304,9 @@ class SweepConfig:
             object.__setattr__(self, name, tuple(value))
         if isinstance(self.alpha, Mapping):
             object.__setattr__(self, "alpha", {k: tuple(v) for k, v in self.alpha.items()})
-        if self.chunk_size < 0 or self.devices < 0:
-            raise ValueError("sweep.chunk_size and sweep.devices must be ≥ 0")
+        for name in ("chunk_size", "devices", "vectorize"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"sweep.{name} must be an integer ≥ 0; got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass(frozen=True)

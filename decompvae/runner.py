@@ -50,6 +50,7 @@ from decompvae.sweep import (
     init_members,
     make_sweep,
     member_label,
+    program_bytes,
     run_members,
     stack_members,
     sweep_mesh,
@@ -184,7 +185,7 @@ def _chunk_size(setup: RunSetup, members: _Members, data, n_devices: int) -> int
         first = jax.tree.map(lambda a: a[:1], members.hyper)
         small = init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1])
         chunk = estimate_chunk_size(setup.trainer, small, first, data, setup.config.train.log_every,
-                                    n_devices=n_devices)
+                                    n_devices=n_devices, vectorize=setup.config.sweep.vectorize)
         chunk = int(distributed.broadcast(np.asarray(chunk)))  # the processes must agree on the chunks
     if distributed.multi_process():  # a multiple of the devices: the members are padded to fill them
         return math.ceil(min(chunk or n, n) / n_devices) * n_devices
@@ -196,7 +197,7 @@ def _make_sweep(setup: RunSetup, members: _Members) -> tuple[Sweep, object]:
     devices = _devices(setup.config, len(members.labels))
     mesh = sweep_mesh(devices) if len(devices) > 1 else None
     chunk = _chunk_size(setup, members, setup.data.data, len(devices))
-    sweep = make_sweep(setup.trainer, mesh=mesh, chunk_size=chunk)
+    sweep = make_sweep(setup.trainer, mesh=mesh, chunk_size=chunk, vectorize=setup.config.sweep.vectorize)
     data = sweep.replicate(setup.data.data) if distributed.multi_process() else setup.data.data
     return sweep, data
 
@@ -331,20 +332,10 @@ def plan(config: Config) -> Plan:
     lengths = {t.log_every} | ({t.steps % t.log_every} if t.steps % t.log_every else set())
     first = jax.tree.map(lambda a: a[:1], members.hyper)
     state = init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1])
-    one, two = (_footprint(setup, state, first, count) for count in (1, 2))
+    one, two = (program_bytes(setup.trainer, state, first, setup.data.data, t.log_every, count,
+                              vectorize=config.sweep.vectorize) for count in (1, 2))
     per_member = max(two - one, 0)
     return Plan(members.labels, chunk, n_devices, 1 + len(lengths) + 1, per_member, one + per_member * (chunk - 1))
-
-
-def _footprint(setup: RunSetup, state: TrainState, hyper: Hyperparams, count: int) -> int:
-    """Bytes of the vmapped training program for ``count`` copies of one member (XLA's memory analysis)."""
-    run = jax.jit(jax.vmap(setup.trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
-    repeat = lambda tree: jax.tree.map(lambda a: jax.numpy.repeat(a, count, axis=0), tree)  # noqa: E731
-    mem = run.lower(repeat(state), repeat(hyper), setup.data.data, setup.config.train.log_every).compile()
-    analysis = mem.memory_analysis()
-    if analysis is None:
-        return 0
-    return int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
 
 
 def format_plan(p: Plan, config: Config) -> str:

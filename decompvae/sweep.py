@@ -35,9 +35,13 @@ from decompvae.train import StepInfo, Trainer, TrainState
 
 Array = jax.Array
 
-__all__ = ["Grid", "Sweep", "make_sweep", "member_label", "stack_members", "sweep_mesh"]
+__all__ = ["Grid", "Sweep", "make_sweep", "member_label", "resolve_vectorize", "stack_members", "sweep_mesh"]
 
 SWEEP_AXIS = "sweep"
+#: Members vmapped together on CPU by default (:func:`resolve_vectorize`; None = all). One at a time
+#: was the fastest on 2 CPU cores at every N measured (0.87–0.95× a single model's step against
+#: 0.93–1.34× for the all-vmapped sweep; benchmarks/README.md, 2026-12-02).
+CPU_VECTORIZE: int | None = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,8 +269,46 @@ class Sweep:
         return to_global(tree, NamedSharding(self.mesh, PartitionSpec()))
 
 
-def make_sweep(trainer: Trainer, *, mesh: Mesh | None = None, chunk_size: int | None = None) -> Sweep:
-    """Vmap a trainer over members, sharded across the mesh's devices.
+def resolve_vectorize(vectorize: int | None, backend: str | None = None) -> int | None:
+    """Members computed together (vmapped) in each step of a sweep's member loop.
+
+    Args:
+      vectorize: a positive count, or ``0``/None for the backend's default.
+      backend: ``"cpu"``, ``"gpu"``…; None for ``jax.default_backend()``.
+
+    Returns:
+      The count, or None for "all members at once" (one vmap). The default
+      is None on accelerators, where vmapped members fill the device, and
+      ``CPU_VECTORIZE`` on CPU, where one model already keeps every core
+      busy and a vmapped sweep cost more per model than members one after
+      another (benchmarks/README.md, "Sweep strategies").
+    """
+    if vectorize:
+        check_dim("vectorize", vectorize)
+        return int(vectorize)
+    backend = jax.default_backend() if backend is None else backend
+    return CPU_VECTORIZE if backend == "cpu" else None
+
+
+def _over_members(run: Callable, vectorize: int | None) -> Callable:
+    """``run(state, hyper, data, num_steps)`` over stacked members: one vmap, or
+    ``lax.map`` over groups of ``vectorize`` vmapped members (1: a plain loop)."""
+    if vectorize is None:
+        return jax.vmap(run, in_axes=(0, 0, None, None))
+
+    def looped(state, hyper, data, num_steps):
+        if vectorize >= state.step.shape[0]:
+            return jax.vmap(run, in_axes=(0, 0, None, None))(state, hyper, data, num_steps)
+        one = lambda member: run(*member, data, num_steps)  # noqa: E731
+        return jax.lax.map(one, (state, hyper), batch_size=None if vectorize == 1 else vectorize)
+
+    return looped
+
+
+def make_sweep(
+    trainer: Trainer, *, mesh: Mesh | None = None, chunk_size: int | None = None, vectorize: int | None = None
+) -> Sweep:
+    """Vmap (or loop) a trainer over members, sharded across the mesh's devices.
 
     Args:
       trainer: from :func:`decompvae.train.make_trainer`.
@@ -275,6 +317,10 @@ def make_sweep(trainer: Trainer, *, mesh: Mesh | None = None, chunk_size: int | 
         spans every host and the same program runs on all of them.
       chunk_size: members per compiled call; None = all members at once.
         Must be a multiple of the number of devices in ``mesh``.
+      vectorize: members vmapped together inside the compiled call; the
+        call loops (``lax.map``) over such groups. None or 0: the backend's
+        default (:func:`resolve_vectorize`). Every choice trains the same
+        members to the same numbers (tested); only speed and memory differ.
 
     Returns:
       A :class:`Sweep`. Use :func:`run_chunks` to train any N.
@@ -285,7 +331,7 @@ def make_sweep(trainer: Trainer, *, mesh: Mesh | None = None, chunk_size: int | 
         if chunk_size % n_dev:
             raise ValueError(f"chunk_size ({chunk_size}) must be a multiple of the device count ({n_dev})")
     init = jax.vmap(trainer.init)
-    run = jax.vmap(trainer.run, in_axes=(0, 0, None, None))
+    run = _over_members(trainer.run, resolve_vectorize(vectorize))
     if mesh is not None:
         # Each device runs the vmapped program on its own members (the data
         # replicated): shard_map guarantees no communication between devices.
@@ -377,6 +423,29 @@ def device_memory_bytes(device: jax.Device | None = None) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
 
 
+def program_bytes(
+    trainer: Trainer, state: TrainState, hyper: Hyperparams, data: Any, num_steps: int, count: int,
+    *, vectorize: int | None = None,
+) -> int:
+    """XLA's memory analysis (arguments + outputs + temporaries) of the training program.
+
+    Args:
+      trainer, data, num_steps: as for :func:`run_members`.
+      state, hyper: stacked (≥ 1 member); the program runs ``count`` copies of the first.
+      count: members in the program.
+      vectorize: as for :func:`make_sweep`.
+
+    Returns:
+      Bytes (0 where the backend gives no analysis).
+    """
+    run = jax.jit(_over_members(trainer.run, resolve_vectorize(vectorize)), static_argnums=3)
+    s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
+    mem = run.lower(s, h, data, num_steps).compile().memory_analysis()
+    if mem is None:
+        return 0
+    return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
+
+
 def estimate_chunk_size(
     trainer: Trainer,
     state: TrainState,
@@ -386,12 +455,13 @@ def estimate_chunk_size(
     *,
     n_devices: int = 1,
     memory_bytes: int | None = None,
+    vectorize: int | None = None,
 ) -> int:
     """How many members fit in memory at once, from XLA's memory analysis.
 
-    Compiles the vmapped run for 2 members and for 1, takes the difference of
-    their argument, output and temporary sizes as the cost of one member, and
-    divides the budget (per device, times ``n_devices``) by it.
+    Compiles the run for 2 members and for 1 (:func:`program_bytes`), takes
+    the difference as the cost of one member, and divides the budget (per
+    device, times ``n_devices``) by it.
 
     Args:
       trainer: the single-model trainer.
@@ -401,20 +471,13 @@ def estimate_chunk_size(
       n_devices: devices the chunk is sharded over.
       memory_bytes: per-device budget (default :func:`device_memory_bytes`,
         with 20% head-room left).
+      vectorize: as for :func:`make_sweep` (looped members cost less memory).
 
     Returns:
       A chunk size, a multiple of ``n_devices`` and at least ``n_devices``.
     """
-    run = jax.jit(jax.vmap(trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
-
-    def footprint(count: int) -> int:
-        s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
-        mem = run.lower(s, h, data, num_steps).compile().memory_analysis()
-        if mem is None:
-            return 0
-        return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
-
-    per_member = max(footprint(2) - footprint(1), 1)
+    one, two = (program_bytes(trainer, state, hyper, data, num_steps, count, vectorize=vectorize) for count in (1, 2))
+    per_member = max(two - one, 1)
     budget = int(0.8 * (memory_bytes or device_memory_bytes())) * n_devices
     size = max(budget // per_member // n_devices, 1) * n_devices
     return int(size)

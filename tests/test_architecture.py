@@ -1,4 +1,4 @@
-"""The package's shape: no import cycles, imports at the top, short functions, no reach into benchmarks/."""
+"""The package's shape: no import cycles, imports at the top, short functions, no stale slow-list entries."""
 
 import ast
 from pathlib import Path
@@ -91,3 +91,15 @@ def test_functions_are_short():
                 start = first.end_lineno + 1 if doc and len(node.body) > 1 else node.body[0].lineno
                 longest.append((node.end_lineno - start + 1, f"{name}.{node.name}"))
     assert max(longest)[0] <= LONGEST_FUNCTION, sorted(longest)[-5:]
+
+
+def test_the_slow_list_names_existing_tests():
+    """Every entry of tests/slow_tests.txt is a test function of an existing file (no stale entries)."""
+    from conftest import slow_test_ids
+
+    root = PACKAGE.parent
+    for node in slow_test_ids():
+        path, *names = node.split("::")
+        tree = ast.parse((root / path).read_text())
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert all(name.split("[")[0] in defined for name in names), node

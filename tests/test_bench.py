@@ -101,6 +101,16 @@ def test_goals_against_hand_computed_ratios():
     assert "gpu_sweep64_vs_loop" not in goals
 
 
+def test_fastest_sweep_strategy_per_n():
+    report = _report(torch_ms=None)
+    report["sweeps"]["vmap"][4]["median_ms"] = 170.0
+    report["sweeps"]["strategies"] = {1: {2: {"median_ms": 190.0}, 4: {"median_ms": 150.0}},
+                                      2: {4: {"median_ms": 160.0}}}
+    st = bench._goals(report)["sweep_strategy"]
+    assert st["fastest"] == {1: "all", 2: "all", 4: "groups of 1"}
+    assert st["ratio"][4] == pytest.approx(0.75) and st["met"]  # 150 / 200; the all-vmapped 0.85 alone is not
+
+
 def test_goals_not_met_and_torch_missing():
     report = _report(torch_ms=None)
     report["sweeps"]["vmap"][4]["median_ms"] = 170.0
@@ -135,7 +145,7 @@ def test_torch_peer_has_the_same_parameters():
 def test_quick_run_profiles_and_compares_side_by_side(quick_run):
     out, report = quick_run
     profile = report["profile"]
-    assert set(profile) == {"single (lax)", "vmap of 2 (lax)"}
+    assert set(profile) == {"single (lax)", "vmap of 2 (lax)", "lax.map over groups of 1 of 2 (lax)"}
     for p in profile.values():
         cats = p["categories"]
         assert set(cats) == set(bench.hlo_profile_categories())
@@ -143,6 +153,8 @@ def test_quick_run_profiles_and_compares_side_by_side(quick_run):
         if p["matched_events"]:  # XLA:CPU traces every thunk by instruction name
             assert abs(sum(c["share"] for c in cats.values()) - 1.0) < 1e-6
     assert report["sweeps"]["variants"]["lax bfloat16"]["2"]["median_ms"] > 0
+    assert report["sweeps"]["strategies"]["1"]["2"]["median_ms"] > 0  # members looped one at a time
+    assert set(report["goals"]["sweep_strategy"]["fastest"]["2"].split()) <= {"all", "groups", "of", "1"}
     assert report["sweeps"]["loop_impl"] == "lax"  # float32, like the main sweep
     assert report["goals"]["compile"]["max_sweep_compile_s"] > 0
     torch_available = report["sweeps"]["torch"]["available"]

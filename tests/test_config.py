@@ -18,6 +18,8 @@ from decompvae.config import load_config
         ("train.steps=0", "train.steps"),
         ("train.learning_rate=-1.0", "train.learning_rate"),
         ("sweep.mode=grid", "sweep.mode"),
+        ("sweep.vectorize=-1", "sweep.vectorize"),
+        ("sweep.chunk_size=2.5", "sweep.chunk_size"),
         ("model.prior=student_t", "df"),
         ("model.latent_dim=3", "latent_dim=2"),
         ("model.network=conv32", "network"),

@@ -86,3 +86,15 @@ def test_bad_prior_value_in_sweep(tmp_path):
     with pytest.raises(ValueError, match="df must be > 0"):
         runner.build(config)
 
+
+
+def test_plan_counts_members_programs_and_memory(tmp_path):
+    """The dry run: every member listed, one chunk, and XLA's memory of the vmapped and the looped program."""
+    grid = ["sweep.beta=[0.5,1.0,2.0]", "sweep.seed=[0,1]"]
+    vmapped = runner.plan(_tiny_config(tmp_path, *grid, "sweep.vectorize=6"))
+    looped = runner.plan(_tiny_config(tmp_path, *grid, "sweep.vectorize=1"))
+    assert len(vmapped.labels) == 6 and vmapped.chunk_size == 6 and vmapped.n_devices in (1, 2, 3, 6)
+    assert vmapped.programs == 3  # init, training of log_every steps, held-out summary (40 % 10 == 0)
+    assert vmapped.bytes_per_member > 0 and vmapped.bytes_per_chunk > looped.bytes_per_chunk > 0
+    text = runner.format_plan(vmapped, _tiny_config(tmp_path, *grid))
+    assert "6 member(s), 40 steps each" in text and "chunk: 6 member(s)" in text

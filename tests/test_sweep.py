@@ -62,7 +62,7 @@ def reference():
     trainer, data = _trainer()
     members = SIX.members()
     hyper, lrs, keys = sw.stack_members(members, SIX.fixed_prior)
-    plain = sw.make_sweep(trainer)
+    plain = sw.make_sweep(trainer, vectorize=len(members))
     state, info = sw.run_members(plain, sw.init_members(plain, keys, hyper, lrs), hyper, data, STEPS)
     return trainer, data, members, (hyper, lrs, keys), state, info
 
@@ -90,6 +90,27 @@ def test_sharded_and_chunked_equal_unsharded(reference):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=TOL, rtol=TOL)
 
 
+@pytest.mark.parametrize("vectorize, devices", [
+    (4, 1), pytest.param(1, 1, marks=pytest.mark.slow), pytest.param(1, 2, marks=pytest.mark.slow)])
+def test_looped_members_equal_vmapped(reference, vectorize, devices):
+    """``vectorize`` loops over groups of vmapped members (4: a group of 4 and a remainder of 2); sharded too."""
+    trainer, data, _, (hyper, lrs, keys), expected, expected_info = reference
+    mesh = sw.sweep_mesh(jax.devices()[:devices]) if devices > 1 else None
+    sweep = sw.make_sweep(trainer, mesh=mesh, vectorize=vectorize)
+    state, info = sw.run_members(sweep, sw.init_members(sweep, keys, hyper, lrs), hyper, data, STEPS)
+    np.testing.assert_allclose(np.asarray(info.loss), np.asarray(expected_info.loss), atol=TOL, rtol=TOL)
+    for a, b in zip(jax.tree.leaves(expected.params), jax.tree.leaves(state.params)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=TOL, rtol=TOL)
+
+
+def test_resolve_vectorize():
+    assert sw.resolve_vectorize(3) == 3
+    assert sw.resolve_vectorize(None, "gpu") is None and sw.resolve_vectorize(0, "tpu") is None
+    assert sw.resolve_vectorize(0, "cpu") == sw.CPU_VECTORIZE
+    with pytest.raises(ValueError, match="vectorize"):
+        sw.resolve_vectorize(-2)
+
+
 def test_diverging_member_is_frozen_others_unaffected(reference):
     _, data, _, _, expected, _ = reference
     trainer, _ = _trainer(poison_beta=4.0)
@@ -104,3 +125,16 @@ def test_diverging_member_is_frozen_others_unaffected(reference):
         np.testing.assert_array_equal(np.asarray(b)[poisoned], np.asarray(a)[poisoned])  # frozen at the start
         np.testing.assert_allclose(np.asarray(b)[~poisoned], np.asarray(c)[~poisoned], atol=TOL, rtol=TOL)
 
+
+
+def test_memory_estimate_and_chunk_size(reference):
+    """XLA's footprint grows per member; looped members cost less; the chunk is the budget ÷ one member."""
+    trainer, data, _, (hyper, lrs, keys), state, _ = reference
+    vmapped = [sw.program_bytes(trainer, state, hyper, data, 5, n, vectorize=4) for n in (1, 2, 4)]
+    looped = sw.program_bytes(trainer, state, hyper, data, 5, 4, vectorize=1)
+    assert 0 < vmapped[0] < vmapped[1] < vmapped[2] and looped < vmapped[2]
+    per_member = vmapped[1] - vmapped[0]
+    budget = 10 * per_member
+    chunk = sw.estimate_chunk_size(trainer, state, hyper, data, 5, memory_bytes=budget, vectorize=2)
+    assert chunk == int(0.8 * budget) // per_member == 8
+    assert sw.estimate_chunk_size(trainer, state, hyper, data, 5, memory_bytes=budget, vectorize=2, n_devices=3) % 3 == 0

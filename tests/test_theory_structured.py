@@ -34,6 +34,8 @@ from decompvae import priors
 from decompvae.objective import decomposition_terms
 from decompvae.regularisers import make_divergence
 
+from _theory_setup import fixed_decoder, fixed_encoder
+
 pytestmark = pytest.mark.usefixtures("x64")
 
 EXACT = 1e-10  # float64: what the theorems say is exact, up to rounding
@@ -44,25 +46,11 @@ D, B, X_DIM, BETA = sum(BLOCKS), 6, 5, 4.0
 
 
 def _decoder(seed=0):
-    """A fixed nonlinear Gaussian decoder and data: z [b, D] -> log p(x|z) [b]."""
-    rng = np.random.default_rng(seed)
-    w1, w2 = jnp.asarray(rng.normal(size=(D, 7))), jnp.asarray(rng.normal(size=(7, X_DIM)))
-    x = jnp.asarray(rng.normal(size=(B, X_DIM)))
-
-    def log_likelihood(z):
-        mean = jnp.tanh(z @ w1) @ w2
-        return jnp.sum(-0.5 * (x - mean) ** 2 - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
-
-    return log_likelihood
+    return fixed_decoder(D, B, X_DIM, seed)
 
 
 def _encoder(seed=1, full=False):
-    rng = np.random.default_rng(seed)
-    loc = jnp.asarray(rng.normal(size=(B, D)))
-    if not full:
-        return distrax.MultivariateNormalDiag(loc, jnp.asarray(rng.uniform(0.2, 1.5, size=(B, D))))
-    tril = np.tril(rng.normal(scale=0.3, size=(B, D, D)), -1) + np.eye(D) * rng.uniform(0.3, 1.2, size=(B, 1, D))
-    return distrax.MultivariateNormalTri(loc, jnp.asarray(tril))
+    return fixed_encoder(D, B, seed, full)
 
 
 def _orthogonal(k, rng):

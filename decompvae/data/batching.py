@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from decompvae._checks import check_choice, check_dim
 from decompvae.data.sprites import FACTOR_SIZES, render_factors
-from decompvae.data.ground_truth import sample_uniform_factors
+from decompvae.data.ground_truth import make_factor_stream
 
 Array = jax.Array
 
@@ -209,10 +209,4 @@ def make_dsprites_stream(
       ``sample(key) -> (images [b, 64, 64, 1] in {0, 1}, factors int32 [b, 5])``;
       pure and jittable (use ``fold_in(key, step)`` for per-step keys).
     """
-    check_dim("batch_size", batch_size)
-
-    def sample(key: Array) -> tuple[Array, Array]:
-        factors = sample_uniform_factors(key, batch_size, FACTOR_SIZES)
-        return render_factors(factors, dtype=dtype), factors
-
-    return sample
+    return make_factor_stream(render_factors, FACTOR_SIZES, batch_size, dtype=dtype)

@@ -49,20 +49,13 @@ same pixels, and ``sample_factors`` with the same key the same factors.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from decompvae._checks import check_dim
 from decompvae.data import sprites
-from decompvae.data.ground_truth import (
-    factors_to_index,
-    grid_size,
-    index_to_factors,
-    sample_uniform_factors,
-)
+from decompvae.data.ground_truth import RenderedGrid, make_factor_stream
 
 Array = jax.Array
 
@@ -142,38 +135,18 @@ def render_pair_factors(factors: Array, *, dtype=jnp.float32) -> Array:
     return jnp.maximum(side_a, side_b)
 
 
-_render_pair_factors_jit = jax.jit(render_pair_factors, static_argnames=("dtype",))
-
-
-@jax.jit
-def _render_index_range(start: Array, indices: Array) -> tuple[Array, Array]:
-    index = jnp.minimum(start + indices, PAIR_NUM_IMAGES - 1)
-    factors = index_to_factors(index, PAIR_FACTOR_SIZES)
-    return factors, render_pair_factors(factors)
-
-
 def make_pair_stream(batch_size: int, *, dtype=jnp.float32):
     """An endless stream of sprite pairs: uniform factors rendered on the fly.
 
-    Args:
-      batch_size: b, images per call (static).
-      dtype: image dtype.
-
     Returns:
       ``sample(key) -> (images [b, 64, 64, 1] in {0, 1}, factors int32 [b, 10])``;
-      pure and jittable (use ``fold_in(key, step)`` for per-step keys).
+      pure and jittable (:func:`~decompvae.data.ground_truth.make_factor_stream`).
     """
-    check_dim("batch_size", batch_size)
-
-    def sample(key: Array) -> tuple[Array, Array]:
-        factors = sample_uniform_factors(key, batch_size, PAIR_FACTOR_SIZES)
-        return render_pair_factors(factors, dtype=dtype), factors
-
-    return sample
+    return make_factor_stream(render_pair_factors, PAIR_FACTOR_SIZES, batch_size, dtype=dtype)
 
 
 @dataclasses.dataclass(frozen=True)
-class ProceduralSpritePairs:
+class ProceduralSpritePairs(RenderedGrid):
     """Sprite pairs rendered on demand: the ground-truth interface plus factor groups.
 
     Attributes:
@@ -188,45 +161,4 @@ class ProceduralSpritePairs:
     factor_names: tuple[str, ...] = dataclasses.field(default=PAIR_FACTOR_NAMES, init=False)
     factor_groups: tuple[tuple[int, ...], ...] = dataclasses.field(default=PAIR_FACTOR_GROUPS, init=False)
     group_names: tuple[str, ...] = dataclasses.field(default=PAIR_GROUP_NAMES, init=False)
-
-    @property
-    def num_images(self) -> int:
-        """147,456: every factor combination once."""
-        return grid_size(self.factor_sizes)
-
-    @property
-    def is_full_grid(self) -> bool:
-        """Always True: every combination can be rendered."""
-        return True
-
-    def sample_factors(self, key: Array, n: int) -> Array:
-        """Uniform factor classes ``[n, 10]`` (int32); jittable for static ``n``."""
-        return sample_uniform_factors(key, n, self.factor_sizes)
-
-    def images(self, factors: Array) -> Array:
-        """Float32 images ``[n, 64, 64, 1]`` in {0, 1} of classes ``[n, 10]``; jittable."""
-        return _render_pair_factors_jit(factors)
-
-    def factors_to_index(self, factors: Array) -> Array:
-        """Flat index ``[n]`` of classes ``[n, 10]`` (B's posY fastest)."""
-        return factors_to_index(factors, self.factor_sizes)
-
-    def index_to_factors(self, index: Array) -> Array:
-        """Classes ``[n, 10]`` of flat indices ``[n]``."""
-        return index_to_factors(index, self.factor_sizes)
-
-    def iter_grid(self, batch_size: int = 1024) -> Iterator[tuple[Array, Array]]:
-        """Every image in index order, rendered in jitted batches.
-
-        Args:
-          batch_size: images per batch (the last batch may be shorter).
-
-        Yields:
-          ``(factors int32 [b, 10], images float32 [b, 64, 64, 1])``.
-        """
-        check_dim("batch_size", batch_size)
-        offsets = jnp.arange(batch_size, dtype=jnp.int32)
-        for start in range(0, self.num_images, batch_size):
-            factors, images = _render_index_range(jnp.int32(start), offsets)
-            valid = min(batch_size, self.num_images - start)
-            yield factors[:valid], images[:valid]
+    render = staticmethod(render_pair_factors)

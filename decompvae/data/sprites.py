@@ -53,20 +53,13 @@ https://github.com/deepmind/dsprites-dataset.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
 
 import jax
 import jax.numpy as jnp
 import matplotlib.image
 import numpy as np
 
-from decompvae._checks import check_dim
-from decompvae.data.ground_truth import (
-    factors_to_index,
-    grid_size,
-    index_to_factors,
-    sample_uniform_factors,
-)
+from decompvae.data.ground_truth import RenderedGrid, sample_uniform_factors
 
 Array = jax.Array
 
@@ -270,18 +263,8 @@ def render_factors(factors: Array, *, dtype=jnp.float32) -> Array:
     )
 
 
-_render_factors_jit = jax.jit(render_factors, static_argnames=("dtype",))
-
-
-@jax.jit
-def _render_index_range(start: Array, indices: Array) -> tuple[Array, Array]:
-    index = jnp.minimum(start + indices, NUM_IMAGES - 1)
-    factors = index_to_factors(index, FACTOR_SIZES)
-    return factors, render_factors(factors)
-
-
 @dataclasses.dataclass(frozen=True)
-class ProceduralDSprites:
+class ProceduralDSprites(RenderedGrid):
     """dSprites rendered on demand: the ground-truth interface, fully jittable.
 
     Attributes:
@@ -291,52 +274,7 @@ class ProceduralDSprites:
 
     factor_sizes: tuple[int, ...] = dataclasses.field(default=FACTOR_SIZES, init=False)
     factor_names: tuple[str, ...] = dataclasses.field(default=FACTOR_NAMES, init=False)
-
-    @property
-    def num_images(self) -> int:
-        """737,280: every factor combination once."""
-        return grid_size(self.factor_sizes)
-
-    @property
-    def is_full_grid(self) -> bool:
-        """Always True: every combination can be rendered."""
-        return True
-
-    def sample_factors(self, key: Array, n: int) -> Array:
-        """Uniform factor classes ``[n, 5]`` (int32); jittable for static ``n``."""
-        return sample_uniform_factors(key, n, self.factor_sizes)
-
-    def images(self, factors: Array) -> Array:
-        """Float32 images ``[n, 64, 64, 1]`` in {0, 1} of classes ``[n, 5]``; jittable.
-
-        Called eagerly, it runs one compiled program per batch size instead of
-        dispatching the renderer op by op.
-        """
-        return _render_factors_jit(factors)
-
-    def factors_to_index(self, factors: Array) -> Array:
-        """Flat official index ``[n]`` of classes ``[n, 5]`` (posY fastest)."""
-        return factors_to_index(factors, self.factor_sizes)
-
-    def index_to_factors(self, index: Array) -> Array:
-        """Classes ``[n, 5]`` of flat official indices ``[n]``."""
-        return index_to_factors(index, self.factor_sizes)
-
-    def iter_grid(self, batch_size: int = 1024) -> Iterator[tuple[Array, Array]]:
-        """Every image in official index order, rendered in jitted batches.
-
-        Args:
-          batch_size: images per batch (the last batch may be shorter).
-
-        Yields:
-          ``(factors int32 [b, 5], images float32 [b, 64, 64, 1])``.
-        """
-        check_dim("batch_size", batch_size)
-        offsets = jnp.arange(batch_size, dtype=jnp.int32)
-        for start in range(0, self.num_images, batch_size):
-            factors, images = _render_index_range(jnp.int32(start), offsets)
-            valid = min(batch_size, self.num_images - start)
-            yield factors[:valid], images[:valid]
+    render = staticmethod(render_factors)
 
 
 def _tile(images: np.ndarray, gap: int = 2, gap_value: float = 0.5) -> np.ndarray:
