@@ -281,7 +281,8 @@ def resolve_vectorize(vectorize: int | None, backend: str | None = None) -> int 
       is None on accelerators, where vmapped members fill the device, and
       ``CPU_VECTORIZE`` on CPU, where one model already keeps every core
       busy and a vmapped sweep cost more per model than members one after
-      another (benchmarks/README.md, "Sweep strategies").
+      another (benchmarks/README.md, "Sweeps: all members vmapped, or
+      looped in groups").
     """
     if vectorize:
         check_dim("vectorize", vectorize)
@@ -293,12 +294,13 @@ def resolve_vectorize(vectorize: int | None, backend: str | None = None) -> int 
 def _over_members(run: Callable, vectorize: int | None) -> Callable:
     """``run(state, hyper, data, num_steps)`` over stacked members: one vmap, or
     ``lax.map`` over groups of ``vectorize`` vmapped members (1: a plain loop)."""
+    vmapped = jax.vmap(run, in_axes=(0, 0, None, None))
     if vectorize is None:
-        return jax.vmap(run, in_axes=(0, 0, None, None))
+        return vmapped
 
     def looped(state, hyper, data, num_steps):
         if vectorize >= state.step.shape[0]:
-            return jax.vmap(run, in_axes=(0, 0, None, None))(state, hyper, data, num_steps)
+            return vmapped(state, hyper, data, num_steps)
         one = lambda member: run(*member, data, num_steps)  # noqa: E731
         return jax.lax.map(one, (state, hyper), batch_size=None if vectorize == 1 else vectorize)
 
