@@ -5,10 +5,11 @@ computes, for every member (or those selected), every measure of
 :mod:`decompvae.metrics.suite` that applies to the run:
 
 * all data: held-out ELBO terms, the IWAE log-likelihood bound, overlap
-  (I_q(x; z), mean encoder entropy, KL(q(z) ‖ p(z))) and normalised Hoyer
-  sparsity of the encoder means;
+  (I_q(x; z), mean encoder entropy, KL(q(z) ‖ p(z))), normalised Hoyer
+  sparsity of the encoder means and disentanglement_lib's unsupervised
+  scores of them (Gaussian total and Wasserstein correlation, mean MI);
 * ground-truth data (dSprites): FactorVAE score (both protocols), β-VAE
-  score, discrete MIG, DCI, SAP, modularity and explicitness;
+  score, discrete MIG, DCI, SAP, modularity, explicitness and IRS;
 * mixture priors (pinwheel): clustering accuracy and NMI against the arms.
 
 Writes ``metrics.json`` (one object per member, the keys of the suite, as

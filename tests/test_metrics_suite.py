@@ -24,6 +24,9 @@ KEYS = {
                    "dci_disentanglement", "dci_completeness", "dci_informativeness_train", "dci_informativeness_test"},
     "clustering": {"clustering_accuracy", "clustering_nmi"},
     "block_mig": {"block_mig", "block_alignment"},
+    "irs": {"irs"},
+    "unsupervised": {"gaussian_total_correlation", "gaussian_wasserstein_correlation",
+                     "gaussian_wasserstein_correlation_norm", "mutual_info_score"},
 }
 TINY = EvalSizes.quick()._replace(eval_points=32, overlap_points=32, iwae_points=8, iwae_samples=10,
                                   variance_points=64, train_votes=8, eval_votes=4, points_per_vote=8, paper_votes=8,
@@ -41,7 +44,8 @@ def dsprites():
 
 def test_keys_of_every_measure(dsprites):
     setup, params = dsprites
-    assert applicable_measures(setup) == ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite")
+    assert applicable_measures(setup) == ("terms", "iwae", "overlap", "hoyer", "unsupervised", "factor_vae", "mig",
+                                          "dlib_suite", "irs")
     row = make_evaluator(setup, TINY)(jax.random.key(1), params, Hyperparams(prior={}))
     expected = set().union(*(KEYS[m] for m in applicable_measures(setup)))
     assert set(row) == expected

@@ -4,7 +4,8 @@ Array-level scores take codes ``[N, D]`` (e.g. encoder means) and integer
 factor classes ``[N, K]``; sampling-based scores take a PRNG key, a
 representation function and a ground-truth data set. Definitions and defaults
 follow disentanglement_lib (Locatello et al., ICML 2019) unless a docstring
-says otherwise; every score is a Python float or a dict of floats. The
+says otherwise; every score is a Python float or a dict of floats, except
+UDR (``udr``), which ranks several models and gives one score per model. The
 block-level scores of ``subspace`` (``block_mig``, ``group_dci``) compare
 latent blocks with groups of factors and also return their block × group
 matrices.
@@ -25,8 +26,11 @@ from decompvae.metrics.disentanglement import (
     sap_from_score_matrix,
     sap_score_matrix,
 )
+from decompvae.metrics.irs import irs
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
 from decompvae.metrics.sparsity import hoyer_sparsity
+from decompvae.metrics.udr import udr, udr_of_members
+from decompvae.metrics.unsupervised import unsupervised_scores
 from decompvae.metrics.subspace import (
     bins_per_dim,
     block_cells,
@@ -61,6 +65,7 @@ __all__ = [
     "group_importance",
     "histogram_discretize",
     "hoyer_sparsity",
+    "irs",
     "iwae_bound",
     "make_iwae",
     "mig",
@@ -73,4 +78,7 @@ __all__ = [
     "sap",
     "sap_from_score_matrix",
     "sap_score_matrix",
+    "udr",
+    "udr_of_members",
+    "unsupervised_scores",
 ]

@@ -16,10 +16,16 @@ measure             keys
                     ``aggregate_kl`` (KL(q(z) ‖ p(z))), ``overlap_mi_bound``
                     (log N) and, over a whole finite data set, ``overlap_mi_se``
 ``hoyer``           ``hoyer``: normalised Hoyer sparsity of the encoder means
+``unsupervised``    ``gaussian_total_correlation``, ``gaussian_wasserstein_correlation``,
+                    ``gaussian_wasserstein_correlation_norm``, ``mutual_info_score``
+                    (:func:`decompvae.metrics.unsupervised_scores` of the encoder
+                    means of the evaluation points; D ≥ 2)
 ``factor_vae``      ``factor_vae_dlib``, ``factor_vae_paper``, ``active_dims``;
                     with a Student-t prior also ``*_gaussianised`` (SPEC §8)
 ``mig``             ``mig`` (discrete, 20 bins)
 ``dlib_suite``      ``beta_vae``, ``modularity``, ``explicitness_*``, ``sap``, ``dci_*``
+``irs``             ``irs`` (Suter et al. 2019, on MIG's sample with the factors in
+                    20 histogram bins, as disentanglement_lib)
 ``clustering``      ``clustering_accuracy``, ``clustering_nmi`` (mixture priors)
 ``block_mig``       ``block_mig`` (:func:`decompvae.metrics.block_mig`: latent
                     blocks against factor groups) and, when there are as many
@@ -47,18 +53,22 @@ from scipy import stats
 
 from decompvae.data import ProceduralDSprites
 from decompvae.metrics.clustering import clustering_scores
+from decompvae.metrics._common import histogram_discretize
 from decompvae.metrics.disentanglement import dci, explicitness, mig, modularity, sap
+from decompvae.metrics.irs import irs
 from decompvae.metrics.overlap import dataset_overlap, overlap
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
 from decompvae.metrics.sparsity import hoyer_sparsity
 from decompvae.metrics.subspace import block_mig
+from decompvae.metrics.unsupervised import unsupervised_scores
 
 __all__ = ["MEASURES", "EvalSizes", "applicable_measures", "gaussianise", "make_evaluator"]
 
-MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite", "clustering", "block_mig")
+MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite", "clustering", "block_mig", "irs",
+            "unsupervised")
 
 #: Measures that need a ground-truth data set (``data.ground_truth``).
-GROUND_TRUTH_MEASURES = ("factor_vae", "mig", "dlib_suite")
+GROUND_TRUTH_MEASURES = ("factor_vae", "mig", "dlib_suite", "irs")
 
 #: Priors whose components define clusters.
 MIXTURE_PRIORS = ("mixture", "pinwheel")
@@ -79,7 +89,7 @@ class EvalSizes(NamedTuple):
         β-VAE score's train/eval points and batch.
       paper_votes, paper_points_per_vote, paper_pool: the paper's FactorVAE
         protocol (20,000 votes of L = 1,000 from the full data set).
-      mig_points: codes for MIG and the training codes of ``dlib_suite`` (10,000).
+      mig_points: codes for MIG and IRS, and the training codes of ``dlib_suite`` (10,000).
       test_points: test codes of ``dlib_suite`` (5,000).
       dci_points: training points of DCI's gradient-boosted trees (its cost), half as many test points.
     """
@@ -110,7 +120,7 @@ class EvalSizes(NamedTuple):
 
 def applicable_measures(setup) -> tuple[str, ...]:
     """Every measure that applies to a run (a :class:`decompvae.build.RunSetup`)."""
-    found = ["terms", "iwae", "overlap", "hoyer"]
+    found = ["terms", "iwae", "overlap", "hoyer"] + (["unsupervised"] if setup.config.model.latent_dim >= 2 else [])
     if setup.data.ground_truth is not None:
         found += GROUND_TRUTH_MEASURES
     if setup.config.model.prior in MIXTURE_PRIORS and setup.data.eval_labels is not None:
@@ -310,17 +320,21 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
         codes = np.asarray(c.encode(params, x_eval)[0])
         if "hoyer" in measures:
             out["hoyer"] = float(hoyer_sparsity(codes))
+        if "unsupervised" in measures:
+            out.update(unsupervised_scores(codes))
         represent = lambda images: c.encode(params, jnp.asarray(images, jnp.float32))[0]  # noqa: E731
         if "factor_vae" in measures:
             out.update(_factor_vae((k["fv_dlib"], k["fv_paper"]), represent, dataset, sizes, hyper, student_t))
-        train = None  # MIG's sample of the ground truth, drawn once for mig, dlib_suite and block_mig
-        if "mig" in measures or "dlib_suite" in measures or ("block_mig" in measures and dataset is not None):
+        train = None  # MIG's sample of the ground truth, drawn once for mig, dlib_suite, irs and block_mig
+        if {"mig", "dlib_suite", "irs"} & set(measures) or ("block_mig" in measures and dataset is not None):
             train = tuple(map(np.asarray, sample_codes_and_factors(k["mig"], represent, dataset,
                                                                     sizes.mig_points or 10_000)))
         if "mig" in measures:
             out["mig"] = float(mig(*train))
         if "dlib_suite" in measures:
             out.update(_dlib_suite((k["beta_vae"], k["test"]), represent, dataset, sizes, train))
+        if "irs" in measures:  # disentanglement_lib's protocol: the sampled factors in 20 histogram bins
+            out["irs"] = irs(train[0], histogram_discretize(train[1], num_bins=20))
         if "block_mig" in measures:  # without a ground truth: the evaluation points and their labels
             sample = train or (codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]))
             out.update(_block_mig(*sample, blocks, factor_groups(setup)))
@@ -343,6 +357,9 @@ def _check_measures(setup, measures: tuple[str, ...], blocks=None) -> None:
         if name == "block_mig" and (factor_groups(setup) is None or blocks is None):
             raise ValueError("measure 'block_mig' needs factor groups (data.name='dsprites_pair' or "
                              "'hierarchical_toy') and latent blocks (a block or hierarchical prior, or latent_blocks)")
+        if name == "unsupervised" and setup.config.model.latent_dim < 2:
+            raise ValueError("measure 'unsupervised' needs at least 2 latent dimensions; "
+                             f"got model.latent_dim={setup.config.model.latent_dim}")
         if name == "clustering" and setup.config.model.prior not in MIXTURE_PRIORS:
             raise ValueError(f"measure 'clustering' needs a mixture prior {MIXTURE_PRIORS}; "
                              f"got model.prior={setup.config.model.prior!r}")
