@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from decompvae._checks import check_choice
+from decompvae.data import dsprites_variants, published
 from decompvae.data.batching import make_batcher, make_dsprites_stream
 from decompvae.data.grouped import ProceduralSpritePairs, make_pair_stream
 from decompvae.data.hierarchical import discretise, hierarchical_toy
@@ -25,7 +26,9 @@ from decompvae.data.sprites import ProceduralDSprites
 
 Array = jax.Array
 
-__all__ = ["DATASETS", "DatasetSpec", "TrainingData", "load_training_data"]
+__all__ = [
+    "DATASETS", "DatasetSpec", "TrainingData", "load_training_data", "stored_training_data", "variant_training_data",
+]
 
 #: Training points whose PCA gives the anisotropic prior's variances.
 PCA_POINTS = 2000
@@ -140,6 +143,83 @@ def _fashion_mnist(key, *, batch_size, eval_points, path, image_size) -> Trainin
     return _images(split("train"), split("test"), batch_size, eval_points)
 
 
+def stored_training_data(dataset: published.StoredGrid, key: Array, *, batch_size: int,
+                         eval_points: int) -> TrainingData:
+    """A :class:`TrainingData` of a stored grid: uint8 on device, float32 per batch.
+
+    The uint8 images go to the default device once (``make_batcher``) and the
+    returned ground-truth object indexes that copy, so no second copy of the
+    data set is kept. Each batch is gathered and converted to float32 in
+    [0, 1] inside the training program. ``key`` draws the evaluation factors
+    and the PCA rows (split as every registered data set splits it).
+    """
+    n = dataset.num_images
+    if batch_size > n:
+        raise ValueError(f"train.batch_size ({batch_size}) exceeds the {n} images of {dataset.path!r}")
+    key_eval, key_pca, _ = jax.random.split(key, 3)
+    batcher = make_batcher(dataset.imgs, batch_size)
+    dataset = dataset.with_images(batcher.data)
+    batch_at = batcher.batch_at
+
+    def batch(key, step, data):
+        return batch_at(key, step, data).astype(jnp.float32) / 255.0  # [b, H, W, C]
+
+    factors = dataset.sample_factors(key_eval, eval_points)
+    rows = np.asarray(jax.random.choice(key_pca, n, (min(PCA_POINTS, n),), replace=False))
+    pca = jnp.asarray(dataset.imgs[np.sort(rows)]).astype(jnp.float32) / 255.0
+    return TrainingData(batcher.data, batch, dataset.image_shape, dataset.images(factors), factors, dataset, pca)
+
+
+def variant_training_data(dataset: dsprites_variants.DSpritesVariant, key: Array, *, batch_size: int,
+                          eval_points: int) -> TrainingData:
+    """A :class:`TrainingData` streaming a dSprites variant (no stored images)."""
+    key_eval, key_pca, _ = jax.random.split(key, 3)
+    stream = dsprites_variants.make_variant_stream(dataset, batch_size)
+    batch = lambda key, step, data: stream(jax.random.fold_in(key, step))[0]  # noqa: E731
+    factors = dataset.sample_factors(key_eval, eval_points)
+    pca = dataset.images(dataset.sample_factors(key_pca, PCA_POINTS))
+    return TrainingData(None, batch, dataset.image_shape, dataset.images(factors), factors, dataset, pca)
+
+
+def _native_size(name: str, image_size: int | None) -> None:
+    """The published grids and the variants come in 64×64 only (``data.image_size`` unset or 64)."""
+    if image_size not in (None, published.IMAGE_SIZE):
+        size = published.IMAGE_SIZE
+        raise ValueError(f"data.image_size={image_size} is not supported for data.name={name!r}: its images are "
+                         f"{size}×{size}; leave data.image_size unset")
+
+
+def _shapes3d(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    _native_size("shapes3d", image_size)
+    return stored_training_data(published.load_shapes3d(path), key, batch_size=batch_size, eval_points=eval_points)
+
+
+def _mpi3d(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    """The published sizes, or those of the file's ``factor_sizes``."""
+    _native_size("mpi3d", image_size)
+    return stored_training_data(published.load_mpi3d(path), key, batch_size=batch_size, eval_points=eval_points)
+
+
+def _cars3d(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    grid = published.load_cars3d(path, size=image_size or published.IMAGE_SIZE)
+    return stored_training_data(grid, key, batch_size=batch_size, eval_points=eval_points)
+
+
+def _smallnorb(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+    grid = published.load_smallnorb(path, size=image_size or published.IMAGE_SIZE)
+    return stored_training_data(grid, key, batch_size=batch_size, eval_points=eval_points)
+
+
+def _dsprites_variant(name: str, make: Callable[[Any], Any]) -> Callable[..., TrainingData]:
+    """The loader of one dSprites variant; ``make(path)`` builds it (only scream reads ``data.path``)."""
+
+    def load(key, *, batch_size, eval_points, path, image_size) -> TrainingData:
+        _native_size(name, image_size)
+        return variant_training_data(make(path), key, batch_size=batch_size, eval_points=eval_points)
+
+    return load
+
+
 #: ``data.name`` → its loader. ``dsprites`` renders procedurally (no download),
 #: ``dsprites_pair`` renders two sprites per image with grouped factors
 #: (:mod:`decompvae.data.grouped`, ``ground_truth.factor_groups``),
@@ -148,6 +228,12 @@ def _fashion_mnist(key, *, batch_size, eval_points, path, image_size) -> Trainin
 #: is scikit-learn's bundled 8×8 digits, ``pinwheel`` the 2-D data of SPEC §7 and
 #: ``hierarchical_toy`` 16-D points from a parent → child latent model
 #: (:mod:`decompvae.data.hierarchical`; labels: the latents cut into classes).
+#: ``shapes3d`` (``3dshapes.h5``), ``mpi3d`` (an ``mpi3d_*.npz``), ``cars3d`` (a
+#: folder of ``.mat`` files) and ``smallnorb`` (a folder of the binary matrix
+#: files) read the file or folder at ``data.path`` (:mod:`decompvae.data.published`);
+#: ``color_dsprites``, ``noisy_dsprites`` and ``scream_dsprites`` render
+#: disentanglement_lib's variants (:mod:`decompvae.data.dsprites_variants`;
+#: scream's background image is the optional ``data.path``).
 DATASETS: dict[str, DatasetSpec] = {
     "dsprites": DatasetSpec(_procedural_dsprites),
     "dsprites_file": DatasetSpec(_dsprites_file, needs_path=True),
@@ -156,6 +242,15 @@ DATASETS: dict[str, DatasetSpec] = {
     "fashion_mnist": DatasetSpec(_fashion_mnist, needs_path=True),
     "pinwheel": DatasetSpec(_pinwheel),
     "hierarchical_toy": DatasetSpec(_hierarchical_toy),
+    # The published disentanglement data sets (decompvae.data.published) and
+    # disentanglement_lib's dSprites variants (decompvae.data.dsprites_variants).
+    "shapes3d": DatasetSpec(_shapes3d, needs_path=True),
+    "mpi3d": DatasetSpec(_mpi3d, needs_path=True),
+    "cars3d": DatasetSpec(_cars3d, needs_path=True),
+    "smallnorb": DatasetSpec(_smallnorb, needs_path=True),
+    "color_dsprites": DatasetSpec(_dsprites_variant("color_dsprites", lambda path: dsprites_variants.color_dsprites())),
+    "noisy_dsprites": DatasetSpec(_dsprites_variant("noisy_dsprites", lambda path: dsprites_variants.noisy_dsprites())),
+    "scream_dsprites": DatasetSpec(_dsprites_variant("scream_dsprites", dsprites_variants.scream_dsprites)),
 }
 
 
