@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["VAE", "make_ensemble_step", "make_loop", "make_step", "num_threads", "torch_version"]
+__all__ = ["DenseVAE", "VAE", "make_ensemble_step", "make_loop", "make_step", "num_threads", "torch_version"]
 
 
 def torch_version() -> str:
@@ -76,8 +76,40 @@ class VAE(nn.Module):
         return self.decoder(z), loc, log_var
 
 
+class DenseVAE(nn.Module):
+    """The dense VAE of ``make_networks("mlp", D, hidden=…)``: ``x [b, 1, 64, 64]`` flattened.
+
+    Encoder 4096 → hidden (ReLU) → location and log-variance heads of D;
+    decoder D → reversed hidden (ReLU) → 4096 logits, reshaped to ``[b, 1, 64, 64]``.
+    """
+
+    def __init__(self, latent_dim: int = 10, hidden: tuple[int, ...] = (256, 256), pixels: int = 64 * 64):
+        super().__init__()
+        widths = [pixels, *hidden]
+        self.encoder = nn.Sequential(nn.Flatten(), *_dense_relu(widths))
+        self.loc = nn.Linear(widths[-1], latent_dim)
+        self.log_var = nn.Linear(widths[-1], latent_dim)
+        back = [latent_dim, *reversed(hidden)]
+        self.decoder = nn.Sequential(*_dense_relu(back), nn.Linear(back[-1], pixels))
+
+    def forward(self, x: torch.Tensor):
+        h = self.encoder(x)
+        loc, log_var = self.loc(h), self.log_var(h)
+        z = loc + torch.exp(0.5 * log_var) * torch.randn_like(loc)
+        return self.decoder(z).reshape(x.shape), loc, log_var
+
+
+def _dense_relu(widths) -> list[nn.Module]:
+    """``Linear(w_i, w_{i+1})`` + ReLU for each consecutive pair of ``widths``."""
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return layers
+
+
 def make_step(
-    x_nhwc: np.ndarray, *, latent_dim: int = 10, learning_rate: float = 5e-4, seed: int = 0, threads: int | None = None
+    x_nhwc: np.ndarray, *, latent_dim: int = 10, learning_rate: float = 5e-4, seed: int = 0, threads: int | None = None,
+    hidden: tuple[int, ...] | None = None,
 ) -> Callable[[], float]:
     """A thunk taking one Adam (AMSGrad) step on the fixed batch ``x_nhwc`` and returning the loss.
 
@@ -87,13 +119,15 @@ def make_step(
       learning_rate: Adam's step size.
       seed: PyTorch's seed for initialisation and the reparameterisation noise.
       threads: intra-op threads (default ``os.cpu_count()``), set at every call.
+      hidden: None for the published convnet (:class:`VAE`); dense widths for
+        :class:`DenseVAE` (e.g. ``(256, 256)``).
 
     Returns:
       ``step() -> float``, the loss before the update (synchronous on CPU).
     """
     threads = threads or os.cpu_count() or 1
     torch.manual_seed(seed)
-    model = VAE(latent_dim)
+    model = VAE(latent_dim) if hidden is None else DenseVAE(latent_dim, tuple(hidden), int(np.prod(x_nhwc.shape[1:])))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, amsgrad=True)
     x = torch.from_numpy(np.array(x_nhwc, np.float32).transpose(0, 3, 1, 2).copy())
     bce = nn.BCEWithLogitsLoss(reduction="none")
