@@ -4,6 +4,11 @@
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root; results in ${OUT:-gpu_results}
 #   OUT=/tmp/gpu VENV=/opt/venv bash benchmarks/gpu_check.sh
+#   benchmarks/gpu_check.sh --dry-run       # on a CPU: every step but CUDA's, to check the script itself
+#
+# --dry-run: no nvidia-smi; installs .[test] (not .[test,cuda]) unless VENV's jax imports; the same
+# tests without the slow ones; the benchmark's --quick CPU run; the check reads bench.json's layout
+# but not the GPU expectations. Results in ${OUT:-gpu_results_dry}.
 #
 # Environment:
 #   OUT     results folder (default gpu_results): env.txt, nvidia-smi.txt, devices.txt, tests.txt,
@@ -17,9 +22,15 @@
 # script cannot run past it; a step that fails or times out is recorded and the next one runs.
 
 set -u
+DRY=0
+case "${1:-}" in
+  --dry-run) DRY=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+esac
 START=$(date +%s)
 BUDGET=${BUDGET:-480}
-OUT=${OUT:-gpu_results}
+if (( DRY )); then OUT=${OUT:-gpu_results_dry}; else OUT=${OUT:-gpu_results}; fi
 VENV=${VENV:-.venv-gpu}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -61,19 +72,28 @@ step() {  # step NAME SECONDS COMMAND...: run with a timeout, log the outcome
   echo "host: $(hostname)"
   echo "load: $(cat /proc/loadavg 2>/dev/null)"
   echo "git: $(git rev-parse HEAD 2>/dev/null) $(git status --short 2>/dev/null | wc -l) changed files"
+  echo "dry run: $DRY"
 } > "$OUT/env.txt"
-step nvidia-smi 15 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+if (( DRY )); then
+  echo "nvidia-smi: skipped (dry run)" | tee -a "$SUMMARY"
+else
+  step nvidia-smi 15 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+fi
 
-# 1. The environment: use VENV when its jax sees a GPU, else create it and install .[test,cuda].
+# 1. The environment: use VENV when its jax sees a GPU (dry run: imports at all), else create it and
+#    install .[test,cuda] (dry run: .[test]).
 PY="$VENV/bin/python"
-gpu_ready() { [ -x "$PY" ] && timeout 60 "$PY" -c "import jax, sys; sys.exit(jax.default_backend() != 'gpu')" 2>/dev/null; }
-if gpu_ready; then
-  echo "install: skipped, $VENV already has a GPU jax" | tee -a "$SUMMARY"
+EXTRAS="test,cuda"
+WANT="jax.default_backend() != 'gpu'"
+if (( DRY )); then EXTRAS="test"; WANT="False"; fi
+env_ready() { [ -x "$PY" ] && timeout 60 "$PY" -c "import jax, sys; sys.exit($WANT)" 2>/dev/null; }
+if env_ready; then
+  echo "install: skipped, $VENV already has the jax it needs" | tee -a "$SUMMARY"
 else
   [ -x "$PY" ] || python3 -m venv "$VENV"
   PIP_ARGS=()
   [ -n "${WHEELS:-}" ] && PIP_ARGS=(--no-index --find-links "$WHEELS")
-  step install "$T_INSTALL" "$PY" -m pip install -q "${PIP_ARGS[@]}" -e ".[test,cuda]" > "$OUT/install.txt" 2>&1
+  step install "$T_INSTALL" "$PY" -m pip install -q "${PIP_ARGS[@]}" -e ".[$EXTRAS]" > "$OUT/install.txt" 2>&1
 fi
 "$PY" -m pip freeze > "$OUT/pip-freeze.txt" 2>&1
 step devices 30 "$PY" -c "import jax; print(jax.__version__, jax.default_backend()); print(jax.devices())" \
@@ -85,23 +105,34 @@ cat "$OUT/devices.txt"
 #    conftest.py's 4 simulated devices are CPU devices, not the GPU: the sharded test is deselected.
 #    Float32 matmuls in full precision (not TF32) for the tests' 1e-5 tolerances; the benchmark keeps
 #    the default precision, what users get.
+MARKS="slow or not slow"
+(( DRY )) && MARKS="not slow"
 JAX_DEFAULT_MATMUL_PRECISION=highest step tests "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
-  -m "slow or not slow" -k "not sharded" \
+  -m "$MARKS" -k "not sharded" \
   tests/test_networks.py tests/test_mixed_precision.py tests/test_sweep.py tests/test_train.py \
   "tests/test_bench.py::test_gpu_mode_extends_the_sweep" > "$OUT/tests.txt" 2>&1
 tail -n 5 "$OUT/tests.txt"
 
 # 3. The benchmark in GPU mode (chosen from jax.default_backend()): N up to 256, vmap vs loop,
 #    lax vs matmul convolutions under vmap, float32 vs bfloat16.
-step bench "$T_BENCH" "$PY" -m benchmarks.run --output "$OUT/bench" > "$OUT/bench.log" 2>&1
+BENCH_ARGS=()
+(( DRY )) && BENCH_ARGS=(--quick)
+step bench "$T_BENCH" "$PY" -m benchmarks.run "${BENCH_ARGS[@]}" --output "$OUT/bench" > "$OUT/bench.log" 2>&1
 tail -n 40 "$OUT/bench.log"
 
 # 4. Did the benchmark measure what the GPU mode promises?
-step check 30 "$PY" - "$OUT/bench/bench.json" "$EXPECT_MAX_N" "$EXPECT_LOOP_MAX_N" "$EXPECT_VARIANTS" \
+step check 30 "$PY" - "$OUT/bench/bench.json" "$EXPECT_MAX_N" "$EXPECT_LOOP_MAX_N" "$EXPECT_VARIANTS" "$DRY" \
   > "$OUT/check.txt" 2>&1 <<'EOF'
 import json, sys
 path, max_n, loop_max, variants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split(";")
 report = json.load(open(path))
+if sys.argv[5] == "1":  # dry run: the layout the GPU check reads, not its GPU sizes
+    missing = [k for k in ("machine", "sweeps", "goals") if k not in report]
+    missing += [f"sweeps.{k}" for k in ("vmap", "loop") if k not in report.get("sweeps", {})]
+    print(json.dumps(report.get("goals"), indent=1))
+    print(f"dry run: backend {report['machine']['backend']}; GPU expectations not checked")
+    print("OK" if not missing else "PROBLEMS: missing " + ", ".join(missing))
+    sys.exit(1 if missing else 0)
 problems = []
 if report["machine"]["backend"] != "gpu":
     problems.append(f"backend is {report['machine']['backend']}, not gpu")

@@ -27,8 +27,13 @@ __all__ = [
 ]
 
 
+def _flatten_data_dims(values: Array) -> Array:
+    """``[b, ...] -> [b, d]``."""
+    return values.reshape(values.shape[0], -1)
+
+
 def _sum_data_dims(values: Array) -> Array:
-    return jnp.sum(values.reshape(values.shape[0], -1), axis=-1)
+    return jnp.sum(_flatten_data_dims(values), axis=-1)
 
 
 def bernoulli_log_likelihood(x: Array, logits: Array) -> Array:
@@ -45,7 +50,8 @@ def bernoulli_log_likelihood(x: Array, logits: Array) -> Array:
     Returns:
       ``[b]`` log-likelihoods.
     """
-    return _sum_data_dims(x * logits - jax.nn.softplus(logits))
+    x, logits = _flatten_data_dims(x), _flatten_data_dims(logits)
+    return jnp.sum(x * logits - jax.nn.softplus(logits), axis=-1)
 
 
 def laplace_log_likelihood(x: Array, loc: Array, scale=0.1) -> Array:
