@@ -251,17 +251,38 @@ def _update_adversaries(adversaries: Mapping[str, Adversary], adversary: Adversa
     return AdversaryState(params=params, opt_state=opt_state)
 
 
-def _next_state(state: TrainState, finite: Array, params, opt_state, adversary) -> TrainState:
-    """The state after a step: the new values for a healthy member; a diverged one keeps its old ones."""
+def _updater(optimizer, adversaries: Mapping[str, Adversary], trainable, stats: dict, grads, adversary_grads):
+    """``update(state) -> (params, opt_state, adversary)``: one step of every optimiser on this step's gradients.
+
+    ``stats`` (the new running statistics) are merged into the new parameters.
+    """
+
+    def update(state: TrainState):
+        updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
+        params = merge_state(optax.apply_updates(trainable, updates), stats)
+        adversary = _update_adversaries(adversaries, state.adversary, adversary_grads) if adversaries else None
+        return params, opt_state, adversary
+
+    return update
+
+
+def _next_state(state: TrainState, finite: Array, update: Callable) -> TrainState:
+    """The state after a step: ``update(state) -> (params, opt_state, adversary)`` applied only to a healthy member.
+
+    A ``lax.cond``, so an unbatched step reads and writes each parameter and
+    moment once (no select over old and new values); under ``vmap`` (a
+    sweep's members) it becomes that select, per member.
+    """
     healthy = finite & (state.diverged_at < 0)
-    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)  # noqa: E731
+    keep = lambda state: (state.params, state.opt_state, state.adversary)  # noqa: E731
+    params, opt_state, adversary = jax.lax.cond(healthy, update, keep, state)
     return TrainState(
         step=state.step + 1,
-        params=keep(params, state.params),
-        opt_state=keep(opt_state, state.opt_state),
+        params=params,
+        opt_state=opt_state,
         key=state.key,
         diverged_at=jnp.where((state.diverged_at < 0) & ~finite, state.step, state.diverged_at),
-        adversary=keep(adversary, state.adversary),
+        adversary=adversary,
     )
 
 
@@ -334,21 +355,16 @@ def make_trainer(
         hyper = _at_step(hyper, state.step)
         trainable, stats = split_state(state.params)
         key = jax.random.fold_in(key_model, state.step)
-        adversary = state.adversary
         if names:
             (grads, adversary_grads), (loss, terms) = adversarial_grad_fn(
-                key, trainable, stats, adversary.params, hyper, x
+                key, trainable, stats, state.adversary.params, hyper, x
             )
-            adversary = _update_adversaries(adversaries, adversary, adversary_grads)
         else:
             (loss, terms), grads = grad_fn(key, trainable, stats, hyper, x)
-        updates, opt_state = optimizer.update(grads, state.opt_state, trainable)
+            adversary_grads = None
         stats = _new_state(stats, terms)  # the running statistics of the pass that gave the loss
-        params = merge_state(optax.apply_updates(trainable, updates), stats)
-        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(stats)
-        if names:
-            finite = finite & _all_finite(adversary_grads)
-        new_state = _next_state(state, finite, params, opt_state, adversary)
+        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(stats) & _all_finite(adversary_grads)
+        new_state = _next_state(state, finite, _updater(optimizer, adversaries, trainable, stats, grads, adversary_grads))
         info = StepInfo(
             loss=loss, recon=jnp.mean(terms.recon), kl=jnp.mean(terms.kl), divergence=terms.divergence, finite=finite,
             adversary_loss=terms.adversary_loss if names else None,
