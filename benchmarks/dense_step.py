@@ -9,15 +9,22 @@ batch size B one run times, interleaved round by round:
 - ``floor grad``: the same arithmetic written as one plain JAX function
   (:func:`floor_loss`: matmuls, ReLU, the reparameterised sample, the
   closed-form Gaussian KL, x·l − softplus(l)) — no project code — under
-  ``jax.grad``;
+  ``jax.value_and_grad`` (a training step needs the loss as well: under
+  ``jax.grad`` alone XLA drops the forward softplus and its sum, which the
+  objective's terms need);
 - ``objective grad``: ``jax.grad`` of the project's
   :func:`decompvae.objective.make_objective` on the same network;
 - ``floor step``: the floor's gradient and an ``optax.amsgrad`` update;
 - ``project step``: :func:`decompvae.train.make_trainer`'s step (guards,
   diagnostics and the injected learning rate included);
+  both steps as training runs them, ``--steps`` (10) to a ``lax.scan`` per
+  call (``Trainer.run``), timed per step — a lone jitted step without
+  donated buffers also copies every parameter and moment it keeps;
 - ``torch step``: the same network in PyTorch
   (:class:`benchmarks.torch_reference.DenseVAE`, ``Adam(amsgrad=True)``),
-  when torch is installed (``pip install -e '.[bench]'``).
+  when torch is installed (``pip install -e '.[bench]'``), timed in its own
+  rounds after the JAX ones (its OpenMP threads spin after each call and
+  slow whatever runs next).
 
 It prints one Markdown table (median and best ms per step, the ratios the
 speed issue sets targets for, images/s and the share of the machine's
@@ -28,7 +35,7 @@ step (forward, and the two products of each layer's backward pass).
 
 Usage::
 
-    python -m benchmarks.dense_step [--batches 64 256 1024] [--repeats 10] [--output DIR]
+    python -m benchmarks.dense_step [--batches 64 256 1024] [--repeats 10] [--steps 10] [--no-torch] [--output DIR]
 """
 
 from __future__ import annotations
@@ -58,6 +65,9 @@ LATENT_DIM = 10
 IMAGE_SHAPE = (64, 64, 1)
 LEARNING_RATE = 5e-4
 BATCHES = (64, 256, 1024)
+#: Steps per call of the two scanned programs (``Trainer.run``, as training runs them), timed per step.
+SCAN_STEPS = 10
+SCANNED = ("floor step", "project step")
 
 
 def flops_per_image(pixels: int = 4096, hidden: Sequence[int] = HIDDEN, latent_dim: int = LATENT_DIM) -> float:
@@ -144,37 +154,40 @@ class _Advance:
         return out
 
 
-def _floor_step(optimizer: optax.GradientTransformation):
-    """``((params, opt_state, key), x) -> (new, loss)``: the floor's gradient and an AMSGrad update."""
+def _floor_run(optimizer: optax.GradientTransformation, steps: int):
+    """``((params, opt_state, key), x) -> (new, losses [steps])``: floor steps (gradient + AMSGrad) in a scan."""
     value_and_grad = jax.value_and_grad(floor_loss)
 
-    def step(carry, x):
-        params, opt_state, key = carry
-        key, key_step = jax.random.split(key)
-        loss, grads = value_and_grad(params, key_step, x)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, key), loss
+    def run(carry, x):
+        def step(carry, _):
+            params, opt_state, key = carry
+            key, key_step = jax.random.split(key)
+            loss, grads = value_and_grad(params, key_step, x)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state, key), loss
 
-    return jax.jit(step)
+        return jax.lax.scan(step, carry, None, length=steps)
+
+    return jax.jit(run)
 
 
-def _thunks(batch: int, torch_ref) -> dict[str, Callable[[], Any]]:
-    """The five timed functions at one batch size, compiled (warm-up in ``_interleaved``)."""
+def _thunks(batch: int, torch_ref, steps: int) -> dict[str, Callable[[], Any]]:
+    """The five timed functions at one batch size (the two steps: ``steps`` per call, as training runs them)."""
     x = sprites_batch(batch)
     objective, trainer, init_params = make_project()
     hyper = Hyperparams(prior={})
     key = jax.random.key(0)
     params = init_params(key, hyper)
     floor = floor_params(params)
-    floor_grad = jax.jit(jax.grad(floor_loss))
+    floor_grad = jax.jit(jax.value_and_grad(floor_loss))
     objective_grad = jax.jit(jax.grad(objective, argnums=1, has_aux=True))
     optimizer = optax.amsgrad(LEARNING_RATE)
     state = jax.jit(trainer.init)(key, hyper, LEARNING_RATE)
     thunks = {
         "floor grad": lambda: floor_grad(floor, key, x),
         "objective grad": lambda: objective_grad(key, params, hyper, x),
-        "floor step": _Advance(_floor_step(optimizer), (floor, optimizer.init(floor), key), x),
-        "project step": _Advance(jax.jit(trainer.step), state, hyper, x),
+        "floor step": _Advance(_floor_run(optimizer, steps), (floor, optimizer.init(floor), key), x),
+        "project step": _Advance(jax.jit(trainer.run, static_argnums=3), state, hyper, x, steps),
     }
     if torch_ref is not None:
         thunks["torch step"] = torch_ref.make_step(np.asarray(x), latent_dim=LATENT_DIM, hidden=HIDDEN,
@@ -182,14 +195,23 @@ def _thunks(batch: int, torch_ref) -> dict[str, Callable[[], Any]]:
     return thunks
 
 
-def run(batches: Sequence[int] = BATCHES, repeats: int = 10, torch: bool = True, peak_size: int = 2048) -> dict:
+def run(batches: Sequence[int] = BATCHES, repeats: int = 10, torch: bool = True, peak_size: int = 2048,
+        steps: int = SCAN_STEPS) -> dict:
     """Time the five functions at each batch size; return the report (ms per step, ratios, throughput)."""
     torch_ref, why = _load_torch_reference() if torch else (None, "skipped (--no-torch)")
     peak = matmul_peak(peak_size, max(3, repeats // 2))
     rows = []
     for batch in batches:
-        times = _interleaved(_thunks(batch, torch_ref), repeats)
-        ms = {name: {"median_ms": 1e3 * statistics.median(t), "min_ms": 1e3 * min(t)} for name, t in times.items()}
+        thunks = _thunks(batch, torch_ref, steps)
+        torch_step = thunks.pop("torch step", None)
+        times = _interleaved(thunks, repeats)
+        if torch_step is not None:
+            # Alone, after the JAX rounds: PyTorch's OpenMP threads spin after each call
+            # and slowed whichever JAX program ran next when interleaved (medians +30–60 %).
+            times.update(_interleaved({"torch step": torch_step}, repeats))
+        per = {name: steps if name in SCANNED else 1 for name in times}
+        ms = {name: {"median_ms": 1e3 * statistics.median(t) / per[name], "min_ms": 1e3 * min(t) / per[name]}
+              for name, t in times.items()}
         rows.append(_row(batch, ms, peak["best_gflops_per_s"]))
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -200,6 +222,7 @@ def run(batches: Sequence[int] = BATCHES, repeats: int = 10, torch: bool = True,
         "torch": None if torch_ref is None else torch_ref.torch_version(),
         "torch_missing": why,
         "repeats": repeats,
+        "scan_steps": steps,
         "rows": rows,
     }
 
@@ -239,7 +262,7 @@ def format_markdown(report: dict) -> str:
         f"Dense dSprites step ({report['network']['flops_per_image'] / 1e6:.1f} MFLOP per image), "
         f"{report['date']}, {m['cpu_model']}, {m['cpu_count']} cores (load {_load(m)}), jax {m['versions']['jax']}, "
         f"torch {report['torch'] or 'not installed'}; GEMM peak {peak['best_gflops_per_s']:.0f} GFLOP/s "
-        f"({peak['size']}², best). Median (best) of {report['repeats']} interleaved rounds.",
+        f"({peak['size']}², best). Median (best) of {report['repeats']} rounds (the JAX programs interleaved), steps scanned {report['scan_steps']} to a call.",
         "",
         *lines,
     ])
@@ -254,10 +277,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=SCAN_STEPS, help="steps per call of the scanned programs")
     parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch peer")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="write dense_step.json and .md here")
     args = parser.parse_args(argv)
-    report = run(args.batches, args.repeats, torch=not args.no_torch)
+    report = run(args.batches, args.repeats, torch=not args.no_torch, steps=args.steps)
     text = format_markdown(report)
     print(text)
     if args.output is not None:

@@ -44,10 +44,10 @@ def test_floor_depends_on_the_key(project):
 
 @pytest.mark.slow
 def test_tiny_run_reports_every_timing_and_ratio(tmp_path):
-    assert dense_step.main(["--batches", "8", "--repeats", "2", "--output", str(tmp_path)]) == 0
+    assert dense_step.main(["--batches", "8", "--repeats", "2", "--steps", "2", "--output", str(tmp_path)]) == 0
     text = (tmp_path / "dense_step.md").read_text()
     assert "| 8 |" in text and "GEMM peak" in text
-    report = dense_step.run((8,), repeats=2, torch=False)
+    report = dense_step.run((8,), repeats=2, torch=False, steps=2)
     (row,) = report["rows"]
     assert set(row["ms"]) == {"floor grad", "objective grad", "floor step", "project step"}
     med = {k: v["median_ms"] for k, v in row["ms"].items()}
