@@ -48,6 +48,7 @@ EXPECT_BF16_IMPLS="lax matmul"
 T_INSTALL=100
 T_TESTS=70
 T_BENCH=280
+if (( DRY )); then T_TESTS=400; T_BENCH=400; fi  # a CPU is slower; BUDGET still caps the whole
 
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 limit() {  # min(requested, time left − 5 s reserve), at least 1

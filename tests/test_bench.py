@@ -260,3 +260,31 @@ ENTRY %main (a: f32[4,4]) -> f32[4,4] {
     assert {k: v["category"] for k, v in cats.items()} == {
         "ynn_fusion": "convolution/dot", "transpose.3": "copy/transpose", "add_fusion": "elementwise"}
     assert cats["ynn_fusion"]["bytes"] == 64
+
+
+def test_gpu_check_script_is_executable_and_refuses_unknown_options(tmp_path):
+    import os
+    import subprocess
+
+    assert os.access(GPU_SCRIPT, os.X_OK)
+    done = subprocess.run([str(GPU_SCRIPT), "--bogus"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "--dry-run" in done.stderr
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_passes_every_step_on_a_cpu(tmp_path):
+    """``--dry-run`` runs the script's non-CUDA steps in this environment: each step exits 0, the check says OK."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "dry"
+    env = {**os.environ, "OUT": str(out), "VENV": sys.prefix, "BUDGET": "900"}
+    root = GPU_SCRIPT.parent.parent
+    subprocess.run([str(GPU_SCRIPT), "--dry-run"], cwd=root, env=env, check=True, capture_output=True, timeout=960)
+    summary = (out / "summary.txt").read_text()
+    assert "nvidia-smi: skipped (dry run)" in summary and "install: skipped" in summary
+    for step in ("devices", "tests", "bench", "check"):
+        assert f"{step}: rc=0 " in summary, summary
+    assert (out / "check.txt").read_text().strip().endswith("OK")
+    assert (out / "bench" / "bench.json").exists()
