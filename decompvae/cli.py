@@ -9,7 +9,10 @@
     decompvae reproduce NAME --profile paper --print-config         # their resolved settings (JSON), no training
     decompvae sweep ... --coordinator HOST:PORT --num-processes N --process-id I   # one of N processes
 
-Runs resume from their newest checkpoint unless ``--fresh`` is given. One
+Runs resume from their newest checkpoint unless ``--fresh`` is given. SIGTERM
+(a scheduler's preemption) or Ctrl-C during training writes a checkpoint of
+every member at the end of the chunk in progress and exits with status 75
+(:data:`decompvae.interrupts.EXIT_INTERRUPTED`); the same command resumes. One
 process at a time may write to a run directory. With ``--num-processes N``
 the same command runs on every host (each with its own ``--process-id``);
 process 0 writes the outputs.
@@ -25,6 +28,7 @@ from decompvae import __version__, outputs, report, runner
 from decompvae.checkpoint import CheckpointError
 from decompvae.config import load_config
 from decompvae.distributed import WriterFailed
+from decompvae.interrupts import EXIT_INTERRUPTED, RunInterrupted
 from decompvae.evaluate import main as evaluate_main
 from decompvae.reproduce import main as reproduce_main
 from decompvae.rundir import OutputWriteError, RunLocked
@@ -118,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"written {report.write_page(args.path, embed=args.embed)}")
             return 0
         return reproduce_main(args)
+    except RunInterrupted as err:  # SIGTERM or Ctrl-C during training: checkpointed at a chunk boundary
+        print(f"decompvae: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ValueError, FileNotFoundError) as err:
         print(f"decompvae: error: {err}", file=sys.stderr)
         return 2

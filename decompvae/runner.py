@@ -41,6 +41,7 @@ from decompvae.build import RunSetup, build, build_grid
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config
 from decompvae.distributed import is_writer, on_writer, to_host
+from decompvae.interrupts import RunInterrupted, StopRequests
 from decompvae.objective import Hyperparams
 from decompvae.rundir import RunLock
 from decompvae.tensorboard import TENSORBOARD_DIR, TensorBoardLog
@@ -121,6 +122,9 @@ def run(
       :class:`RunResult`.
 
     Raises:
+      RunInterrupted: SIGTERM or SIGINT arrived during training; a checkpoint
+        of every member was written at the end of the chunk in progress
+        (:mod:`decompvae.interrupts`), and a rerun resumes from it.
       TrainingDiverged: a single run (one member) became non-finite.
       RunLocked: another process is writing to ``output_dir`` (nothing was changed).
       CheckpointError: checkpoints exist but none is good (a damaged newest
@@ -159,8 +163,9 @@ def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResul
         if config.train.tensorboard:
             tensorboard = on_writer(TensorBoardLog, out / TENSORBOARD_DIR, members.labels, start_step=step or None)
         logs = _Logs(out / "log.jsonl", tensorboard)
-        state, step = _train(setup, sweep, state, step, members, data, (checkpointer, logs), progress, stop_after,
-                             echo)
+        with StopRequests() as stops:
+            state, step = _train(setup, sweep, state, step, members, data, (checkpointer, logs, stops), progress,
+                                 stop_after, echo)
         return _finish(setup, to_host(state), members, out, step, figures, logs)
     finally:
         for closing in (checkpointer, tensorboard):
@@ -267,9 +272,14 @@ class _Logs(NamedTuple):
             self.tensorboard.write(step, rows, prefix=prefix)
 
 
+def _stop_signal(stops: StopRequests) -> int | None:
+    """The signal that stops the run after this chunk (process 0's, on every process), or None."""
+    return int(distributed.broadcast(np.asarray(stops.first or 0))) or None
+
+
 def _train(setup, sweep, state, step, members: _Members, data, writers, progress, stop_after, echo):
-    """The training loop: chunks, log rows, divergence policy, progress bar, checkpoints."""
-    (checkpointer, logs), t, writer = writers, setup.config.train, is_writer()
+    """The training loop: chunks, log rows, divergence policy, progress bar, checkpoints, stop signals."""
+    (checkpointer, logs, stops), t, writer = writers, setup.config.train, is_writer()
     out = Path(setup.config.output_dir)
     every_checkpoint = max(t.checkpoint_every // t.log_every, 1) * t.log_every
     last_checkpoint = step if step else None
@@ -285,10 +295,13 @@ def _train(setup, sweep, state, step, members: _Members, data, writers, progress
             healthy = diverged_at < 0
             median = np.median(info.loss[healthy, -1]) if healthy.any() else float("nan")
             bar.set_postfix(loss=f"{median:.2f}", diverged=int((~healthy).sum()))
-            if step % every_checkpoint == 0 or step == t.steps:
+            signum = _stop_signal(stops)
+            if step % every_checkpoint == 0 or step == t.steps or signum:
                 saved = to_host(state) if distributed.multi_process() else state  # process 0 saves the whole state
                 on_writer(lambda: checkpointer.save(step, saved, metadata={"step": step, "labels": members.labels}))
                 last_checkpoint = step
+            if signum:
+                raise RunInterrupted(signum, step, out)
     return state, step
 
 

@@ -36,6 +36,7 @@ from decompvae.checkpoint import (
 )
 from decompvae.config import Config, DistributedConfig, load_config
 from decompvae.evaluate import load_run
+from decompvae.interrupts import EXIT_INTERRUPTED, RunInterrupted, StopRequests
 from decompvae.rundir import LOCK_NAME, OutputWriteError, RunLock, RunLocked
 
 from _tiny_run import CONFIG_TOML, REPO
@@ -526,3 +527,104 @@ def test_kill_9_at_one_point_then_resume_equals_uninterrupted(reference, config_
     messages = [line for line in proc.stdout.splitlines() if line.startswith("resuming")]
     assert messages == ([f"resuming {out} from step {resumed_from}"] if resumed_from else [])
     assert_same_outputs(out, reference)
+
+
+# ---------------------------------------------------------------------------
+# 3. SIGTERM and Ctrl-C: a checkpoint at the end of the chunk in progress, exit 75, exact resume
+
+# Runs `decompvae sweep` and sends itself signals: SIG at the start of the K-th
+# training chunk (`chunk:K:SIG`), and optionally SIG2 inside Orbax's commit of
+# checkpoint step S (`commit:S:SIG2`, data written, not yet renamed).
+SIGNAL_DRIVER = textwrap.dedent("""\
+    import os, signal, sys
+    from pathlib import Path
+
+    points, argv = sys.argv[1].split(","), sys.argv[2:]
+    for point in points:
+        kind, arg, name = point.split(":")
+        signum = getattr(signal, name)
+        if kind == "chunk":
+            from decompvae import runner
+            real, calls = runner.run_members, []
+
+            def run_members(*args, _real=real, _k=int(arg), _s=signum, **kwargs):
+                calls.append(1)
+                if len(calls) == _k:
+                    os.kill(os.getpid(), _s)  # arrives while the chunk's program runs
+                return _real(*args, **kwargs)
+
+            runner.run_members = run_members
+        else:
+            from orbax.checkpoint._src.path import atomicity
+            real_finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+            async def finalize(self, _real=real_finalize, _step=arg, _s=signum):
+                if Path(str(self._final_path)).name == _step:
+                    os.kill(os.getpid(), _s)
+                return await _real(self)
+
+            atomicity.AtomicRenameTemporaryPath.finalize = finalize
+    from decompvae import cli
+    sys.exit(cli.main(argv))
+""")
+
+
+def _run_with_signals(tmp_path, config_file, out, points: str):
+    driver = tmp_path / "signal_driver.py"
+    driver.write_text(SIGNAL_DRIVER)
+    args = ["sweep", "--no-progress", "--config", str(config_file), "--set", f"output_dir={out}"]
+    return subprocess.run([sys.executable, str(driver), points, *args], capture_output=True, text=True,
+                          env=_env(tmp_path / "jax-cache"), timeout=SUBPROCESS_TIMEOUT)
+
+
+def _resume_to_the_end(tmp_path, config_file, out):
+    proc = subprocess.run(
+        [sys.executable, "-m", "decompvae.cli", "sweep", "--no-progress", "--config", str(config_file),
+         "--set", f"output_dir={out}"],
+        capture_output=True, text=True, env=_env(tmp_path / "jax-cache"), timeout=SUBPROCESS_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [line for line in proc.stdout.splitlines() if line.startswith("resuming")]
+
+
+def test_sigterm_checkpoints_the_chunk_in_progress_then_resume_equals_uninterrupted(reference, config_file,
+                                                                                      tmp_path):
+    out = tmp_path / "run"
+    # The tiny run logs every 10 steps and checkpoints every 20: SIGTERM during the third chunk (steps 21–30).
+    proc = _run_with_signals(tmp_path, config_file, out, "chunk:3:SIGTERM")
+    assert proc.returncode == EXIT_INTERRUPTED == 75, proc.stderr
+    assert "stopped by SIGTERM after step 30" in proc.stderr and "run the same command again" in proc.stderr
+    assert sorted(_steps(out), key=int) == ["20", "30"] and not _tmp_dirs(out)
+    assert _log_steps(out) == [10, 10, 20, 20, 30, 30]  # the chunk in progress logged once
+    assert not (out / "summary.csv").exists()
+    with RunLock(out):  # released: the next run can take it
+        pass
+    with Checkpointer(out / "checkpoints") as ck:  # the step-30 checkpoint is good
+        assert ck.restore_latest(reference[1].state)[0] == 30
+    assert _resume_to_the_end(tmp_path, config_file, out) == [f"resuming {out} from step 30"]
+    assert_same_outputs(out, reference)
+
+
+@pytest.mark.slow
+def test_second_signal_while_saving_keeps_the_checkpoint_whole(reference, config_file, tmp_path):
+    out = tmp_path / "run"
+    # Ctrl-C during the first chunk, a SIGTERM while its checkpoint (step 10) is being committed.
+    proc = _run_with_signals(tmp_path, config_file, out, "chunk:1:SIGINT,commit:10:SIGTERM")
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr
+    assert "stopped by SIGINT after step 10" in proc.stderr and "Traceback" not in proc.stderr
+    assert _steps(out) == ["10"] and not _tmp_dirs(out) and _log_steps(out) == [10, 10]
+    assert _resume_to_the_end(tmp_path, config_file, out) == [f"resuming {out} from step 10"]
+    assert_same_outputs(out, reference)
+
+
+def test_stop_requests_record_signals_and_restore_the_handlers():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequests() as stops:
+        assert stops.first is None
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handlers run between bytecodes of the main thread
+        assert stops.received == [signal.SIGTERM, signal.SIGINT] and stops.first == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+    err = RunInterrupted(signal.SIGTERM, 30, "runs/x")
+    assert str(err).startswith("stopped by SIGTERM after step 30") and "runs/x/checkpoints" in str(err)
