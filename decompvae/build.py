@@ -47,7 +47,8 @@ class RunSetup(NamedTuple):
     Attributes:
       config: the run's configuration.
       data: :class:`~decompvae.data.TrainingData` (batch function, evaluation points).
-      members: one dict per sweep member (``beta``, ``alpha``, ``prior.*``, ``learning_rate``, ``seed``).
+      members: one dict per sweep member (``beta``, ``alpha``, ``prior.*``, ``learning_rate``, ``seed``);
+        with ``sweep.shard = [I, N]`` only the grid's members I, I + N, …
       fixed_prior: prior parameters shared by every member (PCA logits included).
       trainer: :class:`~decompvae.train.Trainer` (``init``/``step``/``run``).
       objective: ``(key, params, hyper, x) -> (loss, terms)`` in training mode.
@@ -58,6 +59,7 @@ class RunSetup(NamedTuple):
       posterior: ``(loc, raw) -> q(z|x)``, the posterior family.
       prior: ``prior_fn(**params) -> p(z)``.
       iwae: ``iwae(num_samples=1000, chunk_size=100) -> (key, params, hyper, x) -> [b]``.
+      member_indices: each member's index in the whole grid (``range(len(members))`` unsharded).
     """
 
     config: Config
@@ -73,6 +75,7 @@ class RunSetup(NamedTuple):
     posterior: Callable[[Array, Array], Any]
     prior: Callable[..., Any]
     iwae: Callable[..., Callable[[Array, dict, Hyperparams, Array], Array]]
+    member_indices: tuple[int, ...] = ()
 
 
 def build(config: Config) -> RunSetup:
@@ -90,7 +93,7 @@ def build(config: Config) -> RunSetup:
     objective_kw = dict(structure, divergence=regularisers, num_samples=m.num_samples)
     objective = make_objective(encoder, decoder, train=True, **objective_kw)
     init_params = _init_params(encoder, decoder, data.data_shape, m.latent_dim, learned_prior)
-    members = build_grid(config, fixed_prior).members()
+    indices, members = shard_members(build_grid(config, fixed_prior).members(), config.sweep.shard)
     _check_members(members, prior_fn, fixed_prior, learned_prior, m.prior)
     trainer = make_trainer(objective, init_params, data.batch, amsgrad=config.train.amsgrad,
                            adversaries=adversaries(regularisers))
@@ -108,6 +111,7 @@ def build(config: Config) -> RunSetup:
         posterior=make_posterior(m.posterior),
         prior=prior_fn,
         iwae=functools.partial(make_iwae, encoder, decoder, **structure),
+        member_indices=indices,
     )
 
 
@@ -201,6 +205,22 @@ def _check_members(members, prior_fn, fixed_prior: dict, learned_prior: dict, na
             prior_fn(**fixed_prior, **swept, **learned_prior)
         except TypeError as err:
             raise ValueError(f"model.prior_params / sweep.prior do not fit model.prior={name!r}: {err}") from None
+
+
+def shard_members(members: list[dict], shard: tuple[int, ...] = ()) -> tuple[tuple[int, ...], list[dict]]:
+    """``(indices, members)`` of shard ``(I, N)``: the grid's members I, I + N, I + 2N, … (all for ``()``).
+
+    Raises:
+      ValueError: the shard holds no member (I ≥ the grid's size).
+    """
+    if not shard:
+        return tuple(range(len(members))), list(members)
+    index, count = shard
+    indices = tuple(range(index, len(members), count))
+    if not indices:
+        raise ValueError(f"--shard {index}/{count} holds no member: the grid has {len(members)} member(s); "
+                         f"use at most {len(members)} shards")
+    return indices, [members[i] for i in indices]
 
 
 def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:

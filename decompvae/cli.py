@@ -3,6 +3,7 @@
     decompvae sweep [--config FILE] [--set section.key=value ...]   # the default: a small β × ν sweep
     decompvae train [--config FILE] [--set ...]                     # one run (the [train] values)
     decompvae sweep --dry-run [...]                                 # members, chunks, programs, memory; no training
+    decompvae sweep --shard I/N [...]                               # members I, I+N, … in OUTPUT_DIR/shard-I-of-N
     decompvae evaluate RUN_DIR [--member I] [--quick]               # metrics of a trained run, as JSON
     decompvae report RUN_DIR|RESULTS_DIR [--embed]                  # (re)write its report.html
     decompvae reproduce NAME --profile cpu|paper|tiny               # the paper's experiments
@@ -25,6 +26,7 @@ import json
 import sys
 
 from decompvae import __version__, outputs, report, runner
+from decompvae.build import shard_members
 from decompvae.checkpoint import CheckpointError
 from decompvae.config import load_config
 from decompvae.distributed import WriterFailed
@@ -56,6 +58,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.steps=100 --set sweep.beta=[1,2]")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming from a checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--shard", metavar="I/N",
+                   help="train only members I, I+N, I+2N, … of the grid, in OUTPUT_DIR/shard-I-of-N (an array job)")
     p.add_argument("--dry-run", action="store_true",
                    help="list the members, chunking, compiled programs and a memory estimate; train nothing")
     dist = p.add_argument_group("several processes (JAX's distributed runtime; the config's [distributed] section)")
@@ -71,12 +75,19 @@ def _cmd_run(args, single: bool) -> int:
             overrides.append(f"distributed.{key}={json.dumps(getattr(args, key))}")
     config = load_config(args.config, overrides, base=None if args.config else DEFAULT_SWEEP)
     if single:
+        if args.shard:
+            raise ValueError("--shard splits a sweep's grid; `decompvae train` trains one model")
         config = runner.replace(config, sweep={"beta": (), "alpha": (), "learning_rate": (), "seed": (), "prior": {},
                                                 "divergence_params": {}})
+    if args.shard:
+        config = runner.shard_config(config, args.shard)
     if args.dry_run:
         print(runner.format_plan(runner.plan(config), config))
         return 0
-    print(f"decompvae: {len(runner.build_grid(config))} member(s) → {config.output_dir}", flush=True)
+    grid = runner.build_grid(config).members()
+    indices, _ = shard_members(grid, config.sweep.shard)
+    of_grid = f" (shard {'/'.join(map(str, config.sweep.shard))} of a grid of {len(grid)})" if config.sweep.shard else ""
+    print(f"decompvae: {len(indices)} member(s){of_grid} → {config.output_dir}", flush=True)
     try:
         result = runner.run(config, resume=not args.fresh, progress=not args.no_progress)
     except runner.TrainingDiverged as err:

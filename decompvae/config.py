@@ -33,6 +33,7 @@ __all__ = [
     "ModelConfig",
     "SweepConfig",
     "TrainConfig",
+    "check_shard",
     "load_config",
     "parse_override",
 ]
@@ -281,6 +282,9 @@ class SweepConfig:
         loops over such groups (``make_sweep(vectorize=…)``); 0 = the
         backend's default (``sweep.resolve_vectorize``). The numbers trained
         are the same for every value; only speed and memory differ.
+      shard: ``[I, N]``: train only members I, I + N, I + 2N, … of the grid
+        (``decompvae sweep --shard I/N``; one array job each); ``[]``: all.
+        A member's numbers do not depend on the sharding.
     """
 
     beta: tuple[float, ...] = ()
@@ -293,9 +297,11 @@ class SweepConfig:
     chunk_size: int = 0
     devices: int = 0
     vectorize: int = 0
+    shard: tuple[int, ...] = ()
 
     def __post_init__(self):
         check_choice("sweep.mode", self.mode, ("product", "zip"))
+        object.__setattr__(self, "shard", check_shard(self.shard))
         lists = ("beta", "learning_rate", "seed") + (() if isinstance(self.alpha, Mapping) else ("alpha",))
         for name in lists:
             value = getattr(self, name)
@@ -307,6 +313,23 @@ class SweepConfig:
         for name in ("chunk_size", "devices", "vectorize"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"sweep.{name} must be an integer ≥ 0; got {getattr(self, name)!r}")
+
+
+def check_shard(shard) -> tuple[int, ...]:
+    """``()`` or ``(I, N)`` with 0 ≤ I < N; ValueError naming ``--shard`` / ``sweep.shard`` otherwise."""
+    if isinstance(shard, str):
+        index, _, count = shard.partition("/")
+        try:
+            shard = (int(index), int(count))
+        except ValueError:
+            raise ValueError(f"--shard (sweep.shard) must be I/N, e.g. 0/4; got {shard!r}") from None
+    shard = tuple(shard)
+    if shard == ():
+        return shard
+    ok = len(shard) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+    if not ok or not 0 <= shard[0] < shard[1]:
+        raise ValueError(f"--shard (sweep.shard) must be I/N with integers 0 ≤ I < N; got {shard!r}")
+    return shard
 
 
 @dataclasses.dataclass(frozen=True)

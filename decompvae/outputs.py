@@ -20,6 +20,7 @@ import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -147,10 +148,15 @@ def _csv(rows: list[dict], fieldnames: list[str]) -> str:
     return f.getvalue()
 
 
-def write_members(path: Path, members: list[dict]) -> None:
-    """``members.csv``: one row per member with its index and hyperparameters."""
-    rows = [{"member": i, **member} for i, member in enumerate(members)]
-    write_text_atomic(path, _csv(rows, ["member", *members[0]]))
+def write_members(path: Path, members: list[dict], grid_indices: Sequence[int] | None = None) -> None:
+    """``members.csv``: one row per member with its index and hyperparameters.
+
+    With ``grid_indices`` (a shard of a grid) a ``grid_member`` column gives
+    each member's index in the whole grid.
+    """
+    grid = {} if grid_indices is None else {"grid_member": list(grid_indices)}
+    rows = [{"member": i, **{k: v[i] for k, v in grid.items()}, **member} for i, member in enumerate(members)]
+    write_text_atomic(path, _csv(rows, ["member", *grid, *members[0]]))
 
 
 def write_summary(out: Path, summary: list[dict]) -> None:

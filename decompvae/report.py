@@ -65,9 +65,9 @@ FIGURE_DIR = "report"
 #: Columns of a ``log.jsonl`` row that are not curves.
 LOG_META = ("step", "member", "diverged_at")
 #: Member columns that are never a swept axis of the sweep figures.
-NOT_AXES = ("member", "label", "seed")
+NOT_AXES = ("member", "grid_member", "label", "seed")
 #: Columns of a ``metrics.json`` row that are not metrics.
-METRIC_META = ("member", "label", "step", "diverged_at", "seconds")
+METRIC_META = ("member", "grid_member", "label", "step", "diverged_at", "seconds")
 #: CSV tables longer than this are shown folded (``<details>``).
 FOLD_ROWS = 40
 #: Confidence level of the intervals over seeds.

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -39,7 +40,7 @@ from tqdm.auto import tqdm
 from decompvae import distributed, outputs, plots, report
 from decompvae.build import RunSetup, build, build_grid
 from decompvae.checkpoint import Checkpointer
-from decompvae.config import Config
+from decompvae.config import Config, check_shard
 from decompvae.distributed import is_writer, on_writer, to_host
 from decompvae.interrupts import RunInterrupted, StopRequests
 from decompvae.objective import Hyperparams
@@ -61,17 +62,14 @@ from decompvae.train import StepInfo, TrainState, model_params
 Array = jax.Array
 
 __all__ = [
-    "Plan", "RunResult", "RunSetup", "TrainingDiverged", "build", "build_grid", "format_plan", "plan", "replace", "run",
-    "summarise",
+    "SHARD_DIR", "Plan", "RunResult", "RunSetup", "TrainingDiverged", "build", "build_grid", "format_plan", "plan",
+    "replace", "run", "shard_config", "summarise",
 ]
 
 
 #: Sweeps with more members than this get a chunk size from XLA's memory
 #: analysis (two extra compilations); smaller ones run in one chunk.
 AUTO_CHUNK_ABOVE = 16
-
-#: Members evaluated at once by :func:`summarise`.
-SUMMARY_BATCH = 8
 
 
 class TrainingDiverged(RuntimeError):
@@ -152,7 +150,8 @@ def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResul
     out = Path(config.output_dir)
     on_writer(outputs.start_output, config, resume)
     setup = build(config)
-    on_writer(outputs.write_members, out / "members.csv", setup.members)
+    on_writer(outputs.write_members, out / "members.csv", setup.members,
+              setup.member_indices if config.sweep.shard else None)
     members = _Members(*stack_members(setup.members, setup.fixed_prior), [member_label(m) for m in setup.members])
     sweep, data = _make_sweep(setup, members)
     checkpointer = on_writer(Checkpointer, out / "checkpoints", writer=True)  # None on the other processes
@@ -368,23 +367,55 @@ def format_plan(p: Plan, config: Config) -> str:
 def summarise(setup: RunSetup, state: TrainState, hyper: Hyperparams, labels: list[str]) -> list[dict]:
     """Held-out loss terms per member (the final table).
 
-    Members are evaluated ``SUMMARY_BATCH`` at a time (``lax.map`` with a
-    batch size), so memory does not grow with the sweep: a per-dimension MMD
-    on 297 points for 120 members at once needed more than 18 GB.
+    Members are evaluated one at a time (``lax.map``), so memory does not
+    grow with the sweep (a per-dimension MMD on 297 points for 120 members at
+    once needed more than 18 GB) and a member's row does not depend on which
+    members share the run (a shard gives the numbers of the whole grid, to
+    the bit; vmapped groups round differently with their size).
     """
     x = setup.data.eval_x[:512]
     key = jax.random.key(0)
     one = lambda member: setup.eval_objective(key, member[0], member[1], x)  # noqa: E731
-    evaluate = jax.jit(lambda params, hyper: jax.lax.map(one, (params, hyper), batch_size=SUMMARY_BATCH))
+    evaluate = jax.jit(lambda params, hyper: jax.lax.map(one, (params, hyper)))
     loss, terms = evaluate(model_params(state), hyper)
     rows = []
     for i, label in enumerate(labels):
-        row = {"member": i, "label": label, "eval_loss": float(loss[i]),
+        row = {"member": i, **({"grid_member": setup.member_indices[i]} if setup.config.sweep.shard else {}),
+               "label": label, "eval_loss": float(loss[i]),
                "eval_recon": float(jnp.mean(terms.recon[i])), "eval_kl": float(jnp.mean(terms.kl[i]))}
         row.update(outputs.divergence_columns("eval_divergence", terms.divergence, i))
         row["diverged_at"] = int(state.diverged_at[i])
         rows.append(row)
     return rows
+
+
+#: The run directory of shard I of N, inside the grid's ``output_dir``.
+SHARD_DIR = "shard-{index}-of-{count}"
+_SHARD_DIR_PATTERN = re.compile(r"shard-(\d+)-of-(\d+)")
+
+
+def shard_config(config: Config, shard: str | tuple[int, int]) -> Config:
+    """``config`` for shard ``I/N`` of its grid: ``sweep.shard = [I, N]``, ``output_dir/shard-I-of-N``.
+
+    Each shard is a run directory of its own (its members I, I + N, …, with
+    ``grid_member`` in ``members.csv`` and ``summary.csv``), resumes by
+    itself, and trains its members to the numbers the whole grid gives them.
+
+    Raises:
+      ValueError: ``shard`` is not I/N with 0 ≤ I < N, ``output_dir`` holds
+        shards of another count, or it holds an unsharded run.
+    """
+    index, count = check_shard(shard)
+    base = Path(config.output_dir)
+    if (base / "config.json").exists():
+        raise ValueError(f"--shard {index}/{count}: {base} holds an unsharded run; shard into another output_dir")
+    counts = sorted({int(m.group(2)) for p in (base.iterdir() if base.is_dir() else ())
+                     if (m := _SHARD_DIR_PATTERN.fullmatch(p.name))} - {count})
+    if counts:
+        raise ValueError(f"--shard {index}/{count}: {base} already holds shards of a grid cut into "
+                         f"{', '.join(map(str, counts))}; keep that count or use another output_dir")
+    sharded = replace(config, sweep={"shard": (index, count)})
+    return dataclasses.replace(sharded, output_dir=str(base / SHARD_DIR.format(index=index, count=count)))
 
 
 def replace(config: Config, **sections) -> Config:
