@@ -21,6 +21,7 @@ import dataclasses
 import itertools
 import math
 import os
+import time
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -446,6 +447,31 @@ def program_bytes(
     if mem is None:
         return 0
     return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
+
+
+def program_seconds(
+    trainer: Trainer, state: TrainState, hyper: Hyperparams, data: Any, num_steps: int, count: int,
+    *, vectorize: int | None = None, calls: int = 2,
+) -> tuple[float, float]:
+    """``(compile seconds, seconds per step)`` of the training program for ``count`` members, measured.
+
+    Compiles the program :func:`run_members` runs for a chunk of ``count``
+    copies of the first member, calls it once to warm up, then ``calls``
+    times; the best call over ``num_steps`` is the step time (all ``count``
+    members together).
+    """
+    run = jax.jit(_over_members(trainer.run, resolve_vectorize(vectorize)), static_argnums=3)
+    s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
+    start = time.perf_counter()
+    compiled = run.lower(s, h, data, num_steps).compile()
+    compile_seconds = time.perf_counter() - start
+    jax.block_until_ready(compiled(s, h, data))
+    best = math.inf
+    for _ in range(calls):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(s, h, data))
+        best = min(best, time.perf_counter() - start)
+    return compile_seconds, best / num_steps
 
 
 def estimate_chunk_size(

@@ -223,3 +223,18 @@ def test_main_unknown_name_raises():
 
     with pytest.raises(ValueError, match="choose one of"):
         main(SimpleNamespace(name="nope", profile="tiny", output=None))
+
+
+@pytest.mark.slow
+def test_print_config_estimate_plans_every_run(tmp_path, capsys):
+    import json
+
+    assert cli.main(["reproduce", "hierarchy", "--profile", "tiny", "--output", str(tmp_path),
+                     "--print-config", "--estimate"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    estimate = resolved["estimate"]
+    assert set(estimate["runs"]) == {run["output_dir"].split("/")[-1] for run in resolved["runs"]}
+    for run in estimate["runs"].values():
+        assert run["members"] >= 1 and run["seconds_per_step"] > 0 and run["images_per_member"] > 0
+    assert estimate["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in estimate["runs"].values()))
+    assert estimate["estimate_took_seconds"] > 0 and not (tmp_path / "runs").exists()  # nothing trained or written

@@ -98,3 +98,20 @@ def test_plan_counts_members_programs_and_memory(tmp_path):
     assert vmapped.bytes_per_member > 0 and vmapped.bytes_per_chunk > looped.bytes_per_chunk > 0
     text = runner.format_plan(vmapped, _tiny_config(tmp_path, *grid))
     assert "6 member(s), 40 steps each" in text and "chunk: 6 member(s)" in text
+
+
+def test_plan_estimates_the_training_time_from_a_timed_chunk(tmp_path):
+    grid = ["sweep.beta=[0.5,1.0,2.0]", "sweep.chunk_size=2", "sweep.devices=1"]
+    config = _tiny_config(tmp_path, *grid)
+    p = runner.plan(config)
+    assert p.chunk_size == 2 and p.seconds_per_step > 0 and p.compile_seconds > 0
+    chunks = 2  # 3 members in chunks of 2
+    assert p.train_seconds == pytest.approx(chunks * config.train.steps * p.seconds_per_step)
+    assert p.images_per_member == config.train.steps * config.train.batch_size
+    assert p.estimate_seconds >= p.compile_seconds
+    text = runner.format_plan(p, config)
+    assert f"images per member: {p.images_per_member:,}" in text and "time: ≈ " in text
+    assert "the estimate took" in text
+    assert runner.plan(config, time_it=False).train_seconds != runner.plan(config, time_it=False).train_seconds  # nan
+    shard = runner.shard_config(config, "1/2")
+    assert "1 member(s) (shard 1/2)" in runner.format_plan(runner.plan(shard, time_it=False), shard)

@@ -3,6 +3,7 @@
     decompvae reproduce list                       # the experiments
     decompvae reproduce NAME --profile tiny|cpu|paper [--output DIR]
     decompvae reproduce NAME --profile P --print-config   # the resolved settings as JSON, no training
+    decompvae reproduce NAME --profile P --print-config --estimate   # … and each run's training time here
     decompvae reproduce readme                     # rebuild experiments/README.md from the summaries
 
 Each experiment trains its grids with vmapped sweeps (one compiled program
@@ -24,6 +25,7 @@ CPU) and ``paper`` (the published settings, for a GPU).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import time
@@ -31,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
+from decompvae import runner
 from decompvae.report import write_reproduce_report
 from decompvae.reproduce import clustering, heavy_tails, hierarchy, overlap, rotation, sparsity, subspaces, theory
 from decompvae.reproduce._common import Context
@@ -100,12 +103,20 @@ def _plain(value):
     return value
 
 
-def resolved_settings(name: str, profile: str, output: str | Path | None = None) -> dict:
+def resolved_settings(name: str, profile: str, output: str | Path | None = None, *, estimate: bool = False) -> dict:
     """What ``NAME --profile P`` would run, without training.
+
+    Args:
+      name, profile, output: as for :func:`run_experiment`.
+      estimate: also plan each run on this machine (:func:`decompvae.runner.plan`:
+        it builds the data, compiles and times one chunk's training program).
 
     Returns:
       ``{"experiment", "profile", "runs": [config.json of each compiled sweep],
-      "settings": the profile (grids, evaluation sample sizes), "verdict_rule"}``.
+      "settings": the profile (grids, evaluation sample sizes), "verdict_rule"}``;
+      with ``estimate``, also ``"estimate"``: per run its members, images per
+      member, memory and training seconds, their total, and the seconds the
+      estimate took. Training time only: evaluation and compilation come on top.
     """
     settings = profile_settings(name, profile)
     module = _module(name)
@@ -114,13 +125,28 @@ def resolved_settings(name: str, profile: str, output: str | Path | None = None)
     if hasattr(module, "configs"):
         kwargs = {"require_files": False} if "require_files" in inspect.signature(module.configs).parameters else {}
         configs = module.configs(settings, **kwargs)
-    return {
+    resolved = {
         "experiment": name,
         "profile": profile,
         "runs": [{**c.to_dict(), "output_dir": str(runs / variant)} for variant, c in configs.items()],
         "settings": _plain(settings),
         "verdict_rule": getattr(module, "VERDICT_RULE", None),
     }
+    if estimate:
+        resolved["estimate"] = _estimate({v: dataclasses.replace(c, output_dir=str(runs / v)) for v, c in configs.items()})
+    return resolved
+
+
+def _estimate(configs: dict) -> dict:
+    """Per run: members, images per member, memory and estimated training seconds; their total; the cost."""
+    start, runs = time.perf_counter(), {}
+    for variant, config in configs.items():
+        p = runner.plan(config)
+        runs[variant] = {"members": len(p.labels), "images_per_member": p.images_per_member,
+                         "bytes_per_chunk": p.bytes_per_chunk, "seconds_per_step": p.seconds_per_step,
+                         "train_seconds": p.train_seconds, "compile_seconds": p.compile_seconds}
+    total = sum(r["train_seconds"] for r in runs.values())
+    return {"runs": runs, "train_seconds": total, "estimate_took_seconds": time.perf_counter() - start}
 
 
 def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = None, *, echo=print,
@@ -166,7 +192,8 @@ def main(args) -> int:
         print(f"written {write_readme({e.name: e.description for e in EXPERIMENTS.values()})}")
         return 0
     if getattr(args, "print_config", False):
-        print(json.dumps(resolved_settings(args.name, args.profile, args.output), indent=2))
+        resolved = resolved_settings(args.name, args.profile, args.output, estimate=getattr(args, "estimate", False))
+        print(json.dumps(resolved, indent=2))
         return 0
     path = run_experiment(args.name, args.profile, args.output, progress=True)
     print(f"results in {path} (summary: {path / 'summary.md'})")
