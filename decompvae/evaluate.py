@@ -10,7 +10,8 @@ computes, for every member (or those selected), every measure of
   scores of them (Gaussian total and Wasserstein correlation, mean MI);
 * ground-truth data (dSprites): FactorVAE score (both protocols), β-VAE
   score, discrete MIG, DCI, SAP, modularity, explicitness and IRS;
-* mixture priors (pinwheel): clustering accuracy and NMI against the arms.
+* mixture priors (pinwheel): clustering accuracy and NMI against the arms;
+* members that differ only in their seed: UDR within their group (Duan et al., 2020).
 
 Writes ``metrics.json`` (one object per member, the keys of the suite, as
 the experiments' ``metrics.csv``) and prints a table.
@@ -28,12 +29,13 @@ from decompvae.build import RunSetup, build
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config
 from decompvae.metrics.suite import EvalSizes, make_evaluator
+from decompvae.metrics.udr import udr_of_members
 from decompvae.objective import Hyperparams
 from decompvae.report import write_report
 from decompvae.sweep import init_members, make_sweep, member_label, stack_members
 from decompvae.train import TrainState, model_params
 
-__all__ = ["evaluate_run", "format_metrics", "load_run", "main"]
+__all__ = ["UDR_POINTS", "evaluate_run", "format_metrics", "load_run", "main", "seed_groups", "udr_of_run"]
 
 
 def load_run(run_dir: str | Path) -> tuple[RunSetup, TrainState, Hyperparams, int]:
@@ -53,8 +55,45 @@ def load_run(run_dir: str | Path) -> tuple[RunSetup, TrainState, Hyperparams, in
     return setup, jax.device_get(state), jax.device_get(hyper), step
 
 
+#: Inputs on which UDR compares the members of a seed group (quick: the first 200).
+UDR_POINTS = 1000
+
+
+def seed_groups(members: list[dict]) -> list[list[int]]:
+    """Indices of the members that differ only in their seed: every such group of ≥ 2, in grid order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, member in enumerate(members):
+        groups.setdefault(tuple(sorted((k, repr(v)) for k, v in member.items() if k != "seed")), []).append(i)
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+def udr_of_run(setup: RunSetup, state: TrainState, hyper: Hyperparams, *, points: int = UDR_POINTS,
+               echo=print) -> dict[int, float]:
+    """``{member: UDR}`` over each group of members that differ only in their seed (Duan et al., 2020).
+
+    Lasso UDR (:func:`decompvae.metrics.udr_of_members`) on the first
+    ``points`` evaluation inputs, each group scored on its own; members
+    without a seed partner get none. A posterior/prior pair without
+    per-dimension KL (block priors) gets none either, with a message.
+    """
+    x, params, scores = setup.data.eval_x[:points], model_params(state), {}
+    for group in seed_groups(setup.members):
+        try:
+            udr = udr_of_members(jax.random.key(0), setup, params, hyper, x, members=group)
+        except ValueError as err:  # e.g. a prior that does not factorise by dimension
+            echo(f"UDR skipped: {err}")
+            return {}
+        scores.update(zip(group, map(float, udr)))
+    return scores
+
+
 def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = False, echo=print) -> list[dict]:
-    """Metrics for the selected members of a run (default all), one compilation for all of them."""
+    """Metrics for the selected members of a run (default all), one compilation for all of them.
+
+    Members that differ only in their seed also get ``udr``: their group's
+    Unsupervised Disentanglement Ranking (:func:`udr_of_run`, over the whole
+    group whichever members are selected).
+    """
     setup, state, hyper, step = load_run(run_dir)
     n = len(setup.members)
     selected = list(range(n)) if not members else members
@@ -62,6 +101,7 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
         if not 0 <= i < n:
             raise ValueError(f"--member {i} is out of range: the run has members 0…{n - 1}")
     evaluate = make_evaluator(setup, EvalSizes.quick() if quick else EvalSizes())
+    udr = udr_of_run(setup, state, hyper, points=200 if quick else UDR_POINTS, echo=echo)
     rows = []
     for i in selected:
         start = time.perf_counter()
@@ -69,6 +109,8 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
         row = {"member": i, "label": member_label(setup.members[i]), "step": int(step),
                "diverged_at": int(state.diverged_at[i])}
         row.update(evaluate(jax.random.key(i), params, h))
+        if i in udr:
+            row["udr"] = udr[i]
         row["seconds"] = round(time.perf_counter() - start, 2)
         echo(f"member {i} ({row['label']}): {row['seconds']} s")
         rows.append(row)
@@ -76,13 +118,13 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
 
 
 def format_metrics(rows: list[dict]) -> str:
-    """A table with one column per member."""
-    keys = [k for k in rows[0] if k not in ("member", "label")]
+    """A table with one column per member (``–`` where a member has no value, e.g. UDR without a seed partner)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("member", "label")))
     width = max(len(k) for k in keys)
     header = "metric".ljust(width) + "  " + "  ".join(f"m{r['member']:<9}" for r in rows)
     lines = [header, "-" * len(header)]
     for k in keys:
-        cells = [f"{r[k]:<10.4g}" if isinstance(r[k], float) else f"{r[k]!s:<10}" for r in rows]
+        cells = [f"{r[k]:<10.4g}" if isinstance(r.get(k), float) else f"{r.get(k, '–')!s:<10}" for r in rows]
         lines.append(k.ljust(width) + "  " + "  ".join(cells))
     return "\n".join(lines)
 

@@ -496,7 +496,7 @@ def members_table(data: RunData) -> str:
 
 def metrics_table(metrics: Sequence[dict]) -> str:
     """Metrics × members (the layout of ``decompvae evaluate``'s table)."""
-    names = [k for k in metrics[0] if k not in ("member", "label")]
+    names = list(dict.fromkeys(k for m in metrics for k in m if k not in ("member", "label")))  # UDR: some members
     rows = [[name, *(m.get(name) for m in metrics)] for name in names]
     return table(["metric", *(f"m{m['member']}" for m in metrics)], rows)
 

@@ -58,3 +58,29 @@ def test_evaluate_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         evaluate.load_run(tmp_path)
     assert cli.main(["evaluate", str(tmp_path)]) == 2
+
+
+def test_seed_groups_are_the_members_that_differ_only_in_their_seed():
+    members = [{"beta": b, "alpha": 0.0, "seed": s} for b in (1.0, 4.0) for s in (0, 1, 2)] + [{"beta": 8.0, "seed": 0,
+                                                                                              "alpha": 0.0}]
+    assert evaluate.seed_groups(members) == [[0, 1, 2], [3, 4, 5]]  # β = 8 has no seed partner
+    assert evaluate.seed_groups(members[:1]) == []
+
+
+def test_evaluate_reports_udr_within_each_seed_group(tmp_path):
+    from decompvae.metrics import udr_of_members
+    from decompvae.train import model_params
+    import jax
+
+    run_dir = _train(tmp_path, "data.name=pinwheel", "model.network=mlp", "model.latent_dim=2",
+                     "model.likelihood=gaussian", "model.prior=isotropic", "train.steps=4", "train.batch_size=50",
+                     "sweep.beta=[1.0,4.0]", "sweep.seed=[0,1,2]")
+    rows = evaluate.evaluate_run(run_dir, quick=True, members=[1, 4], echo=lambda s: None)
+    setup, state, hyper, _ = evaluate.load_run(run_dir)
+    x = setup.data.eval_x[:200]
+    for group in ([0, 1, 2], [3, 4, 5]):  # β = 1 and β = 4, three seeds each
+        expected = udr_of_members(jax.random.key(0), setup, model_params(state), hyper, x, members=group)
+        row = next(r for r in rows if r["member"] in group)
+        assert row["udr"] == pytest.approx(float(expected[group.index(row["member"])]), abs=1e-12)
+        assert 0.0 <= row["udr"] <= 1.0
+    assert "udr" in evaluate.format_metrics(rows)
