@@ -315,6 +315,12 @@ class SweepConfig:
                 raise ValueError(f"sweep.{name} must be an integer ≥ 0; got {getattr(self, name)!r}")
 
 
+#: The data sets of 64×64 images (one or three channels) the published ``dsprites`` convnet takes, as
+#: disentanglement_lib trains its one convolutional architecture on all of them.
+CONVNET_64_DATA = ("dsprites", "dsprites_file", "dsprites_pair", "shapes3d", "mpi3d", "cars3d", "smallnorb",
+                   "color_dsprites", "noisy_dsprites", "scream_dsprites")
+
+
 def check_shard(shard) -> tuple[int, ...]:
     """``()`` or ``(I, N)`` with 0 ≤ I < N; ValueError naming ``--shard`` / ``sweep.shard`` otherwise."""
     if isinstance(shard, str):
@@ -395,8 +401,9 @@ class Config:
         self._check_alpha_names()
         if self.data.name == "pinwheel" and self.model.network != "mlp":
             raise ValueError("data.name='pinwheel' needs model.network='mlp'")
-        if self.model.network == "dsprites" and self.data.name not in ("dsprites", "dsprites_file", "dsprites_pair"):
-            raise ValueError(f"model.network='dsprites' expects dSprites data; got data.name={self.data.name!r}")
+        if self.model.network == "dsprites" and self.data.name not in CONVNET_64_DATA:
+            raise ValueError(f"model.network='dsprites' (the published 64×64 convnet) expects 64×64 images: data.name "
+                             f"in {CONVNET_64_DATA}; got data.name={self.data.name!r}")
         if self.model.network == "fashion" and (
             self.data.name not in ("digits", "fashion_mnist") or self.data.image_size != 32
         ):

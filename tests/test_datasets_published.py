@@ -655,6 +655,26 @@ def test_registered_data_sets_train_a_beta_vae(tmp_path, name):
     assert 0.0 <= mig(codes, factors) <= 1.0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["shapes3d", "color_dsprites", "smallnorb"])
+def test_the_published_convnet_trains_on_each_channel_count(tmp_path, name):
+    """model.network = "dsprites" (disentanglement_lib's one convnet) on 64×64 data of 3 and 1 channels."""
+    path = _published_path(name, tmp_path)
+    overrides = [f"data.name={name}", "data.eval_points=16", "model.network=dsprites", "model.latent_dim=3",
+                 "model.prior=isotropic", "model.prior_params={}", "train.steps=2", "train.batch_size=4",
+                 "train.log_every=2", "train.checkpoint_every=2", "sweep.beta=[4.0]", "sweep.prior={}",
+                 f"output_dir={tmp_path / 'run'}"] + ([f"data.path={path}"] if path is not None else [])
+    result = runner.run(load_config(None, overrides), progress=False, figures=False, echo=lambda s: None)
+    assert result.setup.data.data_shape == REGISTERED[name] and np.isfinite(result.summary[0]["eval_loss"])
+    decoded = result.setup.decode_mean(jax.tree.map(lambda a: a[0], result.state.params), jnp.zeros((2, 3)))
+    assert decoded.shape == (2, *REGISTERED[name])
+
+
+def test_the_published_convnet_refuses_other_data(tmp_path):
+    with pytest.raises(ValueError, match="expects 64×64 images"):
+        load_config(None, ["data.name=digits", "model.network=dsprites", f"output_dir={tmp_path}"])
+
+
 def test_cli_reports_a_corrupt_file_in_one_line(tmp_path, capsys):
     bad = tmp_path / "3dshapes.h5"
     bad.write_bytes(b"not HDF5 at all")

@@ -444,8 +444,9 @@ def _conv_networks(name: str, default_shape, channels, default_hidden):
 
     def build(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, dtype=None):
         shape = default_shape if data_shape is None else tuple(data_shape)
-        if shape[:2] != default_shape[:2] or len(shape) != 3 or (name == "dsprites" and shape[2] != 1):
-            raise ValueError(f"data_shape for {name!r} must be {default_shape}; got {shape!r}")
+        if shape[:2] != default_shape[:2] or len(shape) != 3 or (name == "dsprites" and shape[2] not in (1, 3)):
+            size = "×".join(map(str, default_shape[:2]))
+            raise ValueError(f"data_shape for {name!r} must be {size} images with 1 or 3 channels; got {shape!r}")
         _bottom(shape, len(channels))
         hidden = default_hidden if hidden is None else tuple(hidden)
         kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype, dtype=dtype)
