@@ -97,6 +97,13 @@ def main() -> None:
     if not args.skip_dci:
         run("dci", lambda: metrics.dci(*split, n_jobs=args.n_jobs))
     run("hoyer_sparsity", lambda: metrics.hoyer_sparsity(codes_train))
+    run("irs", lambda: metrics.irs(codes_train, metrics.histogram_discretize(factors_train, num_bins=20)))
+    run("unsupervised_scores", lambda: metrics.unsupervised_scores(codes_train))
+    three = np.stack([codes_train, codes_train[:, ::-1], make_data(2, args.num_train, args.dims)[1]])
+    kl = np.ones((3, args.dims))
+    kl[:, -1] = 0.0  # the collapsed (constant) dimension is inactive, as its KL would say
+    run("udr (3 models, lasso)", lambda: metrics.udr(three, kl))
+    run("udr (3 models, spearman)", lambda: metrics.udr(three, kl, correlation="spearman"))
     prior = pinwheel_mixture()
     run("clustering_scores", lambda: metrics.clustering_scores(codes_train[:, :2], factors_train[:, 0], prior=prior))
     suite_total = sum(seconds.values())
