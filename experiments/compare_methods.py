@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from decompvae import runner
+from decompvae.evaluate import udr_of_run
 from decompvae.config import load_config
 from decompvae.methods import METHODS
 from decompvae.metrics.suite import EvalSizes, make_evaluator
@@ -37,7 +38,7 @@ STEPS = 1000
 SEEDS = 3
 SIZES = EvalSizes(eval_points=500, overlap_points=500, variance_points=2000, train_votes=300, eval_votes=200,
                   points_per_vote=64, paper_votes=200, paper_points_per_vote=200, paper_pool=10_000, mig_points=3000)
-METRICS = ["factor_vae_dlib", "factor_vae_paper", "mig", "active_dims", "recon", "kl"]
+METRICS = ["factor_vae_dlib", "factor_vae_paper", "mig", "udr", "active_dims", "recon", "kl"]
 
 
 def method_config(name: str, runs: Path):
@@ -67,11 +68,13 @@ def varied_value(name: str, member: dict) -> float:
 
 def evaluate(name: str, result) -> list[dict]:
     evaluator = make_evaluator(result.setup, SIZES, ("terms", "factor_vae", "mig"))
+    udr = udr_of_run(result.setup, result.state, result.hyper)  # within each value's seeds, no labels used
     rows = []
     for i, member, params, hyper in member_slices(result):
         row = {"method": name, "symbol": METHODS[name].varied[0], "value": varied_value(name, member),
                "seed": member["seed"], "diverged_at": int(result.state.diverged_at[i])}
         row.update(evaluator(jax.random.key(2000 + i), params, hyper))
+        row["udr"] = udr.get(i, float("nan"))
         rows.append(row)
     return rows
 
@@ -112,7 +115,7 @@ def summary(path: Path, groups: list[dict], seconds: dict) -> None:
         "Wall time (train + evaluate, seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items())
         + f"; total {sum(seconds.values()):.0f} s.", "",
         markdown_table(groups, ["method", "symbol", "value"], METRICS,
-                       {"factor_vae_dlib": "FactorVAE (dlib)", "factor_vae_paper": "FactorVAE (paper)", "mig": "MIG", "active_dims": "active dims",
+                       {"factor_vae_dlib": "FactorVAE (dlib)", "factor_vae_paper": "FactorVAE (paper)", "mig": "MIG", "udr": "UDR", "active_dims": "active dims",
                         "recon": "recon", "kl": "KL"}),
         "", "![methods](methods.png)", "",
     ]
