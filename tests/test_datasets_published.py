@@ -6,6 +6,7 @@ Every file is written by the test itself, small, in the published format
 
 import gzip
 import io
+import json
 import struct
 
 import h5py
@@ -653,6 +654,10 @@ def test_registered_data_sets_train_a_beta_vae(tmp_path, name):
     codes, factors = sample_codes_and_factors(jax.random.key(0), encode, setup.data.ground_truth, 64, batch_size=32)
     assert codes.shape == (64, 3) and factors.shape == (64, len(setup.data.ground_truth.factor_sizes))
     assert 0.0 <= mig(codes, factors) <= 1.0
+    # `decompvae evaluate` rebuilds the run from its config.json (data.path included) and scores it
+    assert cli.main(["evaluate", str(tmp_path / "run"), "--quick"]) == 0
+    (row,) = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0.0 <= row["mig"] <= 1.0 and 0.0 <= row["factor_vae_dlib"] <= 1.0 and np.isfinite(row["irs"])
 
 
 @pytest.mark.slow
