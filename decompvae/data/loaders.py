@@ -277,6 +277,23 @@ _IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+def read_maybe_gzipped(path: str) -> bytes:
+    """The bytes of ``path``, gunzipped when they start with gzip's magic number.
+
+    Raises:
+      FileNotFoundError: no such file.
+      ValueError: gzip data that does not decompress (named with the path).
+    """
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise ValueError(f"{path!r}: corrupt gzip data: {err}") from err
+    return raw
+
+
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (the MNIST format), raw or gzip-compressed.
 
@@ -297,13 +314,7 @@ def read_idx(path) -> np.ndarray:
         does not match the header.
     """
     path = os.fspath(path)
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise ValueError(f"{path!r}: corrupt gzip data: {err}") from err
+    raw = read_maybe_gzipped(path)
     if len(raw) < 4:
         raise ValueError(f"{path!r}: too short for an IDX header ({len(raw)} bytes)")
     magic = int.from_bytes(raw[:4], "big")

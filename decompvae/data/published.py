@@ -40,7 +40,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import gzip
 import math
 import os
 import struct
@@ -56,6 +55,7 @@ import scipy.io
 
 from decompvae._checks import check_dim
 from decompvae.data.ground_truth import sample_uniform_factors
+from decompvae.data.loaders import read_maybe_gzipped
 
 Array = jax.Array
 
@@ -615,7 +615,6 @@ _NORB_DTYPES = {
     0x1E3D4C55: np.dtype(np.uint8),
     0x1E3D4C56: np.dtype("<i2"),
 }
-_GZIP_MAGIC = b"\x1f\x8b"
 _NORB_MAX_DIMS = 16
 
 
@@ -639,13 +638,7 @@ def read_norb_matrix(path) -> np.ndarray:
         length that does not match the header (a truncated file).
     """
     path = os.fspath(path)
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise ValueError(f"{path!r}: corrupt gzip data: {err}") from err
+    raw = read_maybe_gzipped(path)
     if len(raw) < 8:
         raise ValueError(f"{path!r}: too short for a NORB matrix header ({len(raw)} bytes)")
     magic, ndim = struct.unpack("<ii", raw[:8])
