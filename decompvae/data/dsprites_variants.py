@@ -46,7 +46,9 @@ import numpy as np
 from PIL import Image
 
 from decompvae._checks import check_choice, check_dim
-from decompvae.data.ground_truth import factors_to_index, grid_size, index_to_factors, sample_uniform_factors
+from decompvae.data.ground_truth import (
+    RenderedGrid, factors_to_index, grid_size, index_to_factors, sample_uniform_factors,
+)
 from decompvae.data.sprites import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, render_factors
 
 Array = jax.Array
@@ -212,8 +214,12 @@ def load_scream_background(path) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class DSpritesVariant:
+class DSpritesVariant(RenderedGrid):
     """A dSprites variant through the ground-truth interface; rendering is jitted.
+
+    Grid methods (``num_images``, ``sample_factors``, index maps) come from
+    :class:`~decompvae.data.ground_truth.RenderedGrid`; ``images`` and
+    ``iter_grid`` add the variant's nuisance.
 
     Attributes:
       variant: ``"color"``, ``"noisy"`` or ``"scream"``.
@@ -243,23 +249,9 @@ class DSpritesVariant:
         object.__setattr__(self, "background", background)
 
     @property
-    def num_images(self) -> int:
-        """Every factor combination once: 737,280."""
-        return grid_size(self.factor_sizes)
-
-    @property
-    def is_full_grid(self) -> bool:
-        """Always True: every combination can be rendered."""
-        return True
-
-    @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(64, 64, 3)``."""
         return (IMAGE_SIZE, IMAGE_SIZE, CHANNELS)
-
-    def sample_factors(self, key: Array, n: int) -> Array:
-        """Uniform factor classes ``[n, 5]`` (int32); jittable for static ``n``."""
-        return sample_uniform_factors(key, n, self.factor_sizes)
 
     def images(self, factors: Array, key: Array | None = None) -> Array:
         """float32 images ``[n, 64, 64, 3]`` in [0, 1] of classes ``[n, 5]``.
