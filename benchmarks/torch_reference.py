@@ -59,7 +59,7 @@ class VAE(nn.Module):
         deconv = lambda i, o: nn.ConvTranspose2d(i, o, 4, stride=2, padding=1)  # noqa: E731
         self.encoder = nn.Sequential(
             conv(1, 32), nn.ReLU(), conv(32, 32), nn.ReLU(), conv(32, 64), nn.ReLU(), conv(64, 64), nn.ReLU(),
-            nn.Flatten(), nn.Linear(4 * 4 * 64, 128),  # linear, as the published encoder (SPEC §8)
+            nn.Flatten(), nn.Linear(4 * 4 * 64, 128),  # linear, as the published encoder
         )
         self.loc = nn.Linear(128, latent_dim)
         self.log_var = nn.Linear(128, latent_dim)

@@ -1,4 +1,4 @@
-"""Batch-level estimators of the divergence D(q(z), p(z)) (SPEC §3.1).
+"""Batch-level estimators of the divergence D(q(z), p(z)) (Mathieu et al., 2019, Eq. 2).
 
 D compares the *aggregate* posterior q(z) = E_{p_D}[q(z|x)] with the prior, so
 each estimator takes a whole minibatch and returns one scalar. They are never
@@ -355,7 +355,7 @@ def mutual_information(
         I ≈ (1/B) Σ_i [ log q(y_i|x_i) − log q̂(y_i) ],   y_i ~ q(z|x_i),
 
     with q̂ as in :func:`total_correlation` (MWS shifts the value by +log N
-    from the mixture). Also the overlap measure of Mathieu et al. (SPEC §3).
+    from the mixture). Also the overlap measure of Mathieu et al. (2019).
 
     Args:
       y: ``[B, D]``, y_i ~ q(z|x_i).

@@ -283,6 +283,6 @@ METHODS: dict[str, Method] = {
         divergence={}, divergence_options={}, beta=1.0, alpha={}, divergence_params={},
         grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]}, varied=("β", (1, 2, 4, 6, 8, 16)),
         prior="anisotropic_pca",
-        notes="the rotation-breaking prior (SPEC §8) on the β-VAE grid; add D_k to compose (e.g. mmd for sparsity)",
+        notes="the paper's rotation-breaking prior on the β-VAE grid; add D_k to compose (e.g. mmd for sparsity)",
     ),
 }

@@ -1,4 +1,4 @@
-"""The decomposition objective as one pure loss function (SPEC §3).
+"""The decomposition objective as one pure loss function (Mathieu et al., 2019, Eq. 2).
 
     L_{α,β}(x) = E_{q(z|x)}[log p(x|z)] − β·KL(q(z|x) ‖ p(z)) − α·D(q(z), p(z))
 
@@ -220,7 +220,7 @@ def decomposition_terms(
     """The objective's terms for one minibatch, from distributions.
 
     The lowest-level form of the objective: everything is an argument, so the
-    theorems of SPEC §5 can be checked with hand-built encoders (e.g. a full
+    paper's Theorems 1 and 2 can be checked with hand-built encoders (e.g. a full
     covariance ``MultivariateNormalTri``) and decoders.
 
     Args:

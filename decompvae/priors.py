@@ -1,4 +1,4 @@
-"""Priors p(z) over R^D as distrax distributions (SPEC §4).
+"""Priors p(z) over R^D as distrax distributions (Mathieu et al., 2019; docs/guide.md, priors).
 
 Every constructor returns a distribution with event shape ``(D,)`` whose
 numeric parameters may be traced JAX values, so one compiled program can vmap
@@ -62,7 +62,7 @@ def isotropic_gaussian(dim: int, scale=1.0) -> distrax.MultivariateNormalDiag:
 
     Args:
       dim: D, the latent dimension (static).
-      scale: s > 0, the per-dimension *variance* (SPEC §4: N(0, s·I)); a
+      scale: s > 0, the per-dimension *variance* (N(0, s·I), as the paper writes it); a
         scalar, possibly traced.
 
     Returns:
@@ -120,7 +120,8 @@ def pca_variances(data, dim: int) -> np.ndarray:
     """Top-D eigenvalues of the *centred* data covariance, in descending order.
 
     The published code takes the wrong end of scipy's ascending ``svds`` output
-    and never centres the data (SPEC §9); this does neither.
+    and never centres the data; this does neither (docs/guide.md, notes on the
+    paper and its published code).
 
     Args:
       data: shape ``[N, ...]``; flattened to ``[N, P]``.
@@ -206,7 +207,7 @@ class StudentT(distrax.Distribution):
 
 
 def student_t(dim: int, df, scale=1.0) -> StudentT:
-    """Heavy-tailed prior Π_d StudentT(z_d; ν, 0, scale) (SPEC §4).
+    """Heavy-tailed prior Π_d StudentT(z_d; ν, 0, scale) (Mathieu et al., 2019).
 
     Args:
       dim: D (static).
@@ -227,7 +228,7 @@ def student_t(dim: int, df, scale=1.0) -> StudentT:
 def sparse(dim: int, gamma, spike_scale=0.05, slab_scale=1.0) -> distrax.Independent:
     """Spike-and-slab-like sparse prior Π_d [γ·N(0, spike²) + (1−γ)·N(0, slab²)].
 
-    With γ = 0 it equals N(0, slab²·I) exactly. (SPEC §4; the paper uses
+    With γ = 0 it equals N(0, slab²·I) exactly. (the paper uses
     γ = 0.8, spike 0.05, slab 1.)
 
     Args:
@@ -338,7 +339,7 @@ class BlockProduct(distrax.Distribution):
     With components that are rotation invariant on their block (spherical),
     p is invariant to block-diagonal rotations blockdiag(R_1, …, R_G) and to
     permutations of equally-sized, equally-parameterised blocks, but not to
-    rotations that mix blocks (the subspace version of SPEC §5, Theorem 2).
+    rotations that mix blocks (the subspace version of Mathieu et al., 2019, Theorem 2).
 
     Args:
       components: G distributions with event shapes ``(k_g,)`` and one batch

@@ -1,4 +1,4 @@
-"""The published networks (SPEC §8) and BatchNorm statistics carried in the train state.
+"""The published networks and BatchNorm statistics carried in the train state.
 
 dSprites: layer shapes, parameter counts, the linear dense 128. Fashion-MNIST
 (DCGAN style): shapes, no conv bias in the body, N(0, 0.02²) kernels,

@@ -1,4 +1,4 @@
-"""The pinwheel generator (SPEC §7)."""
+"""The pinwheel generator (the paper's clustering data)."""
 
 import jax
 import jax.numpy as jnp

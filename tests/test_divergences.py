@@ -17,7 +17,7 @@ SE_TOL = 4.0
 
 
 def _numpy_mmd(x, y, scales=dv.DEFAULT_SCALES, per_dimension=True, kernel="imq"):
-    """Direct double-loop MMD²_u, the oracle (SPEC §3.1)."""
+    """Direct double-loop MMD²_u, the oracle."""
     dim = 1 if per_dimension else x.shape[1]
 
     def k(a, b):

@@ -208,7 +208,7 @@ def test_network_shapes(name, data_shape, shape, key):
 
 
 def test_dsprites_architecture(key):
-    """The published layer sizes (SPEC §8): 4 convs, dense 128, transposed convs 64→64, 64→64, 64→32, 32→1."""
+    """The published layer sizes: 4 convs, dense 128, transposed convs 64→64, 64→64, 64→32, 32→1."""
     enc, dec = make_networks("dsprites", 10)
     p_enc = jax.eval_shape(enc.init, key, jnp.zeros((1, 64, 64, 1)))["params"]
     p_dec = jax.eval_shape(dec.init, key, jnp.zeros((1, 10)))["params"]
@@ -271,7 +271,7 @@ def test_mlp_learned_scale_is_a_softplus_head_of_z(key):
     params = dec.init(key, z)
     head = params["params"]["scale"]
     np.testing.assert_allclose(jax.nn.softplus(head["bias"]), 0.5, rtol=1e-6)
-    # The scale depends on z: the published pinwheel decoder (SPEC §8).
+    # The scale depends on z: the published pinwheel decoder.
     z2 = jax.random.normal(key, (3, 2))
     loc, scale = dec.apply(params, z2)
     assert loc.shape == scale.shape == (3, 2)

@@ -82,7 +82,7 @@ def test_beyond_the_paper_profiles_pair_the_priors():
 
 
 def test_paper_profiles_are_the_published_settings():
-    """SPEC §8, as --print-config shows them."""
+    """The published settings (docs/guide.md#experiments), as --print-config shows them."""
     from decompvae.reproduce import resolved_settings
 
     for name in ("overlap", "rotation", "heavy_tails"):

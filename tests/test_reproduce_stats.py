@@ -101,7 +101,7 @@ def test_gaussianise_maps_student_t_marginals_to_normal():
     assert stats.kstest(gaussianise(samples, 3.0)[:, 0], "norm").pvalue > 1e-3
 
 
-# --- The published α scale (SPEC §3.1): a NumPy port of the published per-point objective. ---------------------
+# --- The published α scale (docs/guide.md): a NumPy port of the published per-point objective. ---------------------
 
 def _published_imq_dim(x, y, scales=(0.1, 0.2, 0.5, 1.0, 2.0, 5.0)):
     """The published `imq_dim_kernel(X, Y)`: per-dimension IMQ U-statistic, divided by B at the end."""

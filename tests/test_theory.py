@@ -1,4 +1,4 @@
-"""The paper's theory, numerically (SPEC §5): Theorem 1, its Corollary,
+"""The paper's theory, numerically (Mathieu et al., 2019): Theorem 1, its Corollary,
 Theorem 2 and the KL decomposition identity.
 
 All in float64; the β-VAE objective per point is L_β(x) = recon − β·KL.
@@ -41,7 +41,7 @@ def _objective(key, posterior, log_likelihood, prior, beta, alpha=0.0, divergenc
 
 
 def _log_f_beta(beta, cov_diag):
-    """log F_β = log ∫ N(z; 0, Σ)^β dz in closed form (SPEC §5)."""
+    """log F_β = log ∫ N(z; 0, Σ)^β dz in closed form."""
     return (D * (1 - beta) / 2) * np.log(2 * np.pi) + ((1 - beta) / 2) * np.sum(np.log(cov_diag)) - (D / 2) * np.log(beta)
 
 

@@ -8,7 +8,7 @@
   same interface plus ``factor_groups`` (sprite A's and B's factors) for
   measures of independent subspaces.
 - ``load_fashion_mnist``, ``load_digits``: image data sets in [0, 1].
-- ``make_pinwheel``: the 2-D pinwheel data (SPEC §7).
+- ``make_pinwheel``: the 2-D pinwheel data (Mathieu et al., 2019, clustering experiment).
 - ``DATASETS`` / ``load_training_data``: the data sets a run can name, each
   loaded into a :class:`TrainingData` (batch function, evaluation points).
 - ``make_batcher``, ``make_dsprites_stream``: jittable minibatches by

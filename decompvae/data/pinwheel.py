@@ -1,4 +1,4 @@
-"""The pinwheel data set: 2-D points on curved arms (SPEC §7).
+"""The pinwheel data set: 2-D points on curved arms (Mathieu et al., 2019, clustering experiment).
 
 A point of arm k (of K) is the feature vector f = (1 + σ_r·ε₁, σ_t·ε₂), ε ~ N(0, I),
 rotated counter-clockwise by the angle 2πk/K + rate·exp(f₁):
@@ -8,7 +8,7 @@ rotated counter-clockwise by the angle 2πk/K + rate·exp(f₁):
 Defaults (the paper's clustering experiment): K = 4 arms, 100 points per arm
 and split, σ_r = 0.3, σ_t = 0.1, rate = 0.25. Points are returned at unit
 scale (no ×10 as in Johnson et al.'s original generator) so that they match
-the 4-component Gaussian-mixture prior of SPEC §4. Rows are grouped by arm
+the paper's 4-component Gaussian-mixture prior. Rows are grouped by arm
 (arm 0 first); shuffle with the batcher.
 
 Reference: M. J. Johnson, D. Duvenaud, A. Wiltschko, S. R. Datta, R. P. Adams,

@@ -225,7 +225,7 @@ def _dsprites_variant(name: str, make: Callable[[Any], Any]) -> Callable[..., Tr
 #: (:mod:`decompvae.data.grouped`, ``ground_truth.factor_groups``),
 #: ``dsprites_file`` reads the official ``.npz`` at ``data.path``,
 #: ``fashion_mnist`` the IDX files in the directory ``data.path``, ``digits``
-#: is scikit-learn's bundled 8×8 digits, ``pinwheel`` the 2-D data of SPEC §7 and
+#: is scikit-learn's bundled 8×8 digits, ``pinwheel`` the paper's 2-D clustering data and
 #: ``hierarchical_toy`` 16-D points from a parent → child latent model
 #: (:mod:`decompvae.data.hierarchical`; labels: the latents cut into classes).
 #: ``shapes3d`` (``3dshapes.h5``), ``mpi3d`` (an ``mpi3d_*.npz``), ``cars3d`` (a

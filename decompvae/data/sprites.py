@@ -1,7 +1,7 @@
 """Procedural dSprites: a pure, jittable renderer from factors to images.
 
 dSprites (Matthey et al. 2017) is a grid of 64×64 binary images of one white
-sprite on black, one image per combination of five factors (SPEC §7):
+sprite on black, one image per combination of five factors (docs/guide.md#data):
 
 =====  ===========  =======  ================================================
 col    factor       classes  official value of class k

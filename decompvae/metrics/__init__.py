@@ -1,4 +1,4 @@
-"""Metrics of a learned representation (SPEC §6).
+"""Metrics of a learned representation (docs/guide.md#metrics).
 
 Array-level scores take codes ``[N, D]`` (e.g. encoder means) and integer
 factor classes ``[N, K]``; sampling-based scores take a PRNG key, a

@@ -1,4 +1,4 @@
-"""Clustering scores for mixture priors (SPEC §6, the pinwheel experiment).
+"""Clustering scores for mixture priors (the paper's pinwheel experiment; docs/guide.md#metrics).
 
 A code is assigned to the prior component under which it is most likely
 (the maximum-a-posteriori component); assignments are compared with known

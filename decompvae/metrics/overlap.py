@@ -1,7 +1,7 @@
 """Overlap of the encodings: I_q(x; z), encoder entropy and KL(q(z) ‖ p(z)).
 
 For a finite data set {x_n} the aggregate posterior is the mixture
-q(z) = (1/N) Σ_n q(z|x_n), and the exact identity (SPEC §3)
+q(z) = (1/N) Σ_n q(z|x_n), and the exact identity (Mathieu et al., 2019, Theorem 1)
 
     E_n KL(q(z|x_n) ‖ p(z)) = I_q(x; z) + KL(q(z) ‖ p(z))
 

@@ -1,4 +1,4 @@
-"""Sparsity of a representation: the normalised Hoyer measure (SPEC §6)."""
+"""Sparsity of a representation: the normalised Hoyer measure (Mathieu et al., 2019, sparsity experiment)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ measure             keys
                     (:func:`decompvae.metrics.unsupervised_scores` of the encoder
                     means of the evaluation points; D ≥ 2)
 ``factor_vae``      ``factor_vae_dlib``, ``factor_vae_paper``, ``active_dims``;
-                    with a Student-t prior also ``*_gaussianised`` (SPEC §8)
+                    with a Student-t prior also ``*_gaussianised`` (the paper's analysis)
 ``mig``             ``mig`` (discrete, 20 bins)
 ``dlib_suite``      ``beta_vae``, ``modularity``, ``explicitness_*``, ``sap``, ``dci_*``
 ``irs``             ``irs`` (Suter et al. 2019, on MIG's sample with the factors in
@@ -264,7 +264,7 @@ def _factor_vae(keys, represent, dataset, sizes: EvalSizes, hyper, student_t: bo
     out = {"factor_vae_dlib": float(fv["score"]),
            "factor_vae_paper": float(factor_vae_score(key_paper, represent, dataset, protocol="paper", **paper)["score"]),
            "active_dims": float(fv["num_active_dims"])}
-    if student_t:  # the published analysis: the same votes on Φ⁻¹(F_ν(μ)) (SPEC §8)
+    if student_t:  # the published analysis: the same votes on Φ⁻¹(F_ν(μ)) (the paper's code)
         df, scale = float(hyper.prior["df"]), float(hyper.prior.get("scale", 1.0))
         mapped = lambda images: gaussianise(np.asarray(represent(images)), df, scale)  # noqa: E731
         out["factor_vae_dlib_gaussianised"] = float(factor_vae_score(key_dlib, mapped, dataset, **dlib)["score"])

@@ -107,7 +107,7 @@ class ConvEncoder(nn.Module):
     """Convolutional encoder: 4×4 stride-2 convolutions (padding 1), ReLU, dense, heads.
 
     Each convolution halves the spatial size. ``make_networks("dsprites")``
-    gives the published dSprites encoder (SPEC §8): 64→32→16→8→4, channels
+    gives the published dSprites encoder (the paper's code; docs/guide.md#networks): 64→32→16→8→4, channels
     32-32-64-64, flatten 1024, a *linear* dense 128 (``dense_activation=False``),
     heads ``loc`` and ``raw``.
 
@@ -164,7 +164,7 @@ class ConvDecoder(nn.Module):
     (ReLU), then n = ``len(channels)`` 4×4 stride-2 transposed convolutions
     (each doubling the spatial size, ReLU between; the last one has
     ``image_shape[-1]`` output channels and no activation).
-    ``make_networks("dsprites")`` gives the published dSprites decoder (SPEC
+    ``make_networks("dsprites")`` gives the published dSprites decoder (the paper's code,
     §8): dense 128 → dense 4·4·64 → transposed convolutions 64→64, 64→64,
     64→32, 32→1 → ``[b, 64, 64, 1]``.
 
@@ -246,7 +246,7 @@ def _batch_norm(module, train: bool, name: str) -> nn.BatchNorm:
 
 
 class DCGANEncoder(nn.Module):
-    """The published DCGAN-style Fashion-MNIST encoder (SPEC §8), for 32×32 images.
+    """The published DCGAN-style Fashion-MNIST encoder (the paper's code), for 32×32 images.
 
     conv ``c → f`` (4×4, stride 2, padding 1), LeakyReLU 0.2; conv ``f → 2f``
     and ``2f → 4f`` (the same geometry), each followed by BatchNorm and
@@ -305,7 +305,7 @@ class DCGANEncoder(nn.Module):
 
 
 class DCGANDecoder(nn.Module):
-    """The published DCGAN-style Fashion-MNIST decoder (SPEC §8): ``[b, D] → [b, 32, 32, c]``.
+    """The published DCGAN-style Fashion-MNIST decoder (the paper's code): ``[b, D] → [b, 32, 32, c]``.
 
     z as ``[b, 1, 1, D]``; transposed conv ``D → 4f`` (4×4, stride 1, no
     padding: 1×1 → 4×4), BatchNorm, ReLU; ``4f → 2f`` and ``2f → f`` (4×4,
@@ -399,7 +399,7 @@ class MLPDecoder(nn.Module):
       hidden: widths of the hidden layers, applied in this order.
       learn_scale: also return a per-dimension scale ``softplus(W h + c)``, a
         function of z through the last hidden layer h (the published pinwheel
-        decoder, SPEC §8); the head's bias starts so that the scale is
+        decoder of the paper's code); the head's bias starts so that the scale is
         ``init_scale`` when ``W h = 0``.
       init_scale: the scale at initialisation for ``W h = 0`` (> 0).
       dtype, param_dtype: as in flax layers.
@@ -450,7 +450,7 @@ def _conv_networks(name: str, default_shape, channels, default_hidden):
         _bottom(shape, len(channels))
         hidden = default_hidden if hidden is None else tuple(hidden)
         kw = dict(channels=channels, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype, dtype=dtype)
-        published = name == "dsprites"  # SPEC §8
+        published = name == "dsprites"  # the paper's code: a linear dense layer
         return (
             ConvEncoder(latent_dim, image_shape=shape, dense_activation=not published, **kw),
             ConvDecoder(image_shape=shape, latent_dim=latent_dim,

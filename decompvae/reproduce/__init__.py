@@ -1,4 +1,4 @@
-"""The paper's experiments (SPEC §8), one entry point per finding.
+"""The paper's experiments (Mathieu et al., 2019), one entry point per finding.
 
     decompvae reproduce list                       # the experiments
     decompvae reproduce NAME --profile tiny|cpu|paper [--output DIR]

@@ -2,7 +2,7 @@
 
 Profiles:
 
-* ``paper``: the published settings (SPEC §8): the dSprites convnet
+* ``paper``: the published settings (docs/guide.md#experiments): the dSprites convnet
   (conv 32-32-64-64, dense 128), Bernoulli likelihood, Adam (AMSGrad) lr 5e-4,
   batch 64, 20 epochs of the 737,280 images (230,400 steps); metrics with
   their published sample sizes (FactorVAE: disentanglement_lib 10,000/5,000

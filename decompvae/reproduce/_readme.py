@@ -26,7 +26,7 @@ Each finding of Mathieu et al. (2019) has one entry point:
 
     decompvae reproduce list                      # the experiments
     decompvae reproduce NAME --profile cpu        # reduced settings, ≤ about an hour on a 2-core CPU
-    decompvae reproduce NAME --profile paper      # the published settings (SPEC §8), for a GPU
+    decompvae reproduce NAME --profile paper      # the published settings, for a GPU
     decompvae reproduce NAME --profile tiny       # smoke test (the test suite runs it)
     decompvae reproduce readme                    # rebuild this file
 
@@ -46,7 +46,7 @@ smallest effect of interest δ per claim: *reproduced* when the paired
 interval excludes 0 in the paper's direction, *NOT reproduced* when it rules
 out an effect of δ, and *inconclusive at this budget* otherwise — with the
 effect the design detects at 80% power beside it. Where a rule changed, the
-summary also gives the old rule's verdict. α is the published α (SPEC §3.1).
+summary also gives the old rule's verdict. α is the published α (docs/guide.md).
 
 Two experiments go beyond the paper, to the decompositions its abstract
 names but its experiments do not show: `subspaces` (a block prior on data

@@ -1,6 +1,6 @@
 """Clustering: pinwheel data, D = 2, a 4-component Gaussian mixture prior.
 
-SPEC §8: with the inclusive KL D(q(z), p(z)) = KL(p ‖ q̂) weighted by α > 0
+Mathieu et al. (2019), pinwheel experiment: with the inclusive KL D(q(z), p(z)) = KL(p ‖ q̂) weighted by α > 0
 the aggregate posterior q(z) matches the prior's four clusters, and the codes
 fall into the component of their pinwheel arm; β alone (α = 0) cannot do it.
 One vmapped sweep trains the whole (β, α, seed) grid (MLP, 100 hidden units,

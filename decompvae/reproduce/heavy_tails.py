@@ -1,7 +1,7 @@
 """Heavy-tailed priors on dSprites: Student-t ν ∈ {2, 5, 9, 12, 9999} at β = 1.
 
 ν is a traced prior parameter, so the whole ν × seed grid is one vmapped
-sweep. Expected (SPEC §8): small ν helps disentanglement up to a point, then
+sweep. Expected (Mathieu et al., 2019, Student-t experiment): small ν helps disentanglement up to a point, then
 hurts reconstruction; ν = 9999 is practically the Gaussian prior. As in the
 published analysis, FactorVAE is scored on the encoder means mapped to a
 Gaussian, Φ⁻¹(F_ν(μ_d)), with the raw score beside it.
@@ -25,7 +25,7 @@ GAUSSIANISED = ["factor_vae_dlib_gaussianised", "factor_vae_paper_gaussianised"]
 ALL_METRICS = GAUSSIANISED + METRICS
 ALL_HEADERS = {**HEADERS, "factor_vae_dlib_gaussianised": "FactorVAE (dlib, Φ⁻¹F_ν)",
                "factor_vae_paper_gaussianised": "FactorVAE (paper, Φ⁻¹F_ν)"}
-#: The published run's ν (SPEC §8), the Gaussian-like reference and the heaviest tail of the grid.
+#: The published run's ν, the Gaussian-like reference and the heaviest tail of the grid.
 PUBLISHED_DF, GAUSSIAN_DF, HEAVIEST_DF = 9.0, 9999.0, 2.0
 #: δ for the FactorVAE score (score points) and for the reconstruction (nats per image).
 SMALLEST_EFFECT = {"factor_vae": 0.05, "recon": 1.0}

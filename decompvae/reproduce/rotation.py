@@ -1,4 +1,4 @@
-"""Breaking rotation invariance on dSprites, D = 10 (SPEC §8, Theorem 2).
+"""Breaking rotation invariance on dSprites, D = 10 (Mathieu et al., 2019, Theorem 2).
 
 β ∈ {1, 2, 4, 8, 16} × prior ∈ {isotropic N(0, I), anisotropic with fixed
 PCA variances, anisotropic with learned variances}. The prior family is

@@ -1,6 +1,6 @@
 """Sparsity: a sparse (spike-and-slab-like) prior with the per-dimension MMD.
 
-SPEC §8: with p(z) = Π_d [γ·N(0, 0.05²) + (1−γ)·N(0, 1)], γ = 0.8, and the
+Mathieu et al. (2019), sparsity experiment: with p(z) = Π_d [γ·N(0, 0.05²) + (1−γ)·N(0, 1)], γ = 0.8, and the
 per-dimension IMQ MMD weighted by α, the encoder means become sparse (higher
 normalised Hoyer score) as α grows; with γ = 0 (a Gaussian prior) they do
 not. One vmapped sweep trains γ ∈ {0, 0.8} × α × β × seeds (γ is a traced
@@ -45,7 +45,7 @@ TITLE = "Sparsity: sparse prior and per-dimension MMD"
 #: Environment variable naming the Fashion-MNIST directory for the paper profile.
 FASHION_MNIST_ENV = "DECOMPVAE_FASHION_MNIST"
 
-#: The published α of the sparsity experiment (src/experimental_settings/sparsity.sh); α here is α there (SPEC §3.1).
+#: The published α of the sparsity experiment (src/experimental_settings/sparsity.sh); α here = α there (docs/guide.md).
 PUBLISHED_ALPHA = 100.0
 
 PROFILES = {
@@ -251,7 +251,7 @@ def _summary(ctx, settings, config, described, rows, groups, shown) -> None:
         "σ = softplus(·) + 1e-6, prior Π_d [γ·N(0, 0.05²) + (1−γ)·N(0, 1)], divergence: per-dimension IMQ MMD "
         f"(C = 2s, s ∈ {{0.1, 0.2, 0.5, 1, 2, 5}}); batch {b}, lr {settings['lr']:g} (AMSGrad), "
         f"{settings['steps']} steps; γ ∈ {settings['gammas']}, β ∈ {settings['betas']}, α ∈ {alphas} (α here is "
-        f"the published α: both add α·D once per point, SPEC §3.1; published α = {PUBLISHED_ALPHA:g}), "
+        f"the published α: both add α·D once per point, docs/guide.md; published α = {PUBLISHED_ALPHA:g}), "
         f"{settings['seeds']} seeds per point, one vmapped sweep.",
         "",
         "Normalised Hoyer sparsity of the encoder means over the held-out set, held-out reconstruction "

@@ -8,7 +8,7 @@ blocks of five. Four sweeps over seeds, β = 1:
 * isotropic N(0, I), α = 0 (the β-VAE);
 * block Student-t Π_g t_ν(z_g) (ν = 3, spherical within each block), α = 0;
 * both priors again with α = 100 times the block MMD (an IMQ kernel on each
-  block, summed; SPEC §3.1's published α scale for the MMD).
+  block, summed; the published α scale for the MMD, docs/guide.md).
 
 A prior rotation-invariant within blocks but not across them (the
 generalisation of Theorem 2, ``tests/test_theory_structured.py``) should

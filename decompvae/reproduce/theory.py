@@ -1,6 +1,6 @@
 """Theory figure: the β-VAE objective under rotations of the latent space.
 
-Theorem 2 (SPEC §5): for p(z) = N(0, σ²I), an orthogonal R, the decoder
+Theorem 2 (Mathieu et al., 2019): for p(z) = N(0, σ²I), an orthogonal R, the decoder
 p(x | Rᵀz) and the encoder N(Rμ, R S Rᵀ), L_β is unchanged. For an
 anisotropic Gaussian or a Student-t prior it is not. This experiment computes
 L_β(θ) = mean_b [E_q log p(x|z) − β·KL(q(z|x) ‖ p(z))] for rotations R(θ) in
