@@ -337,17 +337,22 @@ def make_bench_trainer(conv_impl: str, latent_dim: int, compute_dtype: str = "fl
     """
     encoder, decoder = make_networks("dsprites", latent_dim, conv_impl=conv_impl, compute_dtype=compute_dtype)
     objective = make_objective(encoder, decoder, likelihood="bernoulli", prior=make_prior("isotropic", latent_dim))
-    shape = tuple(encoder.image_shape)
+    init_params = network_init(encoder, decoder, tuple(encoder.image_shape), latent_dim)
+    trainer = make_trainer(objective, init_params, lambda key, step, data: data)
+    return trainer, encoder, decoder
+
+
+def network_init(encoder, decoder, data_shape: tuple[int, ...], latent_dim: int):
+    """``init_params(key, hyper) -> {"encoder", "decoder"}``: the two networks' variables from one key."""
 
     def init_params(key, hyper):
         key_enc, key_dec = jax.random.split(key)
         return {
-            "encoder": encoder.init(key_enc, jnp.zeros((1, *shape), jnp.float32)),
+            "encoder": encoder.init(key_enc, jnp.zeros((1, *data_shape), jnp.float32)),
             "decoder": decoder.init(key_dec, jnp.zeros((1, latent_dim), jnp.float32)),
         }
 
-    trainer = make_trainer(objective, init_params, lambda key, step, data: data)
-    return trainer, encoder, decoder
+    return init_params
 
 
 def _load_torch_reference():

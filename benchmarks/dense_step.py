@@ -52,7 +52,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.bench import _interleaved, _load_torch_reference, machine_info, matmul_peak, sprites_batch
+from benchmarks.bench import (
+    _interleaved, _load_torch_reference, machine_info, matmul_peak, network_init, sprites_batch,
+)
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.priors import make_prior
@@ -132,13 +134,7 @@ def make_project(hidden: Sequence[int] = HIDDEN, latent_dim: int = LATENT_DIM):
     encoder, decoder = make_networks("mlp", latent_dim, data_shape=IMAGE_SHAPE, hidden=tuple(hidden))
     objective = make_objective(encoder, decoder, likelihood="bernoulli", prior=make_prior("isotropic", latent_dim))
 
-    def init_params(key, hyper):
-        key_enc, key_dec = jax.random.split(key)
-        return {
-            "encoder": encoder.init(key_enc, jnp.zeros((1, *IMAGE_SHAPE), jnp.float32)),
-            "decoder": decoder.init(key_dec, jnp.zeros((1, latent_dim), jnp.float32)),
-        }
-
+    init_params = network_init(encoder, decoder, IMAGE_SHAPE, latent_dim)
     trainer = make_trainer(objective, init_params, lambda key, step, data: data)
     return objective, trainer, init_params
 

@@ -426,6 +426,14 @@ def device_memory_bytes(device: jax.Device | None = None) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
 
 
+def _chunk_program(trainer: Trainer, state: TrainState, hyper: Hyperparams, data: Any, num_steps: int, count: int,
+                   vectorize: int | None):
+    """``(compiled, args)``: the training program of a chunk of ``count`` copies of the first member, and its inputs."""
+    run = jax.jit(_over_members(trainer.run, resolve_vectorize(vectorize)), static_argnums=3)
+    s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
+    return run.lower(s, h, data, num_steps).compile(), (s, h, data)
+
+
 def program_bytes(
     trainer: Trainer, state: TrainState, hyper: Hyperparams, data: Any, num_steps: int, count: int,
     *, vectorize: int | None = None,
@@ -441,9 +449,8 @@ def program_bytes(
     Returns:
       Bytes (0 where the backend gives no analysis).
     """
-    run = jax.jit(_over_members(trainer.run, resolve_vectorize(vectorize)), static_argnums=3)
-    s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
-    mem = run.lower(s, h, data, num_steps).compile().memory_analysis()
+    compiled, _ = _chunk_program(trainer, state, hyper, data, num_steps, count, vectorize)
+    mem = compiled.memory_analysis()
     if mem is None:
         return 0
     return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
@@ -460,16 +467,14 @@ def program_seconds(
     times; the best call over ``num_steps`` is the step time (all ``count``
     members together).
     """
-    run = jax.jit(_over_members(trainer.run, resolve_vectorize(vectorize)), static_argnums=3)
-    s, h = pad_members(take_members(state, 1), count), pad_members(take_members(hyper, 1), count)
     start = time.perf_counter()
-    compiled = run.lower(s, h, data, num_steps).compile()
+    compiled, args = _chunk_program(trainer, state, hyper, data, num_steps, count, vectorize)
     compile_seconds = time.perf_counter() - start
-    jax.block_until_ready(compiled(s, h, data))
+    jax.block_until_ready(compiled(*args))
     best = math.inf
     for _ in range(calls):
         start = time.perf_counter()
-        jax.block_until_ready(compiled(s, h, data))
+        jax.block_until_ready(compiled(*args))
         best = min(best, time.perf_counter() - start)
     return compile_seconds, best / num_steps
 
