@@ -9,6 +9,7 @@
     decompvae reproduce NAME --profile cpu|paper|tiny               # the paper's experiments
     decompvae reproduce NAME --profile paper --print-config         # their resolved settings (JSON), no training
     decompvae reproduce NAME --profile cpu --print-config --estimate  # … and each run's training time here
+    decompvae reproduce NAME --profile cpu --shard I/N              # one shard of it (rows in RESULTS/rows/)
     decompvae sweep ... --coordinator HOST:PORT --num-processes N --process-id I   # one of N processes
 
 Runs resume from their newest checkpoint unless ``--fresh`` is given. SIGTERM
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     p_rep.add_argument("--estimate", action="store_true",
                        help="with --print-config: also each run's members, memory and training time on this machine "
                             "(compiles and times one chunk per run)")
+    p_rep.add_argument("--shard", metavar="I/N",
+                       help="train and evaluate members I, I+N, … of each run (an array job); the summary is written "
+                            "from every shard's rows present, with a verdict once all are")
     p_report = sub.add_parser("report", help="write report.html for a run directory or a reproduce result")
     p_report.add_argument("path", help="a run's output directory, or a reproduce results directory")
     p_report.add_argument("--embed", action="store_true", help="put the images inside the HTML (one file)")

@@ -24,7 +24,7 @@ EXPECTED = {
 }
 #: Members of each tiny run (2 seeds per point).
 TINY_MEMBERS = {"clustering": 8, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 6, "subspaces": 8,
-                "hierarchy": 4}
+                "hierarchy": 8}
 NUMERIC = {"member", "beta", "alpha", "seed", "gamma", "df", "recon", "kl", "overlap_mi", "hoyer", "accuracy", "nmi",
            "factor_vae_dlib", "factor_vae_paper", "mig", "objective", "theta", "block_mig", "block_alignment"}
 

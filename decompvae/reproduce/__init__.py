@@ -4,6 +4,7 @@
     decompvae reproduce NAME --profile tiny|cpu|paper [--output DIR]
     decompvae reproduce NAME --profile P --print-config   # the resolved settings as JSON, no training
     decompvae reproduce NAME --profile P --print-config --estimate   # … and each run's training time here
+    decompvae reproduce NAME --profile P --shard I/N   # members I, I + N, … of every run (see ``_rows``)
     decompvae reproduce readme                     # rebuild experiments/README.md from the summaries
 
 Each experiment trains its grids with vmapped sweeps (one compiled program
@@ -13,6 +14,8 @@ results directory (default ``experiments/results/<name>-<profile>``):
 * ``metrics.csv``: one row per trained network (member) with its
   hyperparameters and metrics (or the computed curve for ``theory``);
 * ``*.png`` figures;
+* ``rows/<run>[.shard-I-of-N].json``: each training program's rows, written
+  as soon as they exist and reused by a rerun (:mod:`decompvae.reproduce._rows`);
 * ``summary.md``: the settings (and what the profile reduced), tables of
   means with 95% confidence intervals over seeds, and the finding, decided
   from the numbers.
@@ -34,12 +37,14 @@ from types import ModuleType
 from typing import NamedTuple
 
 from decompvae import runner
+from decompvae.config import check_shard
 from decompvae.report import write_reproduce_report
 from decompvae.reproduce import clustering, heavy_tails, hierarchy, overlap, rotation, sparsity, subspaces, theory
-from decompvae.reproduce._common import Context
+from decompvae.reproduce import _rows
+from decompvae.reproduce._common import Context, train
 from decompvae.reproduce._readme import write_readme
 
-__all__ = ["EXPERIMENTS", "PROFILES", "Experiment", "main", "resolved_settings", "run_experiment"]
+__all__ = ["EXPERIMENTS", "PROFILES", "SHARDED", "Experiment", "main", "resolved_settings", "run_experiment"]
 
 PROFILES = ("tiny", "cpu", "paper")
 
@@ -79,6 +84,12 @@ EXPERIMENTS = {
 }
 
 
+#: The experiments that ``--shard I/N`` can split: each trains programs whose networks are evaluated one at a
+#: time (``configs``, ``evaluate``, ``summarise``). The others keep ``run``: clustering's and sparsity's figures need
+#: every network's parameters at once, and theory trains none.
+SHARDED = ("overlap", "rotation", "heavy_tails", "subspaces", "hierarchy")
+
+
 def _module(name: str):
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)} (or 'list')")
@@ -103,13 +114,15 @@ def _plain(value):
     return value
 
 
-def resolved_settings(name: str, profile: str, output: str | Path | None = None, *, estimate: bool = False) -> dict:
+def resolved_settings(name: str, profile: str, output: str | Path | None = None, *, estimate: bool = False,
+                      shard: str | tuple[int, int] | None = None) -> dict:
     """What ``NAME --profile P`` would run, without training.
 
     Args:
       name, profile, output: as for :func:`run_experiment`.
       estimate: also plan each run on this machine (:func:`decompvae.runner.plan`:
         it builds the data, compiles and times one chunk's training program).
+      shard: ``"I/N"``: the runs (and the estimate) of that shard.
 
     Returns:
       ``{"experiment", "profile", "runs": [config.json of each compiled sweep],
@@ -124,16 +137,20 @@ def resolved_settings(name: str, profile: str, output: str | Path | None = None,
     configs = {}
     if hasattr(module, "configs"):
         kwargs = {"require_files": False} if "require_files" in inspect.signature(module.configs).parameters else {}
-        configs = module.configs(settings, **kwargs)
+        configs = {v: dataclasses.replace(c, output_dir=str(runs / v)) for v, c in module.configs(settings, **kwargs).items()}
+    if shard is not None:
+        if name not in SHARDED:
+            raise ValueError(f"--shard: {name} cannot be sharded; these can: {', '.join(SHARDED)}")
+        configs = {v: runner.shard_config(c, shard) for v, c in configs.items()}
     resolved = {
         "experiment": name,
         "profile": profile,
-        "runs": [{**c.to_dict(), "output_dir": str(runs / variant)} for variant, c in configs.items()],
+        "runs": [c.to_dict() for c in configs.values()],
         "settings": _plain(settings),
         "verdict_rule": getattr(module, "VERDICT_RULE", None),
     }
     if estimate:
-        resolved["estimate"] = _estimate({v: dataclasses.replace(c, output_dir=str(runs / v)) for v, c in configs.items()})
+        resolved["estimate"] = _estimate(configs)
     return resolved
 
 
@@ -150,8 +167,8 @@ def _estimate(configs: dict) -> dict:
 
 
 def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = None, *, echo=print,
-                   progress: bool = False) -> Path:
-    """Run one experiment; return its results directory.
+                   progress: bool = False, shard: str | tuple[int, int] | None = None) -> Path:
+    """Run one experiment (or one shard of it); return its results directory.
 
     Args:
       name: a key of ``EXPERIMENTS``.
@@ -161,23 +178,55 @@ def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = 
         ``runs/reproduce/<name>-<profile>``.
       echo: where progress messages go.
       progress: show training progress bars.
+      shard: ``"I/N"`` or ``(I, N)``: train and evaluate members I, I + N, …
+        of each training program (:data:`SHARDED`); the summary is written
+        from the rows of every shard present (no verdict while one is missing).
 
     Raises:
-      ValueError: unknown name or profile.
+      ValueError: unknown name or profile; a bad ``shard``, one for an
+        experiment that cannot be sharded, or a shard count other than the
+        one under ``output`` — each before any training.
     """
     settings = profile_settings(name, profile)
+    module = _module(name)
+    if shard is not None and name not in SHARDED:
+        raise ValueError(f"--shard: {name} cannot be sharded (its figures need every network at once, or it trains "
+                         f"none); these can: {', '.join(SHARDED)}")
+    shard = None if shard is None else check_shard(shard)
     if output is None:
         results, runs = RESULTS_ROOT / f"{name}-{profile}", RUNS_ROOT / f"{name}-{profile}"
     else:
         results = Path(output)
         runs = results / "runs"
-    results.mkdir(parents=True, exist_ok=True)
-    ctx = Context(name, profile, results, runs, echo, progress)
+    ctx = Context(name, profile, results, runs, echo, progress, shard)
     start = time.perf_counter()
-    _module(name).run(ctx, settings)
+    if name in SHARDED:
+        _rows.check_shard_count(results, shard or (0, 1))
+        results.mkdir(parents=True, exist_ok=True)
+        _run_programs(ctx, module, settings)
+    else:
+        results.mkdir(parents=True, exist_ok=True)
+        module.run(ctx, settings)
     write_reproduce_report(results)
     echo(f"[{name}/{profile}] done in {time.perf_counter() - start:.0f} s → {results} (report.html beside summary.md)")
     return results
+
+
+def _run_programs(ctx: Context, module: ModuleType, settings: dict) -> None:
+    """Train and evaluate this shard's share of each program (skipping stored rows), then summarise all rows present."""
+    configs = module.configs(settings)
+    fingerprints = {variant: {"config": {k: v for k, v in config.to_dict().items() if k != "output_dir"},
+                              "settings": _plain(settings)} for variant, config in configs.items()}
+    for variant, config in configs.items():
+        _rows.program_rows(ctx, variant, fingerprints[variant],
+                           lambda: module.evaluate(ctx, settings, variant, train(ctx, config, variant)))
+    rows, missing = _rows.gather(ctx.results_dir, fingerprints, (ctx.shard or (0, 1))[1])
+    if missing:
+        ctx.echo(f"[{ctx.name}/{ctx.profile}] rows missing: {', '.join(missing)}; summary without a verdict")
+        _rows.partial_summary(ctx, module.TITLE, rows, missing, module.GROUP_BY, module.METRICS,
+                              getattr(module, "HEADERS", None))
+    else:
+        module.summarise(ctx, settings, rows)
 
 
 def main(args) -> int:
@@ -192,9 +241,10 @@ def main(args) -> int:
         print(f"written {write_readme({e.name: e.description for e in EXPERIMENTS.values()})}")
         return 0
     if getattr(args, "print_config", False):
-        resolved = resolved_settings(args.name, args.profile, args.output, estimate=getattr(args, "estimate", False))
+        resolved = resolved_settings(args.name, args.profile, args.output, estimate=getattr(args, "estimate", False),
+                                     shard=getattr(args, "shard", None))
         print(json.dumps(resolved, indent=2))
         return 0
-    path = run_experiment(args.name, args.profile, args.output, progress=True)
+    path = run_experiment(args.name, args.profile, args.output, progress=True, shard=getattr(args, "shard", None))
     print(f"results in {path} (summary: {path / 'summary.md'})")
     return 0

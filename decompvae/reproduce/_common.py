@@ -51,6 +51,7 @@ class Context(NamedTuple):
       runs_dir: training runs (checkpoints, logs; large; not committed).
       echo: where progress messages go.
       progress: show training progress bars.
+      shard: ``(I, N)``: train members I, I + N, … of each grid (``--shard I/N``); None: all of them.
     """
 
     name: str
@@ -59,23 +60,31 @@ class Context(NamedTuple):
     runs_dir: Path
     echo: Callable[[str], None] = print
     progress: bool = False
+    shard: tuple[int, int] | None = None
 
 
 def train(ctx: Context, config: Config, variant: str):
-    """Train ``config``'s grid into ``ctx.runs_dir / variant`` (resuming), return the RunResult."""
-    out = ctx.runs_dir / variant
-    config = runner.replace(config, output_dir=str(out))
+    """Train ``config``'s grid (``ctx.shard``'s share) into ``ctx.runs_dir / variant``, resuming; the RunResult."""
+    config = runner.replace(config, output_dir=str(ctx.runs_dir / variant))
     n = len(runner.build_grid(config))
-    ctx.echo(f"[{ctx.name}/{ctx.profile}] training {variant}: {n} member(s), {config.train.steps} steps → {out}")
+    if ctx.shard:
+        config = runner.shard_config(config, ctx.shard)
+        n = f"{len(range(ctx.shard[0], n, ctx.shard[1]))} of {n}"
+    ctx.echo(f"[{ctx.name}/{ctx.profile}] training {variant}: {n} member(s), {config.train.steps} steps "
+             f"→ {config.output_dir}")
     return runner.run(config, resume=True, progress=ctx.progress, figures=False, echo=ctx.echo)
 
 
-def member_slices(result) -> Iterable[tuple[int, dict, Any, Any]]:
-    """``(i, member, params, hyper)`` for each member of a stacked RunResult."""
+def member_slices(result) -> Iterable[tuple[int, dict, Any, Any, int]]:
+    """``(index, member, params, hyper, diverged_at)`` for each member of a stacked RunResult.
+
+    ``index`` is the member's place in the whole grid (``result.setup.member_indices``),
+    so a shard's members keep the evaluation keys and row numbers the unsharded run gives them.
+    """
     for i, member in enumerate(result.setup.members):
         params = jax.tree.map(lambda a: a[i], model_params(result.state))
         hyper = jax.tree.map(lambda a: a[i], result.hyper)
-        yield i, member, params, hyper
+        yield result.setup.member_indices[i], member, params, hyper, int(result.state.diverged_at[i])
 
 
 def mean_ci(values: Sequence[float], level: float = CONFIDENCE) -> tuple[float, float, int]:

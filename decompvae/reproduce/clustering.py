@@ -83,9 +83,9 @@ def run(ctx: Context, settings: dict) -> None:
     grid = jnp.asarray(np.stack(np.meshgrid(axis, axis), -1).reshape(-1, 2), jnp.float32)
     density = jax.jit(lambda params, hyper: metrics.aggregate_log_prob(model(params, hyper, x).posterior, grid))
     rows, densities, prior = [], {}, None
-    for i, member, params, hyper in member_slices(result):
+    for i, member, params, hyper, diverged_at in member_slices(result):
         row = {"member": i, "beta": member["beta"], "alpha": member["alpha"], "seed": member["seed"],
-               "diverged_at": int(result.state.diverged_at[i])}
+               "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(i), params, hyper))
         prior = model(params, hyper, x[:2]).prior
         rows.append(row)

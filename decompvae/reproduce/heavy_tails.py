@@ -10,9 +10,9 @@ Gaussian, Φ⁻¹(F_ν(μ_d)), with the raw score beside it.
 from __future__ import annotations
 
 from decompvae.reproduce import _dsprites
-from decompvae.reproduce._common import Context, aggregate, markdown_table, train, write_csv
+from decompvae.reproduce._common import Context, aggregate, markdown_table, write_csv
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
-from decompvae.reproduce.rotation import HEADERS, METRICS, PLOTTED, evaluate
+from decompvae.reproduce.rotation import HEADERS, METRICS, PLOTTED, member_rows
 
 TITLE = "Heavy-tailed (Student-t) priors (dSprites, D = 10, β = 1)"
 
@@ -21,6 +21,7 @@ TITLE = "Heavy-tailed (Student-t) priors (dSprites, D = 10, β = 1)"
 DFS = {"tiny": [2.0, 9.0, 9999.0], "cpu": [2.0, 9.0, 9999.0], "paper": [2.0, 5.0, 9.0, 12.0, 9999.0]}
 PROFILES = {name: {**settings, "dfs": DFS[name]} for name, settings in _dsprites.PROFILES.items()}
 
+GROUP_BY = ["df"]
 GAUSSIANISED = ["factor_vae_dlib_gaussianised", "factor_vae_paper_gaussianised"]
 ALL_METRICS = GAUSSIANISED + METRICS
 ALL_HEADERS = {**HEADERS, "factor_vae_dlib_gaussianised": "FactorVAE (dlib, Φ⁻¹F_ν)",
@@ -45,13 +46,18 @@ def configs(settings: dict) -> dict:
                                                sweep={"beta": [1.0], "prior": {"df": settings["dfs"]}})}
 
 
-def run(ctx: Context, settings: dict) -> None:
-    result = train(ctx, configs(settings)["student_t"], "student_t")
-    rows = evaluate(ctx, settings, result, {"prior": "student_t"})
+def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
+    """Metrics of every member of the ν × seed sweep (``prior.df`` renamed ``df``)."""
+    rows = member_rows(ctx, settings, result, {"prior": variant})
     for r in rows:
         r["df"] = r.pop("prior.df")
+    return rows
+
+
+def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
+    """metrics.csv, groups.csv, the figures and summary.md from every network's row."""
     write_csv(ctx.results_dir / "metrics.csv", rows)
-    groups = aggregate(rows, ["df"], ALL_METRICS)
+    groups = aggregate(rows, GROUP_BY, ALL_METRICS)
     write_csv(ctx.results_dir / "groups.csv", groups)
     _dsprites.metric_figure(ctx.results_dir / "metrics_vs_df.png", groups, "df", None,
                             {"factor_vae_dlib_gaussianised": ALL_HEADERS["factor_vae_dlib_gaussianised"], **PLOTTED,

@@ -16,7 +16,7 @@ import math
 import jax
 
 from decompvae.reproduce import _dsprites
-from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, train, write_csv
+from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, write_csv
 from decompvae.metrics.suite import make_evaluator
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
@@ -28,6 +28,7 @@ OVERLAP_POINTS = {"tiny": 64, "cpu": 500, "paper": 5000}
 PROFILES = {name: {**settings, "betas": BETAS[name], "dataset_overlap_points": OVERLAP_POINTS[name]}
             for name, settings in _dsprites.PROFILES.items()}
 
+GROUP_BY = ["beta"]
 METRICS = ["overlap_mi", "entropy", "recon", "kl", "aggregate_kl"]
 HEADERS = {"overlap_mi": "I_q(x;z)", "entropy": "E H[q(z|x)]", "recon": "recon", "kl": "E KL(q(z|x)‖p)",
            "aggregate_kl": "KL(q(z)‖p(z))"}
@@ -47,18 +48,23 @@ def configs(settings: dict) -> dict:
     return {"isotropic": _dsprites.base_config(settings, prior="isotropic", sweep={"beta": settings["betas"]})}
 
 
-def run(ctx: Context, settings: dict) -> None:
-    result = train(ctx, configs(settings)["isotropic"], "isotropic")
+def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
+    """The overlap measures of every member of the β × seed sweep."""
     sizes = _dsprites.eval_sizes(settings, dataset_overlap_points=settings["dataset_overlap_points"])
     member_metrics = make_evaluator(result.setup, sizes, ("terms", "overlap"))
     rows = []
-    for i, member, params, hyper in member_slices(result):
-        row = {"member": i, "beta": member["beta"], "seed": member["seed"], "diverged_at": int(result.state.diverged_at[i])}
-        row.update(member_metrics(jax.random.key(i), params, hyper))
+    for index, member, params, hyper, diverged_at in member_slices(result):
+        row = {"member": index, "beta": member["beta"], "seed": member["seed"], "diverged_at": diverged_at}
+        row.update(member_metrics(jax.random.key(index), params, hyper))
         rows.append(row)
-        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated member {i + 1}/{len(result.setup.members)}")
+        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated member {index}")
+    return rows
+
+
+def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
+    """metrics.csv, groups.csv, the figure and summary.md from every network's row."""
     write_csv(ctx.results_dir / "metrics.csv", rows)
-    groups = aggregate(rows, ["beta"], METRICS + ["overlap_mi_se"])
+    groups = aggregate(rows, GROUP_BY, METRICS + ["overlap_mi_se"])
     write_csv(ctx.results_dir / "groups.csv", groups)
     _dsprites.metric_figure(ctx.results_dir / "overlap.png", groups, "beta", None,
                             {"overlap_mi": "I_q(x;z) [nats]", "entropy": "E H[q(z|x)] [nats]",

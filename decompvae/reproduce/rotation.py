@@ -14,7 +14,7 @@ import numpy as np
 from scipy.special import softmax
 
 from decompvae.reproduce import _dsprites
-from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, train, write_csv
+from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, write_csv
 from decompvae.reproduce._stats import (
     Claim,
     PairedEffect,
@@ -42,6 +42,7 @@ PRIORS = {
     "anisotropic (PCA, fixed)": "anisotropic_pca",
     "anisotropic (learned)": "anisotropic_learned",
 }
+GROUP_BY = ["prior", "beta"]
 METRICS = ["factor_vae_dlib", "factor_vae_paper", "mig", "recon", "active_dims"]
 HEADERS = {"factor_vae_dlib": "FactorVAE (dlib)", "factor_vae_paper": "FactorVAE (paper)", "mig": "MIG",
            "recon": "recon", "active_dims": "active dims"}
@@ -58,21 +59,26 @@ PLOTTED = {"factor_vae_dlib": "FactorVAE score (disentanglement_lib)", "factor_v
            "mig": "MIG"}
 
 
-def evaluate(ctx: Context, settings: dict, result, extra: dict) -> list[dict]:
-    """Metrics of every member of one sweep, with ``extra`` columns."""
+def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
+    """Metrics of every member of one prior family's sweep (``variant``: a value of :data:`PRIORS`)."""
+    return member_rows(ctx, settings, result, {"prior": next(k for k, v in PRIORS.items() if v == variant)})
+
+
+def member_rows(ctx: Context, settings: dict, result, extra: dict) -> list[dict]:
+    """Metrics of every member of one sweep, after the ``extra`` columns."""
     member_metrics = make_evaluator(result.setup, _dsprites.eval_sizes(settings),
                                     ("terms", "overlap", "factor_vae", "mig"))
     rows = []
-    for i, member, params, hyper in member_slices(result):
-        row = {**extra, "member": i, "beta": member["beta"],
+    for index, member, params, hyper, diverged_at in member_slices(result):
+        row = {**extra, "member": index, "beta": member["beta"],
                **{k: v for k, v in member.items() if k.startswith("prior.")},
-               "seed": member["seed"], "diverged_at": int(result.state.diverged_at[i])}
-        row.update(member_metrics(jax.random.key(1000 + i), params, hyper))
+               "seed": member["seed"], "diverged_at": diverged_at}
+        row.update(member_metrics(jax.random.key(1000 + index), params, hyper))
         variances = prior_variances(params, hyper)
         if variances is not None:
             row["prior_variance_ratio"] = float(variances.max() / variances.min())
         rows.append(row)
-        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {extra} member {i + 1}/{len(result.setup.members)}")
+        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {extra} member {index}")
     return rows
 
 
@@ -93,13 +99,10 @@ def configs(settings: dict) -> dict:
             for prior in PRIORS.values()}
 
 
-def run(ctx: Context, settings: dict) -> None:
-    rows = []
-    for (label, prior), config in zip(PRIORS.items(), configs(settings).values()):
-        result = train(ctx, config, prior)
-        rows += evaluate(ctx, settings, result, {"prior": label})
-        write_csv(ctx.results_dir / "metrics.csv", rows)  # partial results survive an interruption
-    groups = aggregate(rows, ["prior", "beta"], METRICS)
+def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
+    """metrics.csv, groups.csv, the figures and summary.md from every network's row."""
+    write_csv(ctx.results_dir / "metrics.csv", rows)
+    groups = aggregate(rows, GROUP_BY, METRICS)
     write_csv(ctx.results_dir / "groups.csv", groups)
     _dsprites.metric_figure(ctx.results_dir / "metrics_vs_beta.png", groups, "beta", "prior",
                             {**PLOTTED, "recon": _dsprites.RECON_LABEL}, xlabel="β", log_x=True)

@@ -133,9 +133,9 @@ def run(ctx: Context, settings: dict) -> None:
     sizes = EvalSizes(eval_points=n_eval, overlap_points=min(n_eval, 500))
     member_metrics = make_evaluator(setup, sizes, ("terms", "overlap", "hoyer"))
     rows, params_of = [], {}
-    for i, member, params, hyper in member_slices(result):
+    for i, member, params, hyper, diverged_at in member_slices(result):
         row = {"member": i, "gamma": member["prior.gamma"], "beta": member["beta"], "alpha": member["alpha"],
-               "seed": member["seed"], "diverged_at": int(result.state.diverged_at[i])}
+               "seed": member["seed"], "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(i), params, hyper))
         rows.append(row)
         params_of[i] = params

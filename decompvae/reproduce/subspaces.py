@@ -25,7 +25,7 @@ import jax
 from decompvae.config import Config
 from decompvae.metrics.suite import make_evaluator
 from decompvae.reproduce import _dsprites
-from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, train, write_csv
+from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, write_csv
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
 TITLE = "Independent subspaces: a block Student-t prior on sprite pairs (D = 10, blocks of 5)"
@@ -45,6 +45,7 @@ VARIANTS = {
     f"isotropic, α = {ALPHA:g}": ("isotropic", ALPHA),
     f"block-t, α = {ALPHA:g}": ("block_student_t", ALPHA),
 }
+GROUP_BY = ["prior", "alpha"]
 METRICS = ["block_mig", "mig", "recon", "kl"]
 HEADERS = {"block_mig": "block MIG", "mig": "MIG", "recon": "recon", "kl": "KL"}
 #: δ for the block MIG (a fraction of a group's entropy).
@@ -74,26 +75,24 @@ def configs(settings: dict) -> dict:
     return {f"{prior}-alpha{alpha:g}": make_config(settings, prior, alpha) for prior, alpha in VARIANTS.values()}
 
 
-def evaluate(ctx: Context, settings: dict, result, label: str) -> list[dict]:
+def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     """Every member's measures, on the blocks :data:`BLOCKS` whatever its prior."""
     evaluator = make_evaluator(result.setup, _dsprites.eval_sizes(settings), ("terms", "mig", "block_mig"),
                                latent_blocks=BLOCKS)
+    label = next(k for k, (prior, alpha) in VARIANTS.items() if variant == f"{prior}-alpha{alpha:g}")
     prior, alpha = VARIANTS[label]
     rows = []
-    for i, member, params, hyper in member_slices(result):
-        rows.append({"variant": label, "prior": prior, "alpha": alpha, "member": i, "seed": member["seed"],
-                     "diverged_at": int(result.state.diverged_at[i]),
-                     **evaluator(jax.random.key(3000 + i), params, hyper)})
+    for index, member, params, hyper, diverged_at in member_slices(result):
+        rows.append({"variant": label, "prior": prior, "alpha": alpha, "member": index, "seed": member["seed"],
+                     "diverged_at": diverged_at, **evaluator(jax.random.key(3000 + index), params, hyper)})
     ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {label}: {len(rows)} networks")
     return rows
 
 
-def run(ctx: Context, settings: dict) -> None:
-    rows = []
-    for label, (name, config) in zip(VARIANTS, configs(settings).items()):
-        rows += evaluate(ctx, settings, train(ctx, config, name), label)
-        write_csv(ctx.results_dir / "metrics.csv", rows)  # partial results survive an interruption
-    groups = aggregate(rows, ["prior", "alpha"], METRICS)
+def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
+    """metrics.csv, groups.csv, the figure and summary.md from every network's row."""
+    write_csv(ctx.results_dir / "metrics.csv", rows)
+    groups = aggregate(rows, GROUP_BY, METRICS)
     write_csv(ctx.results_dir / "groups.csv", groups)
     plotted = {"block_mig": HEADERS["block_mig"], "mig": HEADERS["mig"], "recon": _dsprites.RECON_LABEL}
     _dsprites.metric_figure(ctx.results_dir / "metrics_vs_alpha.png", groups, "alpha", "prior", plotted,
