@@ -6,6 +6,11 @@
 # (train.log_every steps), writes a checkpoint of every member and exits with status 75; the task
 # then requeues itself and the rerun resumes from that checkpoint, bit for bit.
 #
+# One of the paper's experiments in the same way: replace the srun line's command with
+#   decompvae reproduce rotation --profile cpu --shard "${SLURM_ARRAY_TASK_ID}/${SHARDS}"
+# Each task writes its networks' rows to experiments/results/rotation-cpu/rows/ and rewrites the
+# summary from every task's rows present; the last task to finish writes the verdict.
+#
 #SBATCH --job-name=decompvae-grid
 #SBATCH --array=0-7
 #SBATCH --cpus-per-task=2
