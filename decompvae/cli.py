@@ -5,6 +5,7 @@
     decompvae sweep --dry-run [...]                                 # members, chunks, programs, memory; no training
     decompvae sweep --shard I/N [...]                               # members I, I+N, … in OUTPUT_DIR/shard-I-of-N
     decompvae evaluate RUN_DIR [--member I] [--quick]               # metrics of a trained run, as JSON
+    decompvae evaluate RUN_DIR --step S --curve                     # recompute the curves.jsonl rows of step S
     decompvae report RUN_DIR|RESULTS_DIR [--embed]                  # (re)write its report.html
     decompvae reproduce NAME --profile cpu|paper|tiny               # the paper's experiments
     decompvae reproduce NAME --profile paper --print-config         # their resolved settings (JSON), no training
@@ -114,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--member", type=int, action="append", help="member index (repeatable; default all)")
     p_eval.add_argument("--output", help="JSON file to write (default RUN_DIR/metrics.json)")
     p_eval.add_argument("--quick", action="store_true", help="small sample sizes (smoke tests)")
+    p_eval.add_argument("--step", type=int, help="the checkpoint of this step (default the newest; the last two are kept)")
+    p_eval.add_argument("--curve", action="store_true",
+                        help="only the training curves' measures and sample sizes (train.eval_points): the row "
+                             "curves.jsonl holds for that step; written to RUN_DIR/metrics-step-S-curve.json")
     p_rep = sub.add_parser("reproduce", help="run one of the paper's experiments")
     p_rep.add_argument(
         "name", help="experiment name; `list` lists them, `readme` rebuilds experiments/README.md from their summaries"

@@ -239,6 +239,17 @@ class TrainConfig:
       tensorboard: also write TensorBoard event files (``<output_dir>/tensorboard``,
         one run per member; needs ``pip install 'decompvae[tensorboard]'``).
         How a run is logged, not what it computes: not compared on resume.
+      eval_every: evaluate every member every this many steps (a multiple of
+        ``log_every``; 0 = never) into ``curves.jsonl`` (:mod:`decompvae.curves`):
+        reconstruction, KL and, with a ground truth, FactorVAE
+        (disentanglement_lib protocol), active dimensions and MIG. Not
+        compared on resume.
+      eval_points: the curves' sample size P: evaluation points (at most
+        ``data.eval_points``), FactorVAE variance points and train votes, MIG
+        and DCI points (P / 2 eval votes and DCI test points); 10,000 is
+        disentanglement_lib's.
+      eval_dci: the curves also hold DCI (gradient-boosted trees: slow). Not
+        compared on resume.
     """
 
     steps: int = 2000
@@ -251,10 +262,17 @@ class TrainConfig:
     log_every: int = 100
     checkpoint_every: int = 500
     tensorboard: bool = False
+    eval_every: int = 0
+    eval_points: int = 500
+    eval_dci: bool = False
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every", "eval_points"):
             _positive(f"train.{name}", getattr(self, name))
+        every = self.eval_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 0 or every % self.log_every:
+            raise ValueError(f"train.eval_every must be 0 (off) or a positive multiple of train.log_every "
+                             f"({self.log_every}); got {every!r}")
         if self.learning_rate <= 0:
             raise ValueError(f"train.learning_rate must be > 0; got {self.learning_rate}")
         alphas = self.alpha.values() if isinstance(self.alpha, Mapping) else [self.alpha]

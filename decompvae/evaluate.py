@@ -28,6 +28,7 @@ import jax
 from decompvae.build import RunSetup, build
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config
+from decompvae.curves import curve_measures, curve_sizes
 from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.metrics.udr import udr_of_members
 from decompvae.objective import Hyperparams
@@ -38,8 +39,12 @@ from decompvae.train import TrainState, model_params
 __all__ = ["UDR_POINTS", "evaluate_run", "format_metrics", "load_run", "main", "seed_groups", "udr_of_run"]
 
 
-def load_run(run_dir: str | Path) -> tuple[RunSetup, TrainState, Hyperparams, int]:
-    """``(setup, state, hyper, step)`` of a run directory's newest good checkpoint (host arrays)."""
+def load_run(run_dir: str | Path, step: int | None = None) -> tuple[RunSetup, TrainState, Hyperparams, int]:
+    """``(setup, state, hyper, step)`` of a run directory's newest good checkpoint, or of ``step``'s (host arrays).
+
+    Raises:
+      FileNotFoundError: no config.json, no checkpoint, or none at ``step`` (the kept steps are named).
+    """
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -48,7 +53,11 @@ def load_run(run_dir: str | Path) -> tuple[RunSetup, TrainState, Hyperparams, in
     hyper, learning_rates, keys = stack_members(setup.members, setup.fixed_prior)
     target = init_members(make_sweep(setup.trainer), keys, hyper, learning_rates)
     with Checkpointer(run_dir / "checkpoints") as checkpointer:  # a reader: never moves or deletes anything
-        found = checkpointer.restore_latest(target)  # a damaged newest one falls back to the previous, with a warning
+        if step is not None and step not in checkpointer.all_steps():
+            raise FileNotFoundError(f"--step {step}: no checkpoint of that step in {run_dir / 'checkpoints'}; "
+                                    f"kept: {checkpointer.all_steps()} (train.checkpoint_every sets which)")
+        found = (checkpointer.restore_latest(target) if step is None  # a damaged newest one falls back, with a warning
+                 else (step, checkpointer.restore(target, step)))
     if found is None:
         raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}: train the run first")
     step, state = found
@@ -87,28 +96,42 @@ def udr_of_run(setup: RunSetup, state: TrainState, hyper: Hyperparams, *, points
     return scores
 
 
-def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = False, echo=print) -> list[dict]:
+def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = False, step: int | None = None,
+                 curve: bool = False, echo=print) -> list[dict]:
     """Metrics for the selected members of a run (default all), one compilation for all of them.
 
-    Members that differ only in their seed also get ``udr``: their group's
-    Unsupervised Disentanglement Ranking (:func:`udr_of_run`, over the whole
-    group whichever members are selected).
+    Member i is evaluated with ``jax.random.key(g)``, g its index in the whole
+    grid. Members that differ only in their seed also get ``udr``: their
+    group's Unsupervised Disentanglement Ranking (:func:`udr_of_run`, over
+    the whole group whichever members are selected).
+
+    Args:
+      run_dir: a run's output directory.
+      members: member indices (default all).
+      quick: small sample sizes (smoke tests).
+      step: the checkpoint to evaluate (default the newest).
+      curve: only the measures and sample sizes of the run's training curves
+        (:mod:`decompvae.curves`), no UDR: the row ``curves.jsonl`` holds
+        for ``step``.
     """
-    setup, state, hyper, step = load_run(run_dir)
+    setup, state, hyper, step = load_run(run_dir, step)
     n = len(setup.members)
     selected = list(range(n)) if not members else members
     for i in selected:
         if not 0 <= i < n:
             raise ValueError(f"--member {i} is out of range: the run has members 0…{n - 1}")
-    evaluate = make_evaluator(setup, EvalSizes.quick() if quick else EvalSizes())
-    udr = udr_of_run(setup, state, hyper, points=200 if quick else UDR_POINTS, echo=echo)
+    if curve:
+        evaluate, udr = make_evaluator(setup, curve_sizes(setup), curve_measures(setup)), {}
+    else:
+        evaluate = make_evaluator(setup, EvalSizes.quick() if quick else EvalSizes())
+        udr = udr_of_run(setup, state, hyper, points=200 if quick else UDR_POINTS, echo=echo)
     rows = []
     for i in selected:
         start = time.perf_counter()
         params, h = (jax.tree.map(lambda a: a[i], tree) for tree in (model_params(state), hyper))
         row = {"member": i, "label": member_label(setup.members[i]), "step": int(step),
                "diverged_at": int(state.diverged_at[i])}
-        row.update(evaluate(jax.random.key(i), params, h))
+        row.update(evaluate(jax.random.key(setup.member_indices[i]), params, h))
         if i in udr:
             row["udr"] = udr[i]
         row["seconds"] = round(time.perf_counter() - start, 2)
@@ -130,11 +153,14 @@ def format_metrics(rows: list[dict]) -> str:
 
 
 def main(args) -> int:
-    rows = evaluate_run(args.run_dir, args.member, quick=args.quick)
-    output = Path(args.output) if args.output else Path(args.run_dir) / "metrics.json"
+    step, curve = getattr(args, "step", None), getattr(args, "curve", False)
+    rows = evaluate_run(args.run_dir, args.member, quick=args.quick, step=step, curve=curve)
+    default = step is None and not curve  # the newest checkpoint's full metrics: metrics.json, shown on the page
+    name = "metrics.json" if default else f"metrics-step-{rows[0]['step']}{'-curve' if curve else ''}.json"
+    output = Path(args.output) if args.output else Path(args.run_dir) / name
     output.write_text(json.dumps(rows, indent=2) + "\n")
     print(format_metrics(rows))
     print(f"written to {output}")
-    if not args.output:  # metrics.json in the run directory: its page shows them
+    if not args.output and default:
         print(f"report: {write_report(args.run_dir)}")
     return 0

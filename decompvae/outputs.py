@@ -3,6 +3,7 @@
     config.json        the resolved configuration (and, under "versions", the libraries used)
     members.csv        one row per member: its hyperparameters
     log.jsonl          one line per member per logged chunk
+    curves.jsonl       with train.eval_every: one line per member per evaluation (decompvae.curves)
     summary.csv        the final per-member table
 
 Every write goes through :func:`decompvae.rundir.write_text_atomic` (a
@@ -47,10 +48,12 @@ __all__ = [
 #: The libraries whose versions config.json records (not compared on resume).
 RECORDED_VERSIONS = ("jax", "jaxlib", "flax", "optax", "distrax", "orbax-checkpoint", "numpy")
 
+#: The metrics-during-training rows of a run directory (:mod:`decompvae.curves`).
+CURVE_FILE = "curves.jsonl"
 #: Config sections that say how a run is computed, not what: not compared on resume.
 NOT_COMPARED = ("distributed",)
 #: Single settings of that kind.
-NOT_COMPARED_KEYS = ("train.tensorboard",)
+NOT_COMPARED_KEYS = ("train.tensorboard", "train.eval_every", "train.eval_dci")
 
 
 def library_versions() -> dict[str, str]:
@@ -115,12 +118,18 @@ def start_output(config: Config, resume: bool) -> Path:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
         shutil.rmtree(out / ("checkpoints" + DAMAGED_SUFFIX), ignore_errors=True)
         (out / "log.jsonl").unlink(missing_ok=True)
+        (out / CURVE_FILE).unlink(missing_ok=True)
     return out
 
 
 def continue_output(out: Path, step: int, steps: int) -> None:
-    """Before training on from ``step``: drop later log lines and a shorter run's table."""
+    """Before training on from ``step``: drop later log and curve lines and a shorter run's table.
+
+    Curve rows of the checkpoint's step were written before it and stay; a
+    run that starts from step 0 evaluates step 0 again, so those go too.
+    """
     truncate_log(out / "log.jsonl", step)
+    truncate_log(out / CURVE_FILE, step if step else -1)
     if step < steps:
         (out / "summary.csv").unlink(missing_ok=True)  # train.steps grew
 

@@ -39,6 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from decompvae import distributed, outputs, plots, report
+from decompvae.curves import make_curve
 from decompvae.build import RunSetup, build, build_grid
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config, check_shard
@@ -163,10 +164,11 @@ def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResul
         on_writer(outputs.continue_output, out, step, config.train.steps)
         if config.train.tensorboard:
             tensorboard = on_writer(TensorBoardLog, out / TENSORBOARD_DIR, members.labels, start_step=step or None)
-        logs = _Logs(out / "log.jsonl", tensorboard)
+        logs = _Logs(out / "log.jsonl", tensorboard, out / outputs.CURVE_FILE)
+        curve = make_curve(setup) if config.train.eval_every else None
         with StopRequests() as stops:
-            state, step = _train(setup, sweep, state, step, members, data, (checkpointer, logs, stops), progress,
-                                 stop_after, echo)
+            state, step = _train(setup, sweep, state, step, members, data, (checkpointer, logs, stops, curve),
+                                 progress, stop_after, echo)
         return _finish(setup, to_host(state), members, out, step, figures, logs)
     finally:
         for closing in (checkpointer, tensorboard):
@@ -261,16 +263,23 @@ class _DivergencePolicy:
 
 
 class _Logs(NamedTuple):
-    """Where the per-chunk rows go: ``log.jsonl`` and, with ``train.tensorboard``, TensorBoard (writer only)."""
+    """Where the rows go: ``log.jsonl`` (per chunk), ``curves.jsonl`` (per evaluation) and TensorBoard (writer only)."""
 
     path: Path
     tensorboard: TensorBoardLog | None
+    curve_path: Path | None = None
 
     def write(self, step: int, rows: list[dict], prefix: str = "train") -> None:
-        if prefix == "train":
-            on_writer(outputs.append_log, self.path, outputs.jsonl(rows))
+        if prefix in ("train", "curve"):
+            on_writer(outputs.append_log, self.path if prefix == "train" else self.curve_path, outputs.jsonl(rows))
         if self.tensorboard is not None:
             self.tensorboard.write(step, rows, prefix=prefix)
+
+
+def _evaluate_curve(curve, step: int, state: TrainState, members: _Members, logs: _Logs) -> None:
+    """Append every member's curve row at ``step`` (computed on process 0; the state gathered on all)."""
+    host = to_host(state)
+    logs.write(step, on_writer(lambda: curve(step, host, jax.device_get(members.hyper))) or [], prefix="curve")
 
 
 def _stop_signal(stops: StopRequests) -> int | None:
@@ -280,17 +289,21 @@ def _stop_signal(stops: StopRequests) -> int | None:
 
 def _train(setup, sweep, state, step, members: _Members, data, writers, progress, stop_after, echo):
     """The training loop: chunks, log rows, divergence policy, progress bar, checkpoints, stop signals."""
-    (checkpointer, logs, stops), t, writer = writers, setup.config.train, is_writer()
+    (checkpointer, logs, stops, curve), t, writer = writers, setup.config.train, is_writer()
     out = Path(setup.config.output_dir)
     every_checkpoint = max(t.checkpoint_every // t.log_every, 1) * t.log_every
     last_checkpoint = step if step else None
     policy = _DivergencePolicy(members.labels, state, out, echo)
+    if curve is not None and step == 0:
+        _evaluate_curve(curve, 0, state, members, logs)
     bar = tqdm(total=t.steps, initial=step, disable=not progress or not writer, file=sys.stderr,
                desc=f"{len(members.labels)} member(s)")
     with bar:
         for step, state, info in _chunks(sweep, state, members.hyper, data, step, t.steps, t.log_every, stop_after):
             diverged_at = np.asarray(to_host(state.diverged_at))
             logs.write(step, outputs.log_rows(step, info, diverged_at))
+            if curve is not None and step % t.eval_every == 0:  # before the checkpoint: a resume keeps its rows
+                _evaluate_curve(curve, step, state, members, logs)
             policy(diverged_at, last_checkpoint)
             bar.update(min(t.log_every, bar.total - bar.n))
             healthy = diverged_at < 0

@@ -19,7 +19,9 @@ KEYS = {
     "overlap": {"overlap_mi", "entropy", "aggregate_kl", "overlap_mi_bound"},
     "hoyer": {"hoyer"},
     "factor_vae": {"factor_vae_dlib", "factor_vae_paper", "active_dims"},
+    "factor_vae_dlib": {"factor_vae_dlib", "active_dims"},
     "mig": {"mig"},
+    "dci": {"dci_disentanglement", "dci_completeness", "dci_informativeness_train", "dci_informativeness_test"},
     "dlib_suite": {"beta_vae", "modularity", "sap", "explicitness_train", "explicitness_test",
                    "dci_disentanglement", "dci_completeness", "dci_informativeness_train", "dci_informativeness_test"},
     "clustering": {"clustering_accuracy", "clustering_nmi"},
@@ -53,6 +55,16 @@ def test_keys_of_every_measure(dsprites):
     np.testing.assert_allclose(row["elbo"], row["recon"] - row["kl"], rtol=1e-5)
     np.testing.assert_allclose(row["overlap_mi_bound"], np.log(32))
     assert row["overlap_mi"] <= row["overlap_mi_bound"] + 1e-5
+
+
+def test_the_curves_measures_are_the_same_numbers_as_the_full_ones(dsprites):
+    """factor_vae_dlib and dci (the training curves') give what factor_vae and dlib_suite give with the same key."""
+    setup, params = dsprites
+    hyper, key = Hyperparams(prior={}), jax.random.key(1)
+    full = make_evaluator(setup, TINY, ("factor_vae", "mig", "dlib_suite"))(key, params, hyper)
+    part = make_evaluator(setup, TINY, ("factor_vae_dlib", "mig", "dci"))(key, params, hyper)
+    assert set(part) == KEYS["factor_vae_dlib"] | KEYS["mig"] | KEYS["dci"]
+    assert part == {k: full[k] for k in part}
 
 
 def test_one_trace_for_many_members(dsprites):

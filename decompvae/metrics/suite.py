@@ -22,7 +22,11 @@ measure             keys
                     means of the evaluation points; D ≥ 2)
 ``factor_vae``      ``factor_vae_dlib``, ``factor_vae_paper``, ``active_dims``;
                     with a Student-t prior also ``*_gaussianised`` (the paper's analysis)
+``factor_vae_dlib`` the same without the paper's protocol: ``factor_vae_dlib``,
+                    ``active_dims`` (and ``factor_vae_dlib_gaussianised``)
 ``mig``             ``mig`` (discrete, 20 bins)
+``dci``             ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness_*``
+                    (gradient-boosted trees on MIG's sample; the slow one)
 ``dlib_suite``      ``beta_vae``, ``modularity``, ``explicitness_*``, ``sap``, ``dci_*``
 ``irs``             ``irs`` (Suter et al. 2019, on MIG's sample with the factors in
                     20 histogram bins, as disentanglement_lib)
@@ -64,11 +68,11 @@ from decompvae.metrics.unsupervised import unsupervised_scores
 
 __all__ = ["MEASURES", "EvalSizes", "applicable_measures", "gaussianise", "make_evaluator"]
 
-MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "mig", "dlib_suite", "clustering", "block_mig", "irs",
-            "unsupervised")
+MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "factor_vae_dlib", "mig", "dci", "dlib_suite",
+            "clustering", "block_mig", "irs", "unsupervised")
 
 #: Measures that need a ground-truth data set (``data.ground_truth``).
-GROUND_TRUTH_MEASURES = ("factor_vae", "mig", "dlib_suite", "irs")
+GROUND_TRUTH_MEASURES = ("factor_vae", "factor_vae_dlib", "mig", "dci", "dlib_suite", "irs")
 
 #: Priors whose components define clusters.
 MIXTURE_PRIORS = ("mixture", "pinwheel")
@@ -121,8 +125,8 @@ class EvalSizes(NamedTuple):
 def applicable_measures(setup) -> tuple[str, ...]:
     """Every measure that applies to a run (a :class:`decompvae.build.RunSetup`)."""
     found = ["terms", "iwae", "overlap", "hoyer"] + (["unsupervised"] if setup.config.model.latent_dim >= 2 else [])
-    if setup.data.ground_truth is not None:
-        found += GROUND_TRUTH_MEASURES
+    if setup.data.ground_truth is not None:  # factor_vae and dlib_suite hold factor_vae_dlib and dci
+        found += [m for m in GROUND_TRUTH_MEASURES if m not in ("factor_vae_dlib", "dci")]
     if setup.config.model.prior in MIXTURE_PRIORS and setup.data.eval_labels is not None:
         found.append("clustering")
     if factor_groups(setup) is not None and prior_blocks(setup.config.model) is not None:
@@ -254,36 +258,43 @@ def _overlap(c: _Compiled, key, params, hyper, sizes: EvalSizes, dataset) -> dic
             "aggregate_kl": float(info.aggregate_kl), **extra}
 
 
-def _factor_vae(keys, represent, dataset, sizes: EvalSizes, hyper, student_t: bool) -> dict:
+def _factor_vae(keys, represent, dataset, sizes: EvalSizes, hyper, student_t: bool, paper_protocol: bool = True
+                ) -> dict:
     dlib = _present(num_variance_points=sizes.variance_points, num_train_votes=sizes.train_votes,
                     num_eval_votes=sizes.eval_votes, points_per_vote=sizes.points_per_vote)
     paper = _present(num_train_votes=sizes.paper_votes, points_per_vote=sizes.paper_points_per_vote,
                      num_pool_points=sizes.paper_pool)
     key_dlib, key_paper = keys
     fv = factor_vae_score(key_dlib, represent, dataset, **dlib)
-    out = {"factor_vae_dlib": float(fv["score"]),
-           "factor_vae_paper": float(factor_vae_score(key_paper, represent, dataset, protocol="paper", **paper)["score"]),
-           "active_dims": float(fv["num_active_dims"])}
+    out = {"factor_vae_dlib": float(fv["score"])}
+    if paper_protocol:
+        out["factor_vae_paper"] = float(
+            factor_vae_score(key_paper, represent, dataset, protocol="paper", **paper)["score"])
+    out["active_dims"] = float(fv["num_active_dims"])
     if student_t:  # the published analysis: the same votes on Φ⁻¹(F_ν(μ)) (the paper's code)
         df, scale = float(hyper.prior["df"]), float(hyper.prior.get("scale", 1.0))
         mapped = lambda images: gaussianise(np.asarray(represent(images)), df, scale)  # noqa: E731
         out["factor_vae_dlib_gaussianised"] = float(factor_vae_score(key_dlib, mapped, dataset, **dlib)["score"])
-        out["factor_vae_paper_gaussianised"] = float(
-            factor_vae_score(key_paper, mapped, dataset, protocol="paper", **paper)["score"])
+        if paper_protocol:
+            out["factor_vae_paper_gaussianised"] = float(
+                factor_vae_score(key_paper, mapped, dataset, protocol="paper", **paper)["score"])
     return out
 
 
-def _dlib_suite(keys, represent, dataset, sizes: EvalSizes, train) -> dict:
-    key_bv, key_test = keys
+def _dlib_suite(key_bv, represent, dataset, sizes: EvalSizes, train, test) -> dict:
     votes = _present(num_train=sizes.train_votes, num_eval=sizes.eval_votes, points_per_vote=sizes.points_per_vote)
-    c_tr, f_tr = train
-    c_te, f_te = map(np.asarray, sample_codes_and_factors(key_test, represent, dataset, sizes.test_points))
-    n = sizes.dci_points
+    (c_tr, f_tr), (c_te, f_te) = train, test
     out = {"beta_vae": float(beta_vae_score(key_bv, represent, dataset, **votes)["score"]),
            "modularity": float(modularity(c_tr, f_tr)), "sap": float(sap(c_tr, f_tr, c_te, f_te))}
     out.update(explicitness(c_tr, f_tr, c_te, f_te))
-    out.update({f"dci_{k}": v for k, v in dci(c_tr[:n], f_tr[:n], c_te[: n // 2], f_te[: n // 2], n_jobs=-1).items()})
+    out.update(_dci(sizes, train, test))
     return out
+
+
+def _dci(sizes: EvalSizes, train, test) -> dict:
+    """DCI on the first ``dci_points`` training codes and half as many test codes."""
+    (c_tr, f_tr), (c_te, f_te), n = train, test, sizes.dci_points
+    return {f"dci_{k}": v for k, v in dci(c_tr[:n], f_tr[:n], c_te[: n // 2], f_te[: n // 2], n_jobs=-1).items()}
 
 
 def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, ...] | None = None, *,
@@ -323,16 +334,21 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
         if "unsupervised" in measures:
             out.update(unsupervised_scores(codes))
         represent = lambda images: c.encode(params, jnp.asarray(images, jnp.float32))[0]  # noqa: E731
-        if "factor_vae" in measures:
-            out.update(_factor_vae((k["fv_dlib"], k["fv_paper"]), represent, dataset, sizes, hyper, student_t))
-        train = None  # MIG's sample of the ground truth, drawn once for mig, dlib_suite, irs and block_mig
-        if {"mig", "dlib_suite", "irs"} & set(measures) or ("block_mig" in measures and dataset is not None):
+        if "factor_vae" in measures or "factor_vae_dlib" in measures:
+            out.update(_factor_vae((k["fv_dlib"], k["fv_paper"]), represent, dataset, sizes, hyper, student_t,
+                                   paper_protocol="factor_vae" in measures))
+        train = test = None  # MIG's sample of the ground truth, drawn once for every measure that needs one
+        if {"mig", "dci", "dlib_suite", "irs"} & set(measures) or ("block_mig" in measures and dataset is not None):
             train = tuple(map(np.asarray, sample_codes_and_factors(k["mig"], represent, dataset,
                                                                     sizes.mig_points or 10_000)))
+        if {"dci", "dlib_suite"} & set(measures):
+            test = tuple(map(np.asarray, sample_codes_and_factors(k["test"], represent, dataset, sizes.test_points)))
         if "mig" in measures:
             out["mig"] = float(mig(*train))
+        if "dci" in measures and "dlib_suite" not in measures:
+            out.update(_dci(sizes, train, test))
         if "dlib_suite" in measures:
-            out.update(_dlib_suite((k["beta_vae"], k["test"]), represent, dataset, sizes, train))
+            out.update(_dlib_suite(k["beta_vae"], represent, dataset, sizes, train, test))
         if "irs" in measures:  # disentanglement_lib's protocol: the sampled factors in 20 histogram bins
             out["irs"] = irs(train[0], histogram_discretize(train[1], num_bins=20))
         if "block_mig" in measures:  # without a ground truth: the evaluation points and their labels
