@@ -37,13 +37,11 @@ import numpy as np
 from decompvae.build import RunSetup
 from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.objective import Hyperparams
-from decompvae.outputs import CURVE_FILE
+from decompvae.outputs import CURVE_FILE, CURVE_META
 from decompvae.train import TrainState, model_params
 
 __all__ = ["CURVE_FILE", "CURVE_META", "curve_measures", "curve_sizes", "make_curve", "read_curves"]
 
-#: Columns of a curve row that are not measures.
-CURVE_META = ("step", "images", "member", "seconds")
 #: Points per FactorVAE vote (disentanglement_lib's).
 POINTS_PER_VOTE = 64
 

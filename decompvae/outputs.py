@@ -50,6 +50,8 @@ RECORDED_VERSIONS = ("jax", "jaxlib", "flax", "optax", "distrax", "orbax-checkpo
 
 #: The metrics-during-training rows of a run directory (:mod:`decompvae.curves`).
 CURVE_FILE = "curves.jsonl"
+#: Columns of a curve row that are not measures.
+CURVE_META = ("step", "images", "member", "seconds")
 #: Config sections that say how a run is computed, not what: not compared on resume.
 NOT_COMPARED = ("distributed",)
 #: Single settings of that kind.

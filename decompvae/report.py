@@ -44,6 +44,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 from scipy import stats
 
+from decompvae.outputs import CURVE_FILE, CURVE_META
 from decompvae.rundir import write_text_atomic
 
 __all__ = [
@@ -95,6 +96,7 @@ class RunData(NamedTuple):
         ``[]`` until training has finished.
       metrics: ``metrics.json`` rows; ``[]`` before ``decompvae evaluate``.
       images: the run's own PNG files (names in the run directory).
+      curves: the rows of ``curves.jsonl`` (``train.eval_every``; :mod:`decompvae.curves`).
     """
 
     config: dict
@@ -103,6 +105,7 @@ class RunData(NamedTuple):
     summary: list[dict]
     metrics: list[dict]
     images: list[str]
+    curves: Sequence[dict] = ()
 
 
 def _parse_cell(text: str) -> Any:
@@ -156,6 +159,7 @@ def load_run(run_dir: str | Path) -> RunData:
         summary=_read_table(run_dir, "summary"),
         metrics=json.loads(metrics.read_text()) if metrics.is_file() else [],
         images=sorted(p.name for p in run_dir.glob("*.png")),
+        curves=_read_jsonl(run_dir / CURVE_FILE),
     )
 
 
@@ -289,6 +293,58 @@ def _member_curve(ax, rows: Sequence[dict], term: str, colour, label: str) -> No
         ax.plot([steps[finite][-1]], [values[finite][-1]], "x", color=colour, ms=9, mew=2)
 
 
+def metric_curves_figure(curves: Sequence[dict], members: Sequence[dict], labels: Sequence[str],
+                         path: Path) -> Path | None:
+    """Each measure of ``curves.jsonl`` against the images seen: a thin line per member, and for each
+    group of members that differ only in their seed the mean with its 95% t band.
+
+    Returns:
+      The figure's path, or None without curve rows.
+    """
+    measures = list(dict.fromkeys(k for r in curves for k in r if k not in CURVE_META))
+    if not curves or not measures:
+        return None
+    axes = swept_axes(members)
+    groups: dict[tuple, list[int]] = {}
+    for i, member in enumerate(members):
+        groups.setdefault(tuple(member.get(a) for a in axes), []).append(i)
+    cols = min(len(measures), 3)
+    rows = math.ceil(len(measures) / cols)
+    fig = _figure(4.4 * cols, 3.0 * rows + 0.25 * math.ceil(len(labels) / 4) + 0.3)
+    panels = list(fig.subplots(rows, cols, squeeze=False).flat)
+    colours = _colours(len(groups))
+    for ax, measure in zip(panels, measures):
+        for colour, (key, indices) in zip(colours, groups.items()):
+            _group_curves(ax, curves, measure, indices, colour, [labels[i] for i in indices],
+                          " ".join(f"{a}={_fmt(v)}" for a, v in zip(axes, key)) or "all members")
+        ax.set_title(_TERM_TITLES.get(measure, measure), fontsize=10)
+        ax.set_xlabel("images seen", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in panels[len(measures):]:
+        ax.set_visible(False)
+    fig.legend(*panels[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(groups), 4), fontsize=8)
+    return _save(fig, path)
+
+
+def _group_curves(ax, curves: Sequence[dict], measure: str, indices: Sequence[int], colour, labels, name: str) -> None:
+    """One group's members (thin lines) and, with two or more, their mean and 95% t band per evaluation."""
+    for i, label in zip(indices, labels):
+        rows = [r for r in curves if r["member"] == i and r.get(measure) is not None]
+        ax.plot([r["images"] for r in rows], [r[measure] for r in rows], color=colour, lw=0.8, alpha=0.45,
+                label=name if len(indices) == 1 else None)
+    if len(indices) < 2:
+        return
+    by_images: dict[int, list[float]] = {}
+    for r in curves:
+        if r["member"] in indices and r.get(measure) is not None and math.isfinite(r[measure]):
+            by_images.setdefault(r["images"], []).append(r[measure])
+    x = np.array(sorted(by_images), np.float64)
+    mean, half = np.array([mean_interval(by_images[int(v)]) for v in x]).T
+    ax.plot(x, mean, color=colour, lw=1.8, label=f"{name} (mean of {len(indices)} seeds, 95% band)")
+    ax.fill_between(x, mean - np.nan_to_num(half), mean + np.nan_to_num(half), color=colour, alpha=0.18, lw=0)
+
+
 def sweep_figure(
     measure: str, groups: dict[tuple, list[float]], axes: Sequence[str], path: Path
 ) -> Path | None:
@@ -361,6 +417,7 @@ class PageFigures(NamedTuple):
     flat_terms: list[str]  # logged terms that are 0 throughout (not drawn)
     held_out: list[Path]  # one per held-out measure of the summary
     metrics: list[Path]  # one per metric of metrics.json
+    metric_curves: Path | None = None  # curves.jsonl's measures against the images seen
 
 
 def draw_figures(data: RunData, out: Path) -> PageFigures:
@@ -386,6 +443,8 @@ def draw_figures(data: RunData, out: Path) -> PageFigures:
         flat_terms=drawn[1] if drawn else [],
         held_out=per_measure(data.summary, LOG_META + NOT_AXES, "sweep_"),
         metrics=per_measure(data.metrics, METRIC_META, "metric_"),
+        metric_curves=metric_curves_figure(data.curves, data.members, labels, out / "metric_curves.png")
+        if data.members else None,
     )
 
 
@@ -527,6 +586,13 @@ def run_page(data: RunData, figures: PageFigures, root: Path, embed: bool = Fals
         caption = ("Training curves per member (means over each logged chunk); "
                    "× marks a diverged member's last finite value. " + note)
         body.append(section("Training curves", figure_html(src(figures.curves), caption), anchor="curves"))
+    if figures.metric_curves:
+        every = data.config.get("train", {}).get("eval_every")
+        caption = (f"Every member evaluated every {every} steps (train.eval_every; curves.jsonl) on one fixed sample "
+                   "per member, against the images seen: thin lines are members, thick lines and bands the mean "
+                   "and 95% t interval of the members that differ only in their seed.")
+        body.append(section("Metrics during training", figure_html(src(figures.metric_curves), caption),
+                            anchor="metric-curves"))
     if figures.held_out:
         body.append(section("Held-out terms over the sweep", _grid(figures.held_out, src), anchor="sweep"))
     if data.metrics:

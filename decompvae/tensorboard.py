@@ -32,7 +32,7 @@ __all__ = ["TENSORBOARD_DIR", "TensorBoardLog", "member_dir", "scalars"]
 #: Subdirectory of a run directory for the event files.
 TENSORBOARD_DIR = "tensorboard"
 #: Row keys that are not scalars to plot.
-META_KEYS = ("step", "member", "diverged_at")
+META_KEYS = ("step", "member", "diverged_at", "images", "seconds")
 
 
 def member_dir(index: int, label: str, n_members: int) -> str:

@@ -53,7 +53,7 @@ def test_sizes_scale_with_eval_points_and_reach_disentanglement_libs():
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole")
-    runner.run(_config(out), **QUIET)
+    runner.run(_config(out, tensorboard=True), **QUIET)
     return out
 
 
@@ -75,6 +75,20 @@ def test_a_curve_row_equals_decompvae_evaluate_of_that_checkpoint(whole, step, c
     assert [r["member"] for r in evaluated] == [r["member"] for r in curve]
     for e, c in zip(evaluated, curve):
         assert {k: e[k] for k in _measures(c)} == _measures(c)  # bit for bit: same sample, same keys
+
+
+def test_tensorboard_and_the_report_page_show_the_curves(whole):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = accumulator.EventAccumulator(str(sorted((whole / "tensorboard").glob("m0_*"))[0]),
+                                       size_guidance={accumulator.SCALARS: 0})
+    acc.Reload()
+    member_0 = [r for r in read_curves(whole) if r["member"] == 0]
+    assert [(e.step, e.value) for e in acc.Scalars("curve/mig")] == \
+        [(r["step"], pytest.approx(r["mig"], rel=1e-6)) for r in member_0]
+    assert "curve/images" not in acc.Tags()["scalars"] and "curve/seconds" not in acc.Tags()["scalars"]
+    page = (whole / "report.html").read_text()
+    assert "Metrics during training" in page and "report/metric_curves.png" in page
+    assert (whole / "report" / "metric_curves.png").stat().st_size > 10_000
 
 
 def test_evaluate_names_the_kept_steps(whole, capsys):
