@@ -30,12 +30,13 @@ from decompvae.likelihoods import likelihood_mean, make_likelihood
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, Model, adversaries, make_iwae, make_model, make_objective, make_regularisers
 from decompvae.posteriors import make_posterior
+from decompvae.regularisers import estimate_note
 from decompvae.sweep import Grid
 from decompvae.train import Trainer, make_trainer
 
 Array = jax.Array
 
-__all__ = ["RunSetup", "build", "build_grid"]
+__all__ = ["RunSetup", "build", "build_grid", "estimate_notes"]
 
 #: Offset of the data key from the training seed (the data never shares a key with a member).
 DATA_SEED_OFFSET = 1_000_003
@@ -155,6 +156,23 @@ def _divergence(config: Config, data: TrainingData) -> tuple[Any, dict | None]:
         return dict(named), {k: v for k, v in per_name.items() if v} or None
     (kind,) = named.values()
     return kind, per_name[kind] or None
+
+
+def estimate_notes(config: Config, data: TrainingData) -> dict[str, str]:
+    """``{log column: what its value estimates}`` for the divergences whose value needs saying
+    (:func:`decompvae.regularisers.estimate_note`; the columns of ``log.jsonl`` and ``summary.csv``)."""
+    kinds, options = _divergence(config, data)
+    if kinds is None:
+        return {}
+    composed = isinstance(kinds, dict)
+    named = kinds if composed else {None: kinds}
+    notes = {}
+    for name, kind in named.items():
+        own = (options or {}).get(name) if composed else options
+        note = estimate_note(kind, own, config.model.latent_dim, config.train.batch_size)
+        if note:
+            notes["divergence" if name is None else f"divergence.{name}"] = note
+    return notes
 
 
 def _likelihood(config: Config) -> str | Callable:

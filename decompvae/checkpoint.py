@@ -30,8 +30,10 @@ checkpoints as they were.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import warnings
@@ -87,6 +89,24 @@ def state_checksum(state: Any) -> str:
     return digest.hexdigest()
 
 
+#: What Orbax logs (absl WARNING) when a reader opens checkpoints read-only: no news to the user.
+READ_ONLY_NOTICES = ("CheckpointManagerOptions.read_only=True", "Given directory is read only")
+
+
+@contextlib.contextmanager
+def _without_absl_warnings(fragments: tuple[str, ...]):
+    """Drop absl log records whose message contains one of ``fragments`` while the block runs."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not any(f in record.getMessage() for f in fragments)
+
+    absl = logging.getLogger("absl")
+    absl.addFilter(keep)
+    try:
+        yield
+    finally:
+        absl.removeFilter(keep)
+
+
 class Checkpointer:
     """Periodic, atomic, verified checkpoints of a run directory's ``TrainState``.
 
@@ -105,6 +125,10 @@ class Checkpointer:
     def __init__(self, directory: str | os.PathLike, *, writer: bool = False, max_to_keep: int = 2):
         self.directory = os.path.abspath(os.fspath(directory))
         self.read_only = read_only = not writer
+        with _without_absl_warnings(READ_ONLY_NOTICES):  # Orbax restating the options a reader asked for
+            self._open(writer, read_only, max_to_keep)
+
+    def _open(self, writer: bool, read_only: bool, max_to_keep: int) -> None:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=None if read_only else max_to_keep,
             create=False,  # made below: Orbax refuses to with active_processes

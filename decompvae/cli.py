@@ -29,7 +29,7 @@ import json
 import sys
 
 from decompvae import __version__, outputs, report, runner
-from decompvae.build import shard_members
+from decompvae.build import estimate_notes, shard_members
 from decompvae.checkpoint import CheckpointError
 from decompvae.config import load_config
 from decompvae.distributed import WriterFailed
@@ -98,6 +98,9 @@ def _cmd_run(args, single: bool) -> int:
         return 3
     if config.distributed.process_id == 0:  # the writer
         print(outputs.format_table(result.summary))
+        notes = estimate_notes(result.setup.config, result.setup.data)
+        if notes:
+            print(outputs.format_notes(notes))
         print(f"outputs in {result.output_dir} (report: {result.output_dir / 'report.html'})")
     return 0
 
@@ -115,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--member", type=int, action="append", help="member index (repeatable; default all)")
     p_eval.add_argument("--output", help="JSON file to write (default RUN_DIR/metrics.json)")
     p_eval.add_argument("--quick", action="store_true", help="small sample sizes (smoke tests)")
+    p_eval.add_argument("--mig-sampled", type=int, metavar="S",
+                        help="also Chen et al.'s MIG from S samples per entropy over every image of the grid "
+                             "(they used 10,000: a GPU job; 1,000 takes minutes on a CPU)")
     p_eval.add_argument("--step", type=int, help="the checkpoint of this step (default the newest; the last two are kept)")
     p_eval.add_argument("--curve", action="store_true",
                         help="only the training curves' measures and sample sizes (train.eval_points): the row "

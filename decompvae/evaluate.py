@@ -29,7 +29,7 @@ from decompvae.build import RunSetup, build
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config
 from decompvae.curves import curve_measures, curve_sizes
-from decompvae.metrics.suite import EvalSizes, make_evaluator
+from decompvae.metrics.suite import EvalSizes, applicable_measures, make_evaluator
 from decompvae.metrics.udr import udr_of_members
 from decompvae.objective import Hyperparams
 from decompvae.report import write_report
@@ -97,7 +97,7 @@ def udr_of_run(setup: RunSetup, state: TrainState, hyper: Hyperparams, *, points
 
 
 def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = False, step: int | None = None,
-                 curve: bool = False, echo=print) -> list[dict]:
+                 curve: bool = False, mig_sampled: int | None = None, echo=print) -> list[dict]:
     """Metrics for the selected members of a run (default all), one compilation for all of them.
 
     Member i is evaluated with ``jax.random.key(g)``, g its index in the whole
@@ -113,6 +113,8 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
       curve: only the measures and sample sizes of the run's training curves
         (:mod:`decompvae.curves`), no UDR: the row ``curves.jsonl`` holds
         for ``step``.
+      mig_sampled: also Chen et al.'s sampled MIG with this many samples S per
+        entropy estimate (:func:`decompvae.metrics.mig_sampled`; they used 10,000).
     """
     setup, state, hyper, step = load_run(run_dir, step)
     n = len(setup.members)
@@ -123,7 +125,12 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
     if curve:
         evaluate, udr = make_evaluator(setup, curve_sizes(setup), curve_measures(setup)), {}
     else:
-        evaluate = make_evaluator(setup, EvalSizes.quick() if quick else EvalSizes())
+        sizes, measures = EvalSizes.quick() if quick else EvalSizes(), applicable_measures(setup)
+        if mig_sampled:
+            if setup.data.ground_truth is None:
+                raise ValueError("--mig-sampled needs a finite ground-truth data set (dSprites and its variants)")
+            sizes, measures = sizes._replace(mig_sampled_samples=mig_sampled), measures + ("mig_sampled",)
+        evaluate = make_evaluator(setup, sizes, measures)
         udr = udr_of_run(setup, state, hyper, points=200 if quick else UDR_POINTS, echo=echo)
     rows = []
     for i in selected:
@@ -154,7 +161,8 @@ def format_metrics(rows: list[dict]) -> str:
 
 def main(args) -> int:
     step, curve = getattr(args, "step", None), getattr(args, "curve", False)
-    rows = evaluate_run(args.run_dir, args.member, quick=args.quick, step=step, curve=curve)
+    rows = evaluate_run(args.run_dir, args.member, quick=args.quick, step=step, curve=curve,
+                        mig_sampled=getattr(args, "mig_sampled", None))
     default = step is None and not curve  # the newest checkpoint's full metrics: metrics.json, shown on the page
     name = "metrics.json" if default else f"metrics-step-{rows[0]['step']}{'-curve' if curve else ''}.json"
     output = Path(args.output) if args.output else Path(args.run_dir) / name

@@ -4,6 +4,8 @@
     members.csv        one row per member: its hyperparameters
     log.jsonl          one line per member per logged chunk
     curves.jsonl       with train.eval_every: one line per member per evaluation (decompvae.curves)
+    estimates.json     what a logged divergence column's value holds, where that needs saying
+                       ({"divergence.total_correlation": "…minibatch-weighted estimate…"})
     summary.csv        the final per-member table
 
 Every write goes through :func:`decompvae.rundir.write_text_atomic` (a
@@ -30,10 +32,14 @@ from decompvae.config import Config
 from decompvae.rundir import write_error, write_text_atomic
 
 __all__ = [
+    "CURVE_FILE",
+    "CURVE_META",
+    "ESTIMATES_FILE",
     "RECORDED_VERSIONS",
     "append_log",
     "continue_output",
     "divergence_columns",
+    "format_notes",
     "format_table",
     "jsonl",
     "library_versions",
@@ -41,6 +47,7 @@ __all__ = [
     "prepare_output",
     "start_output",
     "truncate_log",
+    "write_estimates",
     "write_members",
     "write_summary",
 ]
@@ -50,6 +57,8 @@ RECORDED_VERSIONS = ("jax", "jaxlib", "flax", "optax", "distrax", "orbax-checkpo
 
 #: The metrics-during-training rows of a run directory (:mod:`decompvae.curves`).
 CURVE_FILE = "curves.jsonl"
+#: Notes on what logged divergence columns estimate (:func:`decompvae.build.estimate_notes`).
+ESTIMATES_FILE = "estimates.json"
 #: Columns of a curve row that are not measures.
 CURVE_META = ("step", "images", "member", "seconds")
 #: Config sections that say how a run is computed, not what: not compared on resume.
@@ -227,6 +236,19 @@ def append_log(path: Path, text: str) -> None:
             f.write(text)
     except OSError as err:
         raise write_error(path, err) from err
+
+
+def write_estimates(out: Path, notes: dict[str, str]) -> None:
+    """``estimates.json`` with ``notes`` (removed when there are none)."""
+    if notes:
+        write_text_atomic(out / ESTIMATES_FILE, json.dumps(notes, indent=1, ensure_ascii=False) + "\n")
+    else:
+        (out / ESTIMATES_FILE).unlink(missing_ok=True)
+
+
+def format_notes(notes: dict[str, str]) -> str:
+    """The notes under the table: ``* eval_<column>: <note>`` per line."""
+    return "\n".join(f"* eval_{column} / {column}: {note}" for column, note in notes.items())
 
 
 def format_table(summary: list[dict]) -> str:

@@ -10,6 +10,8 @@ none imports another lazily.
 
 from __future__ import annotations
 
+import math
+
 from decompvae import discriminator, methods
 from decompvae._checks import check_block_sizes, check_choice
 from decompvae.divergences import (
@@ -25,7 +27,7 @@ from decompvae.divergences import (
     total_correlation,
 )
 
-__all__ = ["KINDS", "OPTIONS", "make_divergence"]
+__all__ = ["KINDS", "OPTIONS", "estimate_note", "make_divergence"]
 
 
 #: Static options of each kind.
@@ -103,3 +105,34 @@ def make_divergence(kind: str, **options) -> Divergence | Regulariser:
     if kind == "dimensionwise_kl":
         return lambda key, y, posterior, prior: dimensionwise_kl(y, posterior, prior, **options)
     return lambda key, y, posterior, prior: total_correlation(y, posterior, **options)
+
+
+#: The constant each minibatch-weighted estimate holds, as a multiple of log(N·B): log q̂ = logsumexp − log(N·B).
+_MWS_OFFSET = {"total_correlation": lambda d: d - 1, "mutual_information": lambda d: 1,
+               "dimensionwise_kl": lambda d: -d}
+
+
+def estimate_note(kind: str, options: dict | None, latent_dim: int, batch_size: int) -> str | None:
+    """What a logged β-TCVAE term estimates, for readers of the log, the table and the report (None: nothing to say).
+
+    With ``dataset_size`` = N the terms use minibatch-weighted sampling (MWS,
+    Chen et al., 2018): every log q̂ subtracts log(N·B), so the value holds a
+    constant c·log(N·B) (c = D − 1 for the total correlation, 1 for the
+    mutual information, −D for the dimension-wise KL) that does not move the
+    gradient but makes the value unlike the quantity it names; with
+    ``sampling = "mss"`` (stratified) the weights differ and no such constant
+    separates out.
+    """
+    options = options or {}
+    n = options.get("dataset_size")
+    if kind not in _MWS_OFFSET or not n:
+        return None
+    if options.get("sampling", "mws") == "mss":
+        return (f"{kind}: minibatch-stratified estimate (Chen et al., 2018, App. C.2; N = {n:,}, B = {batch_size}): "
+                "log q̂ is biased low for small batches (Jensen), less than the minibatch-weighted one")
+    c = _MWS_OFFSET[kind](latent_dim)
+    offset = c * math.log(float(n) * batch_size)
+    return (f"{kind}: minibatch-weighted estimate (Chen et al., 2018), log q̂ = logsumexp_j log q(z_i|x_j) − log(N·B); "
+            f"its value holds the constant {c:+d}·log(N·B) = {offset:+.1f} nats (D = {latent_dim}, N = {n:,}, "
+            f"B = {batch_size}), so it is a training signal to compare within a run (or between runs of the same D, N "
+            f"and B), not the {kind.replace('_', ' ')} itself")

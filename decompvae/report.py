@@ -44,7 +44,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 from scipy import stats
 
-from decompvae.outputs import CURVE_FILE, CURVE_META
+from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE
 from decompvae.rundir import write_text_atomic
 
 __all__ = [
@@ -97,6 +97,7 @@ class RunData(NamedTuple):
       metrics: ``metrics.json`` rows; ``[]`` before ``decompvae evaluate``.
       images: the run's own PNG files (names in the run directory).
       curves: the rows of ``curves.jsonl`` (``train.eval_every``; :mod:`decompvae.curves`).
+      estimates: ``estimates.json``: what logged divergence columns hold, by column.
     """
 
     config: dict
@@ -106,6 +107,7 @@ class RunData(NamedTuple):
     metrics: list[dict]
     images: list[str]
     curves: Sequence[dict] = ()
+    estimates: dict | None = None
 
 
 def _parse_cell(text: str) -> Any:
@@ -160,6 +162,7 @@ def load_run(run_dir: str | Path) -> RunData:
         metrics=json.loads(metrics.read_text()) if metrics.is_file() else [],
         images=sorted(p.name for p in run_dir.glob("*.png")),
         curves=_read_jsonl(run_dir / CURVE_FILE),
+        estimates=json.loads((run_dir / ESTIMATES_FILE).read_text()) if (run_dir / ESTIMATES_FILE).is_file() else None,
     )
 
 
@@ -580,7 +583,7 @@ def _config_value(value: Any) -> Any:
 def run_page(data: RunData, figures: PageFigures, root: Path, embed: bool = False) -> str:
     """The run's page from its data and drawn figures (``root``: the run directory)."""
     src = lambda p: image_src(p, root, embed)  # noqa: E731
-    body = [section("Members", members_table(data), _held_out_note(data), anchor="members")]
+    body = [section("Members", members_table(data), _held_out_note(data), _estimates_note(data), anchor="members")]
     if figures.curves:
         note = f"Not drawn (0 throughout): {', '.join(figures.flat_terms)}." if figures.flat_terms else ""
         caption = ("Training curves per member (means over each logged chunk); "
@@ -603,6 +606,15 @@ def run_page(data: RunData, figures: PageFigures, root: Path, embed: bool = Fals
         body.append(section("Figures", f'<div class="wide">{"".join(shots)}</div>', anchor="figures"))
     body.append(section("Configuration", config_tables(data.config), anchor="config"))
     return page(f"decompvae run: {root.name}", body, html.escape(_subtitle(data, root)))
+
+
+def _estimates_note(data: RunData) -> str:
+    """What the logged divergence columns estimate (``estimates.json``), as a list; empty without notes."""
+    if not data.estimates:
+        return ""
+    items = "".join(f"<li><code>{html.escape(c)}</code> (and <code>eval_{html.escape(c)}</code>): "
+                    f"{html.escape(note)}</li>" for c, note in data.estimates.items())
+    return f'<p class="meta">What the logged divergence values are:</p><ul>{items}</ul>'
 
 
 def _grid(paths: Sequence[Path], src) -> str:

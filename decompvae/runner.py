@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from decompvae import distributed, outputs, plots, report
 from decompvae.curves import make_curve
-from decompvae.build import RunSetup, build, build_grid
+from decompvae.build import RunSetup, build, build_grid, estimate_notes
 from decompvae.checkpoint import Checkpointer
 from decompvae.config import Config, check_shard
 from decompvae.distributed import is_writer, on_writer, to_host
@@ -155,6 +155,7 @@ def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResul
     setup = build(config)
     on_writer(outputs.write_members, out / "members.csv", setup.members,
               setup.member_indices if config.sweep.shard else None)
+    on_writer(outputs.write_estimates, out, estimate_notes(config, setup.data))
     members = _Members(*stack_members(setup.members, setup.fixed_prior), [member_label(m) for m in setup.members])
     sweep, data = _make_sweep(setup, members)
     checkpointer = on_writer(Checkpointer, out / "checkpoints", writer=True)  # None on the other processes

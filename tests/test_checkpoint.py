@@ -1,6 +1,7 @@
 """Checkpoints: save/restore round trip, the checksum, the newest good one, readers never write."""
 
 import json
+import logging
 
 import jax
 import numpy as np
@@ -53,3 +54,16 @@ def test_checksum_sees_dtype_and_shape(tmp_path):
     b = a._replace(params=jax.tree.map(lambda x: x.astype(np.float64), a.params))
     c = a._replace(params={"encoder": {"params": {"w": np.full((3, 2), 1.0, np.float32)}}})
     assert len({state_checksum(a), state_checksum(b), state_checksum(c)}) == 3
+
+
+def test_a_reader_opens_without_orbaxs_read_only_notices(tmp_path, caplog):
+    """Orbax logs two absl WARNINGs restating a reader's read-only options; ``decompvae evaluate`` drops them."""
+    with Checkpointer(tmp_path, writer=True) as ckpt:
+        ckpt.save(10, _state(1.0, 10))
+    caplog.set_level("INFO", logger="absl")
+    with Checkpointer(tmp_path) as reader:
+        assert reader.all_steps() == [10]
+    assert not [r for r in caplog.records if r.name == "absl" and r.levelname == "WARNING"
+                and any(text in r.getMessage() for text in ("read_only=True", "read only"))]
+    # the filter is gone once the reader is open: other absl records still pass
+    assert not logging.getLogger("absl").filters

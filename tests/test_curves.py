@@ -118,3 +118,11 @@ def test_resume_after_a_kill_gives_each_row_once(whole, tmp_path):
 def test_off_by_default_writes_no_curve(tmp_path):
     runner.run(_config(tmp_path, eval_every=0, steps=5), **QUIET)
     assert not (tmp_path / CURVE_FILE).exists()
+
+
+@pytest.mark.slow
+def test_evaluate_reaches_the_sampled_mig(whole):
+    """``decompvae evaluate --mig-sampled S``: Chen et al.'s MIG beside the histogram one, for every member."""
+    assert cli.main(["evaluate", str(whole), "--quick", "--mig-sampled", "20", "--output", str(whole / "m.json")]) == 0
+    rows = json.loads((whole / "m.json").read_text())
+    assert len(rows) == 4 and all(0.0 <= r["mig_sampled"] <= 1.0 and "mig" in r for r in rows)
