@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from decompvae.metrics.mig_sampled import marginal_entropies, mig_sampled
+from decompvae.metrics.sampled_mig import marginal_entropies, mig_sampled
 from decompvae.posteriors import diagonal_gaussian
 
 SIZES = (1, 3, 4, 5)  # a one-valued factor, like dSprites' colour, and three scored ones

@@ -28,6 +28,7 @@ from decompvae.metrics.disentanglement import (
 )
 from decompvae.metrics.irs import irs
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
+from decompvae.metrics.sampled_mig import mig_sampled
 from decompvae.metrics.sparsity import hoyer_sparsity
 from decompvae.metrics.udr import udr, udr_of_members
 from decompvae.metrics.unsupervised import unsupervised_scores
@@ -69,6 +70,7 @@ __all__ = [
     "iwae_bound",
     "make_iwae",
     "mig",
+    "mig_sampled",
     "mixture_log_prob",
     "modularity",
     "modularity_from_mutual_info",

@@ -63,7 +63,7 @@ from decompvae.metrics.clustering import clustering_scores
 from decompvae.metrics._common import histogram_discretize
 from decompvae.metrics.disentanglement import dci, explicitness, mig, modularity, sap
 from decompvae.metrics.irs import irs
-from decompvae.metrics.mig_sampled import CHEN_DSPRITES_FACTORS, mig_sampled
+from decompvae.metrics.sampled_mig import CHEN_DSPRITES_FACTORS, mig_sampled
 from decompvae.metrics.overlap import dataset_overlap, overlap
 from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
 from decompvae.metrics.sparsity import hoyer_sparsity
