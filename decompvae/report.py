@@ -268,22 +268,33 @@ def curves_figure(log: Sequence[dict], labels: Sequence[str], path: Path) -> tup
     terms = [k for k in terms if k not in flat]
     if not terms:
         return None
-    cols = min(len(terms), 2)
-    rows = math.ceil(len(terms) / cols)
-    fig = _figure(5.6 * cols, 3.1 * rows + 0.25 * math.ceil(len(labels) / 4) + 0.3)
-    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
+    fig, axes = _panels(len(terms), 2, (5.6, 3.1), len(labels))
     colours = _colours(len(labels))
     for ax, term in zip(axes, terms):
         for i, label in enumerate(labels):
             _member_curve(ax, [r for r in log if r["member"] == i], term, colours[i], label)
-        ax.set_title(_TERM_TITLES.get(term, term), fontsize=10)
-        ax.set_xlabel("step", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-    for ax in axes[len(terms):]:
-        ax.set_visible(False)
+        _style(ax, term, "step")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(labels), 4), fontsize=8)
     return _save(fig, path), flat
+
+
+def _panels(count: int, most_cols: int, size: tuple[float, float], legend_entries: int):
+    """A figure of ``count`` panels, at most ``most_cols`` a row, room below for a legend; the unused ones hidden."""
+    cols = min(count, most_cols)
+    rows = math.ceil(count / cols)
+    fig = _figure(size[0] * cols, size[1] * rows + 0.25 * math.ceil(legend_entries / 4) + 0.3)
+    panels = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax in panels[count:]:
+        ax.set_visible(False)
+    return fig, panels[:count]
+
+
+def _style(ax, term: str, xlabel: str) -> None:
+    """A curve panel's title (the term's), x label, ticks and grid."""
+    ax.set_title(_TERM_TITLES.get(term, term), fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
 
 
 def _member_curve(ax, rows: Sequence[dict], term: str, colour, label: str) -> None:
@@ -311,21 +322,13 @@ def metric_curves_figure(curves: Sequence[dict], members: Sequence[dict], labels
     groups: dict[tuple, list[int]] = {}
     for i, member in enumerate(members):
         groups.setdefault(tuple(member.get(a) for a in axes), []).append(i)
-    cols = min(len(measures), 3)
-    rows = math.ceil(len(measures) / cols)
-    fig = _figure(4.4 * cols, 3.0 * rows + 0.25 * math.ceil(len(labels) / 4) + 0.3)
-    panels = list(fig.subplots(rows, cols, squeeze=False).flat)
+    fig, panels = _panels(len(measures), 3, (4.4, 3.0), len(labels))
     colours = _colours(len(groups))
     for ax, measure in zip(panels, measures):
         for colour, (key, indices) in zip(colours, groups.items()):
             _group_curves(ax, curves, measure, indices, colour, [labels[i] for i in indices],
                           " ".join(f"{a}={_fmt(v)}" for a, v in zip(axes, key)) or "all members")
-        ax.set_title(_TERM_TITLES.get(measure, measure), fontsize=10)
-        ax.set_xlabel("images seen", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-    for ax in panels[len(measures):]:
-        ax.set_visible(False)
+        _style(ax, measure, "images seen")
     fig.legend(*panels[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(groups), 4), fontsize=8)
     return _save(fig, path)
 
