@@ -146,10 +146,11 @@ def write_readme(descriptions: dict[str, str], root: str | Path = "experiments",
             body = _relink(text, folder)
         else:
             status = "not run"
-            body = (f"### {name}\n\nThe `{profile}` profile of this experiment was not run on this machine "
+            body = (f"The `{profile}` profile of this experiment was not run on this machine "
                     f"(`decompvae reproduce {name} --profile {profile}` runs it).\n")
         rows.append(f"| [{name}](#{name}) | {descriptions[name]} | {status} |")
-        sections.append(f"## {name}\n\n{body}\n*Why:* {NOTES.get(name, '')}\n")
+        why = f"\n*Why:* {NOTES[name]}\n" if name in NOTES else ""
+        sections.append(f"## {name}\n\n{body}{why}")
     table = "\n".join(["| experiment | what | cpu profile |", "|---|---|---|", *rows])
     text = f"{INTRO}\n## Results of the `{profile}` profiles on this machine\n\n{table}\n\n" + "\n".join(sections)
     out = root / "README.md"
