@@ -42,10 +42,10 @@ import markdown
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
-from scipy import stats
 
 from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE
 from decompvae.rundir import write_text_atomic
+from decompvae.stats import mean_ci
 
 __all__ = [
     "REPORT_FILE",
@@ -71,8 +71,6 @@ NOT_AXES = ("member", "grid_member", "label", "seed")
 METRIC_META = ("member", "grid_member", "label", "step", "diverged_at", "seconds")
 #: CSV tables longer than this are shown folded (``<details>``).
 FOLD_ROWS = 40
-#: Confidence level of the intervals over seeds.
-CONFIDENCE = 0.95
 
 _TERM_TITLES = {
     "loss": "loss (minimised)",
@@ -231,14 +229,6 @@ def _sort_key(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, (int, float)) else (1, 0, str(value))
 
 
-def mean_interval(values: Sequence[float], level: float = CONFIDENCE) -> tuple[float, float]:
-    """``(mean, half-width)`` of the t interval ``t_{(1+level)/2, n−1}·sd/√n``; NaN half-width for n < 2."""
-    v = np.asarray(values, np.float64)
-    if v.size < 2:
-        return (float(v[0]) if v.size else float("nan")), float("nan")
-    return float(v.mean()), float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -346,7 +336,7 @@ def _group_curves(ax, curves: Sequence[dict], measure: str, indices: Sequence[in
         if r["member"] in indices and r.get(measure) is not None and math.isfinite(r[measure]):
             by_images.setdefault(r["images"], []).append(r[measure])
     x = np.array(sorted(by_images), np.float64)
-    mean, half = np.array([mean_interval(by_images[int(v)]) for v in x]).T
+    mean, half = np.array([mean_ci(by_images[int(v)])[:2] for v in x]).T
     ax.plot(x, mean, color=colour, lw=1.8, label=f"{name} (mean of {len(indices)} seeds, 95% band)")
     ax.fill_between(x, mean - np.nan_to_num(half), mean + np.nan_to_num(half), color=colour, alpha=0.18, lw=0)
 
@@ -376,7 +366,7 @@ def _curves(ax, groups: dict[tuple, list[float]], axes: Sequence[str]) -> None:
     """Curves against ``axes[0]``, one series per value of the other axes."""
     series: dict[tuple, list[tuple[float, float, float]]] = {}
     for key, values in groups.items():
-        mean, half = mean_interval(values)
+        mean, half, _ = mean_ci(values)
         series.setdefault(key[1:], []).append((key[0], mean, half))
     xs = sorted({float(k[0]) for k in groups})
     for rest, points in series.items():
@@ -401,7 +391,7 @@ def _heatmap(fig, ax, groups: dict[tuple, list[float]], axes: Sequence[str]) -> 
     grid = np.full((len(rows), len(cols)), np.nan)
     texts = {}
     for (r, c), values in groups.items():
-        mean, half = mean_interval(values)
+        mean, half, _ = mean_ci(values)
         grid[rows.index(r), cols.index(c)] = mean
         texts[rows.index(r), cols.index(c)] = _fmt(mean) + ("" if math.isnan(half) else f"\n± {_fmt(half, 2)}")
     image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower", vmin=np.nanmin(grid), vmax=np.nanmax(grid))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from decompvae import report
+from decompvae.stats import mean_ci
 from _tiny_run import CONFIG_TOML, REPO
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source"}
@@ -239,9 +240,9 @@ def test_helpers():
     assert report.swept_axes(members) == ["beta"]
     groups = report.group_over_seeds(members, {0: 1.0, 1: 3.0, 2: float("nan")}, ["beta"])
     assert groups == {(1.0,): [1.0, 3.0]}
-    mean, half = report.mean_interval([1.0, 3.0])
-    assert mean == 2.0 and half == pytest.approx(12.7062047)  # t_{0.975,1}·sd/√n with sd = √2, n = 2
-    assert math.isnan(report.mean_interval([1.0])[1])
+    mean, half, n = mean_ci([1.0, 3.0])  # the one interval, decompvae.stats
+    assert (mean, n) == (2.0, 2) and half == pytest.approx(12.7062047)  # t_{0.975,1}·sd/√n with sd = √2, n = 2
+    assert math.isnan(mean_ci([1.0])[1])
     assert report.cell(0.123456789) == '<td class="num" data-value="0.123456789" title="0.123456789">0.1235</td>'
     assert report.cell("<b>") == "<td>&lt;b&gt;</td>"
 

@@ -8,7 +8,8 @@ import pytest
 
 from decompvae import cli
 from decompvae.reproduce import EXPERIMENTS, PROFILES, profile_settings, run_experiment
-from decompvae.reproduce._common import aggregate, mean_ci, read_csv
+from decompvae.reproduce._common import aggregate, read_csv
+from decompvae.stats import mean_ci
 from decompvae.reproduce._readme import finding_status, write_readme
 
 #: Files every experiment writes besides summary.md.

@@ -1,25 +1,23 @@
 """Shared helpers of the experiments: context, training, CIs, tables, plots.
 
-Statistics follow the paper: each point of a figure is a set of
-independently trained networks (one sweep member per seed), summarised by its
-mean and a 95% confidence interval mean ± t_{0.975, n−1}·sd/√n (Student t,
-``scipy.stats.t``; sd with ddof 1).
+Each point of a figure is a set of independently trained networks (one sweep
+member per seed), summarised by its mean and its 95% t interval
+(:func:`decompvae.stats.mean_ci`, re-exported here with its level).
 """
 
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import jax
 import numpy as np
-from scipy import stats
 
 from decompvae import runner
 from decompvae.config import Config
 from decompvae.plots import pyplot
+from decompvae.stats import CONFIDENCE, mean_ci
 from decompvae.train import model_params
 
 __all__ = [
@@ -37,8 +35,6 @@ __all__ = [
     "write_csv",
 ]
 
-#: Level of every confidence interval.
-CONFIDENCE = 0.95
 
 
 class Context(NamedTuple):
@@ -85,27 +81,6 @@ def member_slices(result) -> Iterable[tuple[int, dict, Any, Any, int]]:
         params = jax.tree.map(lambda a: a[i], model_params(result.state))
         hyper = jax.tree.map(lambda a: a[i], result.hyper)
         yield result.setup.member_indices[i], member, params, hyper, int(result.state.diverged_at[i])
-
-
-def mean_ci(values: Sequence[float], level: float = CONFIDENCE) -> tuple[float, float, int]:
-    """Mean, CI half-width t_{(1+level)/2, n−1}·sd/√n and n over the finite values.
-
-    Args:
-      values: ``[n]`` one number per independently trained network.
-      level: confidence level.
-
-    Returns:
-      ``(mean, half_width, n)``; the half-width is NaN for n < 2 and the mean
-      NaN for n = 0.
-    """
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
-    n = v.size
-    if n == 0:
-        return float("nan"), float("nan"), 0
-    if n < 2:
-        return float(v[0]), float("nan"), 1
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
-    return float(v.mean()), float(half), n
 
 
 def aggregate(rows: Sequence[dict], by: Sequence[str], metrics: Sequence[str]) -> list[dict]:

@@ -34,6 +34,8 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 from scipy import stats
 
+from decompvae.stats import CONFIDENCE
+
 __all__ = [
     "INCONCLUSIVE",
     "NOT_REPRODUCED",
@@ -57,7 +59,7 @@ REPRODUCED = "reproduced"
 NOT_REPRODUCED = "NOT reproduced"
 INCONCLUSIVE = "inconclusive at this budget"
 PARTLY = "partly reproduced"
-LEVEL = 0.95
+LEVEL = CONFIDENCE
 POWER = 0.80
 
 
