@@ -8,7 +8,8 @@ import pytest
 
 from decompvae import cli
 from decompvae.reproduce import EXPERIMENTS, PROFILES, profile_settings, run_experiment
-from decompvae.reproduce._common import aggregate, read_csv
+from decompvae.report import read_csv
+from decompvae.reproduce._common import aggregate
 from decompvae.stats import mean_ci
 from decompvae.reproduce._readme import finding_status, write_readme
 
@@ -150,7 +151,7 @@ def test_tiny_profile_writes_finite_outputs(name, tmp_path):
     checked = 0
     for row in rows:
         for key, value in row.items():
-            if key in NUMERIC and value != "":
+            if key in NUMERIC and value is not None:
                 assert math.isfinite(float(value)), (key, value)
                 checked += 1
     assert checked >= len(rows) * 3

@@ -30,7 +30,6 @@ __all__ = [
     "mean_ci",
     "member_slices",
     "pyplot",
-    "read_csv",
     "train",
     "write_csv",
 ]
@@ -115,12 +114,6 @@ def write_csv(path: Path, rows: Sequence[dict]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
-
-
-def read_csv(path: Path) -> list[dict]:
-    """Rows of a CSV written by :func:`write_csv` (values as strings)."""
-    with Path(path).open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def format_value(mean: float, half: float | None = None, digits: int = 3) -> str:
