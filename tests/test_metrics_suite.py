@@ -110,7 +110,7 @@ def test_experiment_tables_use_the_suites_names():
     suite = set().union(*KEYS.values(), {"overlap_mi_se", "factor_vae_dlib_gaussianised",
                                          "factor_vae_paper_gaussianised"})
     own = {"member", "beta", "alpha", "seed", "diverged_at", "gamma", "df", "prior", "prior_variance_ratio",
-           "prior.df", "prior.gamma", "method", "symbol", "value", "variant"}
+           "prior.df", "prior.gamma", "method", "symbol", "value", "variant", "images_seen"}
     found = 0
     for path in sorted((Path(__file__).parents[1] / "experiments" / "results").glob("*-cpu/metrics.csv")):
         if path.parent.name.startswith("theory"):
