@@ -123,3 +123,9 @@ def test_tiny_profile_whole_equals_the_union_of_its_two_shards(tmp_path):
     messages.clear()  # a rerun of a finished shard trains and evaluates nothing
     run_experiment("hierarchy", "tiny", tmp_path / "sharded", echo=messages.append, shard="0/2")
     assert sum("already in" in m for m in messages) == 2 and not any("training" in m for m in messages)
+
+
+def test_partial_metrics_keep_only_scalar_columns(tmp_path):
+    rows = [{"member": 0, "mig": 0.1, "curve": [{"images_seen": 0, "mig": 0.0}]}]
+    _rows.partial_summary(_ctx(tmp_path, (0, 2)), "Title", rows, ["x shard 1/2"], ["member"], ["mig"])
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == ["member,mig", "0,0.1"]

@@ -113,8 +113,12 @@ def gather(results_dir: Path, fingerprints: Mapping[str, Mapping[str, Any]], cou
 
 def partial_summary(ctx: Context, title: str, rows: Sequence[dict], missing: Sequence[str], by: Sequence[str],
                     metrics: Sequence[str], headers: Mapping[str, str] | None = None) -> Path:
-    """``metrics.csv`` and a ``summary.md`` of the rows present, listing the missing shards; no verdict."""
-    write_csv(ctx.results_dir / "metrics.csv", rows)
+    """``metrics.csv`` and a ``summary.md`` of the rows present, listing the missing shards; no verdict.
+
+    Only the rows' scalar columns go to ``metrics.csv`` (an experiment may keep, e.g., a training curve in a row).
+    """
+    write_csv(ctx.results_dir / "metrics.csv", [{k: v for k, v in r.items() if not isinstance(v, (list, dict))}
+                                                for r in rows])
     count = (ctx.shard or (0, 1))[1]
     lines = [f"# {title} — profile `{ctx.profile}`", "",
              f"**Incomplete: no verdict until every shard's rows are present.** Missing ({len(missing)}): "
