@@ -26,7 +26,6 @@ curve has each step once.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,7 +36,7 @@ import numpy as np
 from decompvae.build import RunSetup
 from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.objective import Hyperparams
-from decompvae.outputs import CURVE_FILE, CURVE_META
+from decompvae.outputs import CURVE_FILE, CURVE_META, read_jsonl
 from decompvae.train import TrainState, model_params
 
 __all__ = ["CURVE_FILE", "CURVE_META", "curve_measures", "curve_sizes", "make_curve", "read_curves"]
@@ -91,13 +90,4 @@ def make_curve(setup: RunSetup) -> Callable[[int, TrainState, Hyperparams], list
 
 def read_curves(run_dir: str | Path) -> list[dict]:
     """The rows of a run's ``curves.jsonl`` (empty without one; a torn last line skipped)."""
-    path = Path(run_dir) / CURVE_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().split("\n"):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_jsonl(Path(run_dir) / CURVE_FILE)

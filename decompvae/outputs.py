@@ -42,6 +42,7 @@ __all__ = [
     "format_notes",
     "format_table",
     "jsonl",
+    "read_jsonl",
     "library_versions",
     "log_rows",
     "prepare_output",
@@ -227,6 +228,18 @@ def log_rows(step: int, info, diverged_at: np.ndarray) -> list[dict]:
 def jsonl(rows: list[dict]) -> str:
     """Rows as JSON lines."""
     return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSON-lines file (``log.jsonl``, ``curves.jsonl``); [] without one, a torn line skipped."""
+    rows = []
+    if Path(path).is_file():
+        for line in Path(path).read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line torn by a kill, dropped on resume
+                continue
+    return rows
 
 
 def append_log(path: Path, text: str) -> None:

@@ -43,7 +43,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
-from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE
+from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE, read_jsonl
 from decompvae.rundir import write_text_atomic
 from decompvae.stats import mean_ci
 
@@ -126,17 +126,6 @@ def read_csv(path: str | Path) -> list[dict]:
         return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line torn by a kill, dropped on resume
-                continue
-    return rows
-
-
 def _read_table(run_dir: Path, stem: str) -> list[dict]:
     """``<stem>.json`` (a list of objects) if present, else ``<stem>.csv``, else []."""
     if (run_dir / f"{stem}.json").is_file():
@@ -155,11 +144,11 @@ def load_run(run_dir: str | Path) -> RunData:
     return RunData(
         config=json.loads((run_dir / "config.json").read_text()),
         members=_read_table(run_dir, "members"),
-        log=_read_jsonl(run_dir / "log.jsonl"),
+        log=read_jsonl(run_dir / "log.jsonl"),
         summary=_read_table(run_dir, "summary"),
         metrics=json.loads(metrics.read_text()) if metrics.is_file() else [],
         images=sorted(p.name for p in run_dir.glob("*.png")),
-        curves=_read_jsonl(run_dir / CURVE_FILE),
+        curves=read_jsonl(run_dir / CURVE_FILE),
         estimates=json.loads((run_dir / ESTIMATES_FILE).read_text()) if (run_dir / ESTIMATES_FILE).is_file() else None,
     )
 

@@ -94,6 +94,13 @@ EXPERIMENTS = {
 SHARDED = ("overlap", "rotation", "heavy_tails", "subspaces", "hierarchy", "calibration")
 
 
+def _check_shardable(name: str) -> None:
+    """Refuse ``--shard`` for an experiment outside :data:`SHARDED`, naming the flag and those that can."""
+    if name not in SHARDED:
+        raise ValueError(f"--shard: {name} cannot be sharded (its figures need every network at once, or it trains "
+                         f"none); these can: {', '.join(SHARDED)}")
+
+
 def _module(name: str):
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)} (or 'list')")
@@ -143,8 +150,7 @@ def resolved_settings(name: str, profile: str, output: str | Path | None = None,
         kwargs = {"require_files": False} if "require_files" in inspect.signature(module.configs).parameters else {}
         configs = {v: dataclasses.replace(c, output_dir=str(runs / v)) for v, c in module.configs(settings, **kwargs).items()}
     if shard is not None:
-        if name not in SHARDED:
-            raise ValueError(f"--shard: {name} cannot be sharded; these can: {', '.join(SHARDED)}")
+        _check_shardable(name)
         configs = {v: runner.shard_config(c, shard) for v, c in configs.items()}
     resolved = {
         "experiment": name,
@@ -193,9 +199,8 @@ def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = 
     """
     settings = profile_settings(name, profile)
     module = _module(name)
-    if shard is not None and name not in SHARDED:
-        raise ValueError(f"--shard: {name} cannot be sharded (its figures need every network at once, or it trains "
-                         f"none); these can: {', '.join(SHARDED)}")
+    if shard is not None:
+        _check_shardable(name)
     shard = None if shard is None else check_shard(shard)
     if output is None:
         results, runs = RESULTS_ROOT / f"{name}-{profile}", RUNS_ROOT / f"{name}-{profile}"
@@ -206,10 +211,10 @@ def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = 
     start = time.perf_counter()
     if name in SHARDED:
         _rows.check_shard_count(results, shard or (0, 1))
-        results.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    if name in SHARDED:
         _run_programs(ctx, module, settings)
     else:
-        results.mkdir(parents=True, exist_ok=True)
         module.run(ctx, settings)
     write_reproduce_report(results)
     echo(f"[{name}/{profile}] done in {time.perf_counter() - start:.0f} s → {results} (report.html beside summary.md)")
