@@ -1,4 +1,4 @@
-"""The files of a run directory, and the rules for resuming into one.
+"""The files of a run directory, and the rules for resuming into one::
 
     config.json        the resolved configuration (and, under "versions", the libraries used)
     members.csv        one row per member: its hyperparameters
