@@ -326,7 +326,7 @@ def make_sweep(
         members to the same numbers (tested); only speed and memory differ.
 
     Returns:
-      A :class:`Sweep`. Use :func:`run_chunks` to train any N.
+      A :class:`Sweep`. Use :func:`run_members` to train any N.
     """
     n_dev = 1 if mesh is None else mesh.devices.size
     if chunk_size is not None:

@@ -93,8 +93,8 @@ def resolve_conv_impl(impl: str, backend: str | None = None) -> str:
 
     Returns:
       ``impl`` itself unless it is ``"auto"``: then ``"matmul"`` on CPU and
-      ``"lax"`` elsewhere (cuDNN/TPU convolutions). See the Benchmark section
-      of the networks README for the CPU measurements behind the choice.
+      ``"lax"`` elsewhere (cuDNN/TPU convolutions). docs/guide.md, "Convolution
+      formulations", gives the CPU measurements behind the choice.
     """
     check_choice("conv_impl", impl, CONV_IMPLS)
     if impl != "auto":
