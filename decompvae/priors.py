@@ -13,7 +13,7 @@ Disentanglement in Variational Autoencoders", ICML 2019, §4 and App. B.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 import distrax
 import jax
@@ -658,6 +658,16 @@ class PriorSpec(NamedTuple):
       options: the static options ``make`` accepts (``model.prior_options``),
         e.g. ``("blocks",)``; never traced.
       required_options: the options without a default.
+      clusters: its components define clusters, so the clustering metrics
+        apply (:func:`decompvae.metrics.clustering_accuracy`).
+      student_t_marginals: each z_d ~ t_ν(0, scale²) with the numbers ``df``
+        and ``scale``, so FactorVAE is also scored on Φ⁻¹(F_ν(μ)), the paper's
+        published analysis (:func:`decompvae.metrics.suite.gaussianise`).
+      latent_blocks: ``latent_blocks(dim, options)``: the latent blocks the
+        prior defines (scored by :func:`decompvae.metrics.block_mig`), or None.
+      example: ``example(dim) -> (options, params)``: valid static options and
+        numbers at D = ``dim`` (every one of ``required``), on which the
+        registry's contract test drives the entry.
     """
 
     make: Callable[..., Callable[..., distrax.Distribution]]
@@ -666,6 +676,22 @@ class PriorSpec(NamedTuple):
     dim: int | None = None
     options: tuple[str, ...] = ()
     required_options: tuple[str, ...] = ()
+    clusters: bool = False
+    student_t_marginals: bool = False
+    latent_blocks: Callable[[int, Mapping], tuple[int, ...] | None] = lambda dim, options: _blocks_option(options)
+    example: Callable[[int], tuple[dict, dict]] = lambda dim: ({}, {})
+
+
+def _blocks_option(options: Mapping) -> tuple[int, ...] | None:
+    return tuple(options["blocks"]) if "blocks" in options else None
+
+
+def _split_blocks(dim: int) -> dict:
+    return {"blocks": (1, dim - 1)}
+
+
+def _ramp(dim: int, low: float, high: float) -> np.ndarray:
+    return np.linspace(low, high, dim, dtype=np.float32)
 
 
 def _with_dim(dim: int, params_dim: int):
@@ -720,6 +746,16 @@ def _hierarchical(dim, parents):
     return prior_fn
 
 
+def _logits_example(dim: int) -> tuple[dict, dict]:
+    return {}, {"logits": _ramp(dim, -1.0, 1.0), "total_scale": 1.5}
+
+
+def _mixture_example(dim: int) -> tuple[dict, dict]:
+    means = np.stack([np.full(dim, -1.5, np.float32), np.full(dim, 1.5, np.float32)])
+    return {}, {"means": means, "variances": np.array([0.5, 1.0], np.float32),
+                "weights": np.array([0.3, 0.7], np.float32)}
+
+
 #: Prior name → :class:`PriorSpec`: the one list of priors (``model.prior``).
 #:
 #: ======================= ===========================================
@@ -741,22 +777,36 @@ def _hierarchical(dim, parents):
 #:                         ``parent_scale``; option ``parents`` (required)
 #: ======================= ===========================================
 PRIORS: dict[str, PriorSpec] = {
-    "isotropic": PriorSpec(_isotropic),
-    "anisotropic": PriorSpec(_anisotropic, required=("variances",)),
-    "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",)),
-    "anisotropic_pca": PriorSpec(_anisotropic_logits, logits="pca"),
-    "anisotropic_learned": PriorSpec(_anisotropic_logits, logits="learned"),
-    "student_t": PriorSpec(lambda dim: lambda df, scale=1.0: student_t(dim, df, scale), required=("df",)),
+    "isotropic": PriorSpec(_isotropic, example=lambda dim: ({}, {"scale": 2.0})),
+    "anisotropic": PriorSpec(_anisotropic, required=("variances",),
+                             example=lambda dim: ({}, {"variances": _ramp(dim, 0.5, 2.0)})),
+    "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",), example=_logits_example),
+    "anisotropic_pca": PriorSpec(_anisotropic_logits, logits="pca", example=_logits_example),
+    "anisotropic_learned": PriorSpec(_anisotropic_logits, logits="learned", example=_logits_example),
+    "student_t": PriorSpec(lambda dim: lambda df, scale=1.0: student_t(dim, df, scale), required=("df",),
+                           student_t_marginals=True, example=lambda dim: ({}, {"df": 5.0, "scale": 1.5})),
     "sparse": PriorSpec(
         lambda dim: lambda gamma, spike_scale=0.05, slab_scale=1.0: sparse(dim, gamma, spike_scale, slab_scale),
-        required=("gamma",),
+        required=("gamma",), example=lambda dim: ({}, {"gamma": 0.8}),
     ),
-    "laplace": PriorSpec(lambda dim: lambda scale=1.0: laplace_prior(dim, scale)),
-    "mixture": PriorSpec(_mixture, required=("means", "variances")),
-    "pinwheel": PriorSpec(lambda dim: lambda variance=0.03: pinwheel_mixture(variance), dim=2),
-    "block_student_t": PriorSpec(_block_student_t, required=("df",), options=("blocks",)),
-    "block_scale_mixture": PriorSpec(_block_scale_mixture, options=("blocks",)),
-    "hierarchical": PriorSpec(_hierarchical, options=("parents",), required_options=("parents",)),
+    "laplace": PriorSpec(lambda dim: lambda scale=1.0: laplace_prior(dim, scale),
+                         example=lambda dim: ({}, {"scale": 0.7})),
+    "mixture": PriorSpec(_mixture, required=("means", "variances"), clusters=True, example=_mixture_example),
+    "pinwheel": PriorSpec(lambda dim: lambda variance=0.03: pinwheel_mixture(variance), dim=2, clusters=True,
+                          example=lambda dim: ({}, {"variance": 0.05})),
+    "block_student_t": PriorSpec(_block_student_t, required=("df",), options=("blocks",),
+                                 example=lambda dim: (_split_blocks(dim), {"df": 5.0, "scale": 1.2})),
+    "block_scale_mixture": PriorSpec(
+        _block_scale_mixture, options=("blocks",),
+        example=lambda dim: (_split_blocks(dim), {"scales": np.array([0.3, 1.0], np.float32),
+                                                  "weights": np.array([0.4, 0.6], np.float32)}),
+    ),
+    "hierarchical": PriorSpec(
+        _hierarchical, options=("parents",), required_options=("parents",),
+        latent_blocks=lambda dim, options: (options["parents"], dim - options["parents"]),
+        example=lambda dim: ({"parents": 1}, {"log_scale_weights": np.full((dim - 1, 1), 0.3, np.float32),
+                                              "child_scale": 0.5, "parent_scale": 1.2}),
+    ),
 }
 
 

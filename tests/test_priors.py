@@ -170,20 +170,6 @@ def test_traced_parameters_vmap():
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_make_prior_families():
-    for family, params in [
-        ("isotropic", {"scale": 2.0}),
-        ("student_t", {"df": 3.0}),
-        ("sparse", {"gamma": 0.8}),
-        ("laplace", {}),
-        ("anisotropic", {"variances": jnp.ones(DIM)}),
-        ("anisotropic_logits", {"logits": jnp.zeros(DIM)}),
-        ("mixture", {"means": jnp.zeros((2, DIM)), "variances": 1.0}),
-    ]:
-        assert priors.make_prior(family, DIM)(**params).event_shape == (DIM,)
-    assert priors.make_prior("pinwheel", 2)().event_shape == (2,)
-
-
 @pytest.mark.parametrize(
     "build, name",
     [

@@ -69,6 +69,7 @@ from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_c
 from decompvae.metrics.sparsity import hoyer_sparsity
 from decompvae.metrics.subspace import block_mig
 from decompvae.metrics.unsupervised import unsupervised_scores
+from decompvae.priors import PRIORS
 
 __all__ = ["MEASURES", "EvalSizes", "applicable_measures", "gaussianise", "make_evaluator"]
 
@@ -78,8 +79,8 @@ MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "factor_vae_dlib"
 #: Measures that need a ground-truth data set (``data.ground_truth``).
 GROUND_TRUTH_MEASURES = ("factor_vae", "factor_vae_dlib", "mig", "mig_sampled", "dci", "dlib_suite", "irs")
 
-#: Priors whose components define clusters.
-MIXTURE_PRIORS = ("mixture", "pinwheel")
+#: Priors whose components define clusters (:attr:`decompvae.priors.PriorSpec.clusters`).
+MIXTURE_PRIORS = tuple(name for name, spec in PRIORS.items() if spec.clusters)
 
 
 class EvalSizes(NamedTuple):
@@ -133,7 +134,7 @@ def applicable_measures(setup) -> tuple[str, ...]:
     found = ["terms", "iwae", "overlap", "hoyer"] + (["unsupervised"] if setup.config.model.latent_dim >= 2 else [])
     if setup.data.ground_truth is not None:  # factor_vae and dlib_suite hold factor_vae_dlib and dci
         found += [m for m in GROUND_TRUTH_MEASURES if m not in ("factor_vae_dlib", "dci", "mig_sampled")]
-    if setup.config.model.prior in MIXTURE_PRIORS and setup.data.eval_labels is not None:
+    if PRIORS[setup.config.model.prior].clusters and setup.data.eval_labels is not None:
         found.append("clustering")
     if factor_groups(setup) is not None and prior_blocks(setup.config.model) is not None:
         found.append("block_mig")
@@ -147,12 +148,8 @@ def factor_groups(setup) -> tuple[tuple[int, ...], ...] | None:
 
 
 def prior_blocks(model) -> tuple[int, ...] | None:
-    """The latent blocks a model's prior defines (``prior_options.blocks``; (P, D − P) when hierarchical), or None."""
-    if "blocks" in model.prior_options:
-        return tuple(model.prior_options["blocks"])
-    if model.prior == "hierarchical":
-        return model.prior_options["parents"], model.latent_dim - model.prior_options["parents"]
-    return None
+    """The latent blocks a model's prior defines (:attr:`decompvae.priors.PriorSpec.latent_blocks`), or None."""
+    return PRIORS[model.prior].latent_blocks(model.latent_dim, model.prior_options)
 
 
 def _block_mig(codes, factors, blocks, groups) -> dict:
@@ -332,7 +329,7 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
     x_eval = jnp.asarray(setup.data.eval_x[: sizes.eval_points])
     truth = setup.data.ground_truth
     dataset = _JittedImages(truth) if isinstance(truth, ProceduralDSprites) else truth
-    student_t = setup.config.model.prior == "student_t"
+    student_t = PRIORS[setup.config.model.prior].student_t_marginals
 
     def evaluate(key, params, hyper) -> dict:
         k = dict(zip(("terms", "overlap", "fv_dlib", "fv_paper", "mig", "iwae", "beta_vae", "test"),
@@ -393,6 +390,6 @@ def _check_measures(setup, measures: tuple[str, ...], blocks=None) -> None:
         if name == "unsupervised" and setup.config.model.latent_dim < 2:
             raise ValueError("measure 'unsupervised' needs at least 2 latent dimensions; "
                              f"got model.latent_dim={setup.config.model.latent_dim}")
-        if name == "clustering" and setup.config.model.prior not in MIXTURE_PRIORS:
+        if name == "clustering" and not PRIORS[setup.config.model.prior].clusters:
             raise ValueError(f"measure 'clustering' needs a mixture prior {MIXTURE_PRIORS}; "
                              f"got model.prior={setup.config.model.prior!r}")
