@@ -30,7 +30,7 @@ from decompvae.likelihoods import likelihood_mean, make_likelihood
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, Model, adversaries, make_iwae, make_model, make_objective, make_regularisers
 from decompvae.posteriors import make_posterior
-from decompvae.regularisers import estimate_note
+from decompvae.regularisers import REGULARISERS, estimate_note
 from decompvae.sweep import Grid
 from decompvae.train import Trainer, make_trainer
 
@@ -123,11 +123,6 @@ def _networks(config: Config, data_shape: tuple[int, ...]) -> tuple[nn.Module, n
                          compute_dtype=m.compute_dtype, **options)
 
 
-#: Options filled from the run when a config gives them as 0 or leaves them out (methods give None).
-_RUN_OPTIONS = {"dataset_size": ("exclusive_kl", "total_correlation", "mutual_information", "dimensionwise_kl"),
-                "latent_dim": ("factor_vae",)}
-
-
 def num_training_points(data: TrainingData) -> int:
     """N: the training set's size (every factor combination for a ground-truth stream)."""
     if data.data is None and data.ground_truth is not None:
@@ -148,9 +143,10 @@ def _divergence(config: Config, data: TrainingData) -> tuple[Any, dict | None]:
     per_name = {name: dict(given.get(name, {})) for name in named} if m.composed else {next(iter(named)): given}
     for name, kind in named.items():
         options = per_name[name]
-        if kind in _RUN_OPTIONS["dataset_size"] and "dataset_size" in options and not options["dataset_size"]:
+        from_run = REGULARISERS[kind].from_run
+        if "dataset_size" in from_run and "dataset_size" in options and not options["dataset_size"]:
             options["dataset_size"] = num_training_points(data)
-        if kind in _RUN_OPTIONS["latent_dim"]:
+        if "latent_dim" in from_run:
             options["latent_dim"] = m.latent_dim
     if m.composed:
         return dict(named), {k: v for k, v in per_name.items() if v} or None

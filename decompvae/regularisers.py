@@ -10,7 +10,9 @@ none imports another lazily.
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Callable, NamedTuple
 
 from decompvae import discriminator, methods
 from decompvae._checks import check_block_sizes, check_choice
@@ -27,33 +29,111 @@ from decompvae.divergences import (
     total_correlation,
 )
 
-__all__ = ["KINDS", "OPTIONS", "estimate_note", "make_divergence"]
+__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "KindSpec", "estimate_note", "make_divergence"]
 
 
-#: Static options of each kind.
-OPTIONS = {
-    "mmd": ("kernel", "per_dimension", "scales", "blocks"),
-    "inclusive_kl": ("num_samples",),
-    "exclusive_kl": ("dataset_size",),
-    "total_correlation": ("dataset_size", "sampling"),
-    "mutual_information": ("dataset_size", "sampling"),
-    "dimensionwise_kl": ("dataset_size", "sampling"),
-    "info_vae": ("kernel", "scales"),
-    "dip_offdiagonal": ("variant",),
-    "dip_diagonal": ("variant",),
-    "capacity": ("num_steps", "c_max"),
-    "factor_vae": ("latent_dim", "hidden", "negative_slope", "learning_rate", "b1", "b2"),
+class KindSpec(NamedTuple):
+    """A registered regulariser kind: how to build it and what a run must know about it.
+
+    Attributes:
+      make: ``make(**options) -> Divergence | Regulariser``.
+      options: the static options ``make`` accepts (``model.divergence_options``).
+      from_run: options the run fills in: ``"dataset_size"`` (N, where a config
+        gives it as 0) and ``"latent_dim"`` (D, always).
+      mws_offset: for the minibatch-weighted β-TCVAE terms, the constant c
+        (a function of D) such that the logged value holds c·log(N·B)
+        (:func:`estimate_note`); None for the other kinds.
+      example: ``example(dim) -> options``: valid options at D = ``dim`` (with
+        what ``from_run`` fills given), on which the registry's contract test
+        drives the kind.
+    """
+
+    make: Callable[..., Divergence | Regulariser]
+    options: tuple[str, ...] = ()
+    from_run: tuple[str, ...] = ()
+    mws_offset: Callable[[int], int] | None = None
+    example: Callable[[int], dict] = lambda dim: {}
+
+
+def _make_mmd(**options) -> Divergence:
+    """MMD between prior samples z ~ p and y (options kernel, per_dimension, scales, blocks)."""
+    check_choice("kernel", options.get("kernel", "imq"), ("imq", "rbf"))
+    if options.get("blocks") is not None:
+        if options.get("per_dimension") is not None:
+            raise ValueError("divergence 'mmd': give the option blocks or per_dimension, not both")
+        options["blocks"] = check_block_sizes("blocks", options["blocks"])  # static: a tuple
+
+    def mmd_divergence(key, y, posterior, prior):
+        z = prior.sample(seed=key, sample_shape=(y.shape[0],))
+        return mmd(z, y, **options)
+
+    return mmd_divergence
+
+
+def _make_info_vae(**options) -> Divergence:
+    check_choice("kernel", options.get("kernel", "rbf"), ("imq", "rbf"))
+    return lambda key, y, posterior, prior: info_vae_mmd(key, y, prior, **options)
+
+
+def _make_inclusive_kl(**options) -> Divergence:
+    return lambda key, y, posterior, prior: inclusive_kl(key, posterior, prior, **options)
+
+
+def _make_exclusive_kl(**options) -> Divergence:
+    return lambda key, y, posterior, prior: exclusive_kl(y, posterior, prior, **options)
+
+
+def _make_mutual_information(**options) -> Divergence:
+    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
+    return lambda key, y, posterior, prior: mutual_information(y, posterior, **options)
+
+
+def _make_total_correlation(**options) -> Divergence:
+    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
+    return lambda key, y, posterior, prior: total_correlation(y, posterior, **options)
+
+
+def _make_dimensionwise_kl(**options) -> Divergence:
+    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
+    return lambda key, y, posterior, prior: dimensionwise_kl(y, posterior, prior, **options)
+
+
+_TC_OPTIONS = ("dataset_size", "sampling")
+_TC_EXAMPLE = lambda dim: {"dataset_size": 1_000}  # noqa: E731
+
+#: Kind → :class:`KindSpec`: the one list of regularisers a config may name (``model.divergence``).
+REGULARISERS: dict[str, KindSpec] = {
+    "mmd": KindSpec(_make_mmd, ("kernel", "per_dimension", "scales", "blocks")),
+    "inclusive_kl": KindSpec(_make_inclusive_kl, ("num_samples",), example=lambda dim: {"num_samples": 8}),
+    "exclusive_kl": KindSpec(_make_exclusive_kl, ("dataset_size",), from_run=("dataset_size",),
+                             example=_TC_EXAMPLE),
+    "total_correlation": KindSpec(_make_total_correlation, _TC_OPTIONS, from_run=("dataset_size",),
+                                  mws_offset=lambda d: d - 1, example=_TC_EXAMPLE),
+    "mutual_information": KindSpec(_make_mutual_information, _TC_OPTIONS, from_run=("dataset_size",),
+                                   mws_offset=lambda d: 1, example=_TC_EXAMPLE),
+    "dimensionwise_kl": KindSpec(_make_dimensionwise_kl, _TC_OPTIONS, from_run=("dataset_size",),
+                                 mws_offset=lambda d: -d, example=_TC_EXAMPLE),
+    "info_vae": KindSpec(_make_info_vae, ("kernel", "scales")),
+    "dip_offdiagonal": KindSpec(functools.partial(methods.make_dip, "dip_offdiagonal"), ("variant",)),
+    "dip_diagonal": KindSpec(functools.partial(methods.make_dip, "dip_diagonal"), ("variant",)),
+    "capacity": KindSpec(methods.make_capacity, ("num_steps", "c_max"), example=lambda dim: {"num_steps": 10}),
+    "factor_vae": KindSpec(discriminator.make_factor_vae,
+                           ("latent_dim", "hidden", "negative_slope", "learning_rate", "b1", "b2"),
+                           from_run=("latent_dim",), example=lambda dim: {"latent_dim": dim, "hidden": (16, 16)}),
 }
 
+#: Static options of each kind (a view of :data:`REGULARISERS`).
+OPTIONS = {kind: spec.options for kind, spec in REGULARISERS.items()}
+
 #: Every kind :func:`make_divergence` builds.
-KINDS = tuple(OPTIONS)
+KINDS = tuple(REGULARISERS)
 
 
 def make_divergence(kind: str, **options) -> Divergence | Regulariser:
     """A batch-level regulariser for the objective, by kind.
 
     Args:
-      kind: one of :data:`KINDS`:
+      kind: a key of :data:`REGULARISERS`:
 
         * ``"mmd"`` (prior samples z ~ p against y; options kernel, per_dimension, scales, and
           blocks: a kernel on each block of coordinates, summed, e.g. ``blocks=(2, 2, 3, 3)``);
@@ -72,44 +152,12 @@ def make_divergence(kind: str, **options) -> Divergence | Regulariser:
       :class:`Regulariser` for ``"capacity"`` and ``"factor_vae"``, ready for
       :func:`decompvae.objective.make_objective`.
     """
-    check_choice("divergence", kind, KINDS)
-    unknown = set(options) - set(OPTIONS[kind])
+    check_choice("divergence", kind, tuple(REGULARISERS))
+    allowed = REGULARISERS[kind].options
+    unknown = set(options) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)} for divergence {kind!r}; allowed: {sorted(OPTIONS[kind])}")
-    if kind in ("dip_offdiagonal", "dip_diagonal", "capacity", "factor_vae"):
-        if kind == "factor_vae":
-            return discriminator.make_factor_vae(**options)
-        return methods.make_capacity(**options) if kind == "capacity" else methods.make_dip(kind, **options)
-    if kind == "mmd":
-        check_choice("kernel", options.get("kernel", "imq"), ("imq", "rbf"))
-        if options.get("blocks") is not None:
-            if options.get("per_dimension") is not None:
-                raise ValueError("divergence 'mmd': give the option blocks or per_dimension, not both")
-            options["blocks"] = check_block_sizes("blocks", options["blocks"])  # static: a tuple
-
-        def mmd_divergence(key, y, posterior, prior):
-            z = prior.sample(seed=key, sample_shape=(y.shape[0],))
-            return mmd(z, y, **options)
-
-        return mmd_divergence
-    if kind == "info_vae":
-        check_choice("kernel", options.get("kernel", "rbf"), ("imq", "rbf"))
-        return lambda key, y, posterior, prior: info_vae_mmd(key, y, prior, **options)
-    if kind == "inclusive_kl":
-        return lambda key, y, posterior, prior: inclusive_kl(key, posterior, prior, **options)
-    if kind == "exclusive_kl":
-        return lambda key, y, posterior, prior: exclusive_kl(y, posterior, prior, **options)
-    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
-    if kind == "mutual_information":
-        return lambda key, y, posterior, prior: mutual_information(y, posterior, **options)
-    if kind == "dimensionwise_kl":
-        return lambda key, y, posterior, prior: dimensionwise_kl(y, posterior, prior, **options)
-    return lambda key, y, posterior, prior: total_correlation(y, posterior, **options)
-
-
-#: The constant each minibatch-weighted estimate holds, as a multiple of log(N·B): log q̂ = logsumexp − log(N·B).
-_MWS_OFFSET = {"total_correlation": lambda d: d - 1, "mutual_information": lambda d: 1,
-               "dimensionwise_kl": lambda d: -d}
+        raise ValueError(f"unknown options {sorted(unknown)} for divergence {kind!r}; allowed: {sorted(allowed)}")
+    return REGULARISERS[kind].make(**options)
 
 
 def estimate_note(kind: str, options: dict | None, latent_dim: int, batch_size: int) -> str | None:
@@ -125,12 +173,13 @@ def estimate_note(kind: str, options: dict | None, latent_dim: int, batch_size: 
     """
     options = options or {}
     n = options.get("dataset_size")
-    if kind not in _MWS_OFFSET or not n:
+    offset_of = REGULARISERS[kind].mws_offset if kind in REGULARISERS else None
+    if offset_of is None or not n:
         return None
     if options.get("sampling", "mws") == "mss":
         return (f"{kind}: minibatch-stratified estimate (Chen et al., 2018, App. C.2; N = {n:,}, B = {batch_size}): "
                 "log q̂ is biased low for small batches (Jensen), less than the minibatch-weighted one")
-    c = _MWS_OFFSET[kind](latent_dim)
+    c = offset_of(latent_dim)
     offset = c * math.log(float(n) * batch_size)
     return (f"{kind}: minibatch-weighted estimate (Chen et al., 2018), log q̂ = logsumexp_j log q(z_i|x_j) − log(N·B); "
             f"its value holds the constant {c:+d}·log(N·B) = {offset:+.1f} nats (D = {latent_dim}, N = {n:,}, "
