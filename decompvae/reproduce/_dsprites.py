@@ -25,7 +25,8 @@ from decompvae.config import Config
 from decompvae.reproduce._common import ci_plot, pyplot
 from decompvae.metrics.suite import EvalSizes
 
-__all__ = ["PROFILES", "RECON_LABEL", "base_config", "describe", "eval_sizes", "metric_figure", "tradeoff_figure"]
+__all__ = ["CALIBRATED_CPU", "PROFILES", "RECON_LABEL", "base_config", "describe", "eval_sizes", "metric_figure",
+           "rebased_profiles", "tradeoff_figure"]
 
 #: dSprites is one grid of 737,280 images without a held-out split: the evaluation images are drawn from the
 #: training grid, as in the published evaluation, and are named for what they are.
@@ -47,17 +48,36 @@ PROFILES = {
 }
 
 
+#: The calibrated CPU recipe (dense [256, 256], batch 64, lr 5e-4: experiments/results/calibration-cpu/recipes.md) at
+#: the budget of the profiles rebased on it: at least 1.5 M images per network and at least the images at which the
+#: calibration's β-VAE (β = 4) mean MIG curve first reached 80% of its final value (768,000 at seed 0, the first
+#: shard's), rounded up to whole evaluations of 4,000 steps: 24,000 steps = 1,536,000 images (2.08 epochs). Every
+#: network is evaluated along the way (``train.eval_every``) so the summary shows its curve.
+CALIBRATED_CPU = {**PROFILES["cpu"], "hidden": [256, 256], "steps": 24_000, "eval_every": 4_000, "curve_points": 500}
+#: The tiny profile with curves (two evaluations), so the rebased experiments' curve path runs in the smoke test.
+TINY_WITH_CURVES = {**PROFILES["tiny"], "eval_every": 2, "curve_points": 32}
+
+
+def rebased_profiles(**per_profile) -> dict:
+    """The profiles of an experiment rebased on the calibrated recipe, each with ``per_profile[key][profile]``."""
+    base = {"tiny": TINY_WITH_CURVES, "cpu": CALIBRATED_CPU, "paper": PROFILES["paper"]}
+    return {name: {**settings, **{key: values[name] for key, values in per_profile.items()}}
+            for name, settings in base.items()}
+
+
 def base_config(settings: dict, *, prior: str, prior_params: dict | None = None, sweep: dict,
                 latent_dim: int = 10) -> Config:
-    """A dSprites sweep config for one prior family."""
+    """A dSprites sweep config for one prior family (with training curves where ``settings`` has ``eval_every``)."""
     steps = settings["steps"]
+    curves = ({"eval_every": settings["eval_every"], "eval_points": settings["curve_points"]}
+              if settings.get("eval_every") else {})
     return Config.from_dict({
         "data": {"name": "dsprites", "eval_points": settings["eval_points"]},
         "model": {"network": settings["network"], "latent_dim": latent_dim, "hidden": settings["hidden"],
                   "likelihood": "bernoulli", "prior": prior, "prior_params": prior_params or {}},
         "train": {"steps": steps, "batch_size": settings["batch"], "learning_rate": 5e-4,
                   "log_every": min(100 if steps < 10_000 else 1000, steps),
-                  "checkpoint_every": min(steps, 500 if steps < 10_000 else 10_000)},
+                  "checkpoint_every": min(steps, 500 if steps < 10_000 else 10_000), **curves},
         "sweep": {**sweep, "seed": list(range(settings["seeds"]))},
     })
 
@@ -76,11 +96,15 @@ def describe(settings: dict, profile: str, *, disentanglement: bool = True) -> s
     text = (f"Procedurally rendered dSprites (all 737,280 factor combinations, fresh batches each step), {net}, "
             f"Bernoulli likelihood, Gaussian encoder, AMSGrad lr 5e-4, batch {settings['batch']}, "
             f"{settings['steps']} steps"
+            + (f" = {settings['steps'] * settings['batch']:,} images per network" if settings.get("eval_every") else "")
             + (" (the published 20 epochs)" if settings["steps"] == _PAPER_STEPS
                else f" (≈ {settings['steps'] * settings['batch'] / 737_280:.2f} epochs; published: 20)")
             + f", {settings['seeds']} seeds per point. Loss terms (recon, KL) on {settings['eval_points']} evaluation "
             "images drawn from the training grid (dSprites has no held-out split; the published evaluation does the "
             "same). ")
+    if settings.get("eval_every"):
+        text += (f"Every network is also evaluated every {settings['eval_every']:,} steps on {settings['curve_points']} "
+                 "points (its training curve). ")
     if not disentanglement:
         return text.rstrip()
     if s == EvalSizes():

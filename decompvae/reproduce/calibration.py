@@ -20,9 +20,9 @@ import jax
 import numpy as np
 
 from decompvae.config import Config
-from decompvae.curves import read_curves
 from decompvae.metrics.suite import EvalSizes, make_evaluator
-from decompvae.reproduce._common import Context, aggregate, format_value, markdown_table, member_slices, pyplot, write_csv
+from decompvae.reproduce._common import Context, aggregate, format_value, markdown_table, member_slices, write_csv
+from decompvae.reproduce._curves import COLUMNS, curve_figure, curve_rows, curve_series, member_curves
 from decompvae.reproduce._stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, combine
 
 TITLE = "Calibration: β-VAE and β-TCVAE on dSprites against the published scores"
@@ -53,7 +53,8 @@ GROUP_BY = ["method", "beta"]
 METRICS = ["mig", "mig_sampled", "factor_vae_dlib", "dci_disentanglement", "active_dims", "recon", "kl"]
 HEADERS = {"mig": "MIG (dlib)", "mig_sampled": "MIG (Chen, sampled)", "factor_vae_dlib": "FactorVAE (dlib)",
            "dci_disentanglement": "DCI", "active_dims": "active dims", "recon": "recon", "kl": "KL"}
-CURVE_COLUMNS = ("images_seen", "recon", "kl", "mig", "factor_vae_dlib", "active_dims")
+CURVE_COLUMNS = ("images_seen", *COLUMNS)
+CURVE_PANELS = {"mig": HEADERS["mig"], "factor_vae_dlib": HEADERS["factor_vae_dlib"], "recon": "recon (nats)"}
 
 #: Best published dSprites scores per method (as collected in InfoGAN-CR's Table 1; MIG of Chen et al.'s
 #: estimator for β-TCVAE, 0.45, compared with ``mig_sampled``).
@@ -99,15 +100,14 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     measures = ("terms", "factor_vae_dlib", "mig", "dci") + (("mig_sampled",) if settings["mig_sampled_samples"] else ())
     sizes = settings["sizes"]._replace(mig_sampled_samples=settings["mig_sampled_samples"] or 1)
     evaluator = make_evaluator(result.setup, sizes, measures)
-    curves, local = read_curves(result.output_dir), {g: i for i, g in enumerate(result.setup.member_indices)}
+    curves = member_curves(result, CURVE_COLUMNS[1:])
     rows = []
     for index, member, params, hyper, diverged_at in member_slices(result):
         row = {"method": variant, "beta": member["beta"], "alpha": settings["alpha_tc"] if variant == "beta_tcvae"
                else 0.0, "seed": member["seed"], "member": index, "diverged_at": diverged_at,
                "images_seen": settings["steps"] * settings["batch"]}
         row.update(evaluator(jax.random.key(index), params, hyper))
-        row["curve"] = [{"images_seen": r["images"], **{k: r[k] for k in CURVE_COLUMNS[1:]}}
-                        for r in curves if r["member"] == local[index]]
+        row["curve"] = curves.get(index, [])
         rows.append(row)
         ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {variant} member {index}")
     return rows
@@ -117,12 +117,13 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     """metrics.csv, curves.csv, groups.csv, curves.png and summary.md from every network's row."""
     final = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
     write_csv(ctx.results_dir / "metrics.csv", final)
-    curve_rows = [{k: r[k] for k in ("method", "beta", "alpha", "seed")} | point for r in rows for point in r["curve"]]
-    write_csv(ctx.results_dir / "curves.csv", curve_rows)
+    curves = curve_rows(rows, ("method", "beta", "alpha", "seed"))
+    write_csv(ctx.results_dir / "curves.csv", curves)
     metrics = [m for m in METRICS if all(m in r for r in final)]
     groups = aggregate(final, GROUP_BY, metrics)
     write_csv(ctx.results_dir / "groups.csv", groups)
-    _curve_figure(ctx.results_dir / "curves.png", curve_rows)
+    curve_figure(ctx.results_dir / "curves.png", curves, ("method", "beta"), CURVE_PANELS,
+                 lambda key: f"{key[0]} β = {key[1]:g}")
     results = [_target(final, *t) for t in TARGETS]
     lines = [f"# {TITLE} — profile `{ctx.profile}`", "", f"Command: `decompvae reproduce calibration --profile "
              f"{ctx.profile}` (cpu: in shards, `--shard I/3`). {describe(settings)}", "",
@@ -130,7 +131,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
              f"**Finding ({combine([r['verdict'] for r in results])}).**", "", _targets_table(results), "",
              "Final scores, means ± 95% CI (t) over seeds:", "", markdown_table(groups, GROUP_BY, metrics, HEADERS), "",
              "Beside the published figures (best reported per method; InfoGAN-CR, Table 1):", "",
-             _published_table(groups), "", "![curves](curves.png)", "", _projection(curve_rows)]
+             _published_table(groups), "", "![curves](curves.png)", "", _projection(curves)]
     (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 
@@ -192,35 +193,10 @@ def _published_table(groups: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _curve_series(curve_rows: list[dict], metric: str) -> dict:
-    """``{(method, β): (images [E], mean [E])}`` over seeds at each evaluation."""
-    series: dict = {}
-    for r in curve_rows:
-        series.setdefault((r["method"], r["beta"]), {}).setdefault(r["images_seen"], []).append(r[metric])
-    return {k: (np.array(sorted(v)), np.array([np.mean(v[x]) for x in sorted(v)])) for k, v in series.items()}
-
-
-def _curve_figure(path, curve_rows: list[dict]) -> None:
-    """MIG, FactorVAE and reconstruction against images seen: the mean over seeds per method and β."""
-    plt = pyplot()
-    panels = {"mig": HEADERS["mig"], "factor_vae_dlib": HEADERS["factor_vae_dlib"], "recon": "recon (nats)"}
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6))
-    for ax, (metric, label) in zip(axes, panels.items()):
-        for (method, beta), (x, mean) in _curve_series(curve_rows, metric).items():
-            ax.plot(x / 1e6, mean, marker="o", ms=3, label=f"{method} β = {beta:g}")
-        ax.set(xlabel="images seen (millions)", ylabel=label)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("training curves (mean over seeds; train.eval_every)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _projection(curve_rows: list[dict]) -> str:
+def _projection(points: list[dict]) -> str:
     """Where the mean MIG was still rising over the last interval: its slope and the images a target would take."""
     parts = []
-    for (method, beta), (x, mean) in _curve_series(curve_rows, "mig").items():
+    for (method, beta), (x, mean) in curve_series(points, ("method", "beta"), "mig").items():
         if len(x) < 2 or x[-1] == x[-2]:
             continue
         slope = (mean[-1] - mean[-2]) / (x[-1] - x[-2]) * 1e6  # per million images
