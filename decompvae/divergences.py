@@ -55,8 +55,8 @@ __all__ = [
     "mmd",
     "mutual_information",
     "pairwise_log_prob",
+    "minibatch_log_densities",
     "stratified_log_weights",
-    "aggregate_log_prob",
     "total_correlation",
 ]
 
@@ -298,10 +298,14 @@ def _log_mix(log_p: Array, batch: int, dataset_size: int | None, sampling: str) 
     return jax.nn.logsumexp(log_p + log_w.reshape(log_w.shape + (1,) * (log_p.ndim - 2)), axis=1)
 
 
-def aggregate_log_prob(
+def minibatch_log_densities(
     y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
 ) -> tuple[Array, Array]:
-    """Minibatch estimates of log q(y_i) and log q_d(y_id) for the batch's own samples.
+    """Minibatch estimates of log q(y_i) and log q_d(y_id) for the batch's own samples (β-TCVAE's terms).
+
+    The aggregate q(z) over a whole set of posteriors at any points, chunked, is
+    :func:`decompvae.metrics.aggregate_log_prob`; this is the training-time
+    estimate from one minibatch, with Chen et al.'s weights.
 
     Args:
       y: ``[B, D]``, y_i ~ q(z|x_i).
@@ -343,7 +347,7 @@ def total_correlation(
     Returns:
       Scalar estimate.
     """
-    log_q, log_q_d = aggregate_log_prob(y, posterior, dataset_size, sampling)
+    log_q, log_q_d = minibatch_log_densities(y, posterior, dataset_size, sampling)
     return jnp.mean(log_q - jnp.sum(log_q_d, axis=-1))
 
 
@@ -399,7 +403,7 @@ def dimensionwise_kl(
     Returns:
       Scalar estimate.
     """
-    _, log_q_d = aggregate_log_prob(y, posterior, dataset_size, sampling)
+    _, log_q_d = minibatch_log_densities(y, posterior, dataset_size, sampling)
     return jnp.mean(jnp.sum(log_q_d - marginal_log_prob(prior, y), axis=-1))
 
 

@@ -205,7 +205,7 @@ def test_tcvae_terms_match_quadrature_on_a_finite_data_set():
     y = post.sample(seed=jax.random.key(3))
     got = _tcvae_terms(y, post, prior)
     # Per-sample integrands for the standard errors.
-    log_q, log_qd = (np.asarray(a) for a in jax.jit(dv.aggregate_log_prob)(y, post))
+    log_q, log_qd = (np.asarray(a) for a in jax.jit(dv.minibatch_log_densities)(y, post))
     per_sample = np.stack([
         np.asarray(post.log_prob(y)) - log_q,
         log_q - log_qd.sum(-1),
@@ -295,7 +295,7 @@ def test_minibatch_stratified_sampling_formula_and_unbiasedness():
         idx = np.array((0, *others))
         post = distrax.MultivariateNormalDiag(jnp.asarray(loc[idx]), jnp.asarray(scale[idx]))
         y = jnp.asarray(np.vstack([y0, rng.normal(size=(b - 1, d))]))  # only row 0 is read
-        log_q, log_qd = dv.aggregate_log_prob(y, post, n_data, "mss")
+        log_q, log_qd = dv.minibatch_log_densities(y, post, n_data, "mss")
         joints.append(np.exp(log_q[0]))
         margs.append(np.exp(log_qd[0]))
     np.testing.assert_allclose(np.mean(joints), exact_joint, rtol=1e-12)
