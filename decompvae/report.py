@@ -50,7 +50,7 @@ from decompvae.stats import mean_ci
 __all__ = [
     "REPORT_FILE",
     "RunData",
-    "load_run",
+    "read_run",
     "member_status",
     "read_csv",
     "swept_axes",
@@ -135,8 +135,11 @@ def _read_table(run_dir: Path, stem: str) -> list[dict]:
     return []
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory (see :class:`RunData`); only ``config.json`` is required."""
+def read_run(run_dir: str | Path) -> RunData:
+    """Read a run directory's files (see :class:`RunData`); only ``config.json`` is required.
+
+    The trained networks themselves are restored by :func:`decompvae.evaluate.load_run`.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir / 'config.json'} not found: is {run_dir} the output_dir of a decompvae run?")
@@ -631,7 +634,7 @@ def write_report(run_dir: str | Path, *, embed: bool = False) -> Path:
       The page's path.
     """
     run_dir = Path(run_dir)
-    data = load_run(run_dir)
+    data = read_run(run_dir)
     figures = draw_figures(data, run_dir / FIGURE_DIR)
     path = run_dir / REPORT_FILE
     write_text_atomic(path, run_page(data, figures, run_dir, embed))
