@@ -333,12 +333,6 @@ class SweepConfig:
                 raise ValueError(f"sweep.{name} must be an integer ≥ 0; got {getattr(self, name)!r}")
 
 
-#: The data sets of 64×64 images (one or three channels) the published ``dsprites`` convnet takes, as
-#: disentanglement_lib trains its one convolutional architecture on all of them.
-CONVNET_64_DATA = ("dsprites", "dsprites_file", "dsprites_pair", "shapes3d", "mpi3d", "cars3d", "smallnorb",
-                   "color_dsprites", "noisy_dsprites", "scream_dsprites")
-
-
 def check_shard(shard) -> tuple[int, ...]:
     """``()`` or ``(I, N)`` with 0 ≤ I < N; ValueError naming ``--shard`` / ``sweep.shard`` otherwise."""
     if isinstance(shard, str):
@@ -417,19 +411,16 @@ class Config:
                     f"model.prior={self.model.prior!r} needs model.prior_params.{name} or sweep.prior.{name}"
                 )
         self._check_alpha_names()
-        if self.data.name == "pinwheel" and self.model.network != "mlp":
-            raise ValueError("data.name='pinwheel' needs model.network='mlp'")
-        if self.model.network == "dsprites" and self.data.name not in CONVNET_64_DATA:
-            raise ValueError(f"model.network='dsprites' (the published 64×64 convnet) expects 64×64 images: data.name "
-                             f"in {CONVNET_64_DATA}; got data.name={self.data.name!r}")
-        if self.model.network == "fashion" and (
-            self.data.name not in ("digits", "fashion_mnist") or self.data.image_size != 32
-        ):
-            raise ValueError(
-                "model.network='fashion' needs 32×32 single-channel images: data.name='digits' or "
-                f"'fashion_mnist' with data.image_size=32; got data.name={self.data.name!r}, "
-                f"data.image_size={self.data.image_size!r}"
-            )
+        self._check_network_takes_the_data()
+
+    def _check_network_takes_the_data(self) -> None:
+        """The network takes the data set's points (the registries' facts: their shapes)."""
+        shape = data.DATASETS[self.data.name].shape(self.data.image_size)
+        spec = networks.NETWORKS[self.model.network]
+        if not spec.accepts(shape):
+            size = f" with data.image_size={self.data.image_size}" if self.data.image_size else ""
+            raise ValueError(f"model.network={self.model.network!r} expects {spec.takes}; data.name="
+                             f"{self.data.name!r}{size} gives points of shape {shape}")
 
     def _check_alpha_names(self) -> None:
         """Named weights (``train.alpha``, ``sweep.alpha``) name exactly the divergences."""

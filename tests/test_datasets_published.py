@@ -613,6 +613,7 @@ def test_registry_says_which_need_a_path(tmp_path):
     for name in REGISTERED:
         needs = name in ("shapes3d", "mpi3d", "cars3d", "smallnorb")
         assert data.DATASETS[name].needs_path == needs
+        assert data.DATASETS[name].shape(None) == REGISTERED[name]  # what the loaders serve (tested below)
         if needs:
             with pytest.raises(ValueError, match=f"data.path is required for data.name={name!r}"):
                 load_config(None, [f"data.name={name}", "model.network=mlp", f"output_dir={tmp_path}"])

@@ -66,10 +66,27 @@ class TrainingData(NamedTuple):
 
 
 class DatasetSpec(NamedTuple):
-    """A registered data set: ``load(key, *, batch_size, eval_points, path, image_size) -> TrainingData``."""
+    """A registered data set.
+
+    Attributes:
+      load: ``load(key, *, batch_size, eval_points, path, image_size) -> TrainingData``.
+      shape: ``shape(image_size) -> (H, W, C)`` or ``(d,)``: the shape of one point for ``data.image_size``
+        (None: the native size), known before loading, so a config pairs the data with a network
+        (:class:`decompvae.networks.NetworkSpec`) without reading a file.
+      needs_path: whether ``data.path`` is required.
+    """
 
     load: Callable[..., TrainingData]
+    shape: Callable[[int | None], tuple[int, ...]]
     needs_path: bool = False
+
+
+def _fixed(shape: tuple[int, ...]) -> Callable[[int | None], tuple[int, ...]]:
+    return lambda image_size: shape
+
+
+def _square(native: int, channels: int) -> Callable[[int | None], tuple[int, ...]]:
+    return lambda image_size: (image_size or native, image_size or native, channels)
 
 
 def _data_keys(key: Array) -> tuple[Array, Array, Array]:
@@ -234,23 +251,28 @@ def _dsprites_variant(name: str, make: Callable[[Any], Any]) -> Callable[..., Tr
 #: ``color_dsprites``, ``noisy_dsprites`` and ``scream_dsprites`` render
 #: disentanglement_lib's variants (:mod:`decompvae.data.dsprites_variants`;
 #: scream's background image is the optional ``data.path``).
+_SPRITES = _fixed((64, 64, 1))
+_COLOUR_64 = _fixed((published.IMAGE_SIZE, published.IMAGE_SIZE, 3))
+
 DATASETS: dict[str, DatasetSpec] = {
-    "dsprites": DatasetSpec(_procedural_dsprites),
-    "dsprites_file": DatasetSpec(_dsprites_file, needs_path=True),
-    "dsprites_pair": DatasetSpec(_procedural_pairs),
-    "digits": DatasetSpec(_digits),
-    "fashion_mnist": DatasetSpec(_fashion_mnist, needs_path=True),
-    "pinwheel": DatasetSpec(_pinwheel),
-    "hierarchical_toy": DatasetSpec(_hierarchical_toy),
+    "dsprites": DatasetSpec(_procedural_dsprites, _SPRITES),
+    "dsprites_file": DatasetSpec(_dsprites_file, _SPRITES, needs_path=True),
+    "dsprites_pair": DatasetSpec(_procedural_pairs, _SPRITES),
+    "digits": DatasetSpec(_digits, _square(8, 1)),
+    "fashion_mnist": DatasetSpec(_fashion_mnist, _square(28, 1), needs_path=True),
+    "pinwheel": DatasetSpec(_pinwheel, _fixed((2,))),
+    "hierarchical_toy": DatasetSpec(_hierarchical_toy, _fixed((16,))),
     # The published disentanglement data sets (decompvae.data.published) and
     # disentanglement_lib's dSprites variants (decompvae.data.dsprites_variants).
-    "shapes3d": DatasetSpec(_shapes3d, needs_path=True),
-    "mpi3d": DatasetSpec(_mpi3d, needs_path=True),
-    "cars3d": DatasetSpec(_cars3d, needs_path=True),
-    "smallnorb": DatasetSpec(_smallnorb, needs_path=True),
-    "color_dsprites": DatasetSpec(_dsprites_variant("color_dsprites", lambda path: dsprites_variants.color_dsprites())),
-    "noisy_dsprites": DatasetSpec(_dsprites_variant("noisy_dsprites", lambda path: dsprites_variants.noisy_dsprites())),
-    "scream_dsprites": DatasetSpec(_dsprites_variant("scream_dsprites", dsprites_variants.scream_dsprites)),
+    "shapes3d": DatasetSpec(_shapes3d, _COLOUR_64, needs_path=True),
+    "mpi3d": DatasetSpec(_mpi3d, _COLOUR_64, needs_path=True),
+    "cars3d": DatasetSpec(_cars3d, _square(published.IMAGE_SIZE, 3), needs_path=True),
+    "smallnorb": DatasetSpec(_smallnorb, _square(published.IMAGE_SIZE, 1), needs_path=True),
+    "color_dsprites": DatasetSpec(_dsprites_variant("color_dsprites", lambda path: dsprites_variants.color_dsprites()),
+                                  _COLOUR_64),
+    "noisy_dsprites": DatasetSpec(_dsprites_variant("noisy_dsprites", lambda path: dsprites_variants.noisy_dsprites()),
+                                  _COLOUR_64),
+    "scream_dsprites": DatasetSpec(_dsprites_variant("scream_dsprites", dsprites_variants.scream_dsprites), _COLOUR_64),
 }
 
 

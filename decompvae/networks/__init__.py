@@ -11,6 +11,7 @@ from decompvae.networks.layers import (
 from decompvae.networks.models import (
     COMPUTE_DTYPES,
     NETWORKS,
+    NetworkSpec,
     ConvDecoder,
     ConvEncoder,
     DCGANDecoder,
@@ -24,6 +25,7 @@ __all__ = [
     "COMPUTE_DTYPES",
     "CONV_IMPLS",
     "NETWORKS",
+    "NetworkSpec",
     "Conv2D",
     "ConvDecoder",
     "ConvEncoder",

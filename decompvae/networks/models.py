@@ -29,7 +29,7 @@ returned in ``param_dtype`` for the loss.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -59,6 +59,7 @@ COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 __all__ = [
     "COMPUTE_DTYPES",
     "NETWORKS",
+    "NetworkSpec",
     "ConvDecoder",
     "ConvEncoder",
     "DCGANDecoder",
@@ -488,13 +489,40 @@ def _mlp_networks(latent_dim, *, data_shape, hidden, conv_impl, param_dtype, lea
     )
 
 
-#: Network name → ``build(latent_dim, *, data_shape, hidden, conv_impl,
-#: param_dtype[, learn_scale], dtype=None) -> (encoder, decoder)`` (``model.network``).
+class NetworkSpec(NamedTuple):
+    """A registered encoder/decoder pair: how to build it and which data it takes.
+
+    Attributes:
+      build: ``build(latent_dim, *, data_shape, hidden, conv_impl, param_dtype[, learn_scale], dtype=None)
+        -> (encoder, decoder)``.
+      accepts: ``accepts(data_shape) -> bool``: whether it takes points of that shape (a config pairs a data
+        set with a network by this, :meth:`decompvae.config.Config.__post_init__`).
+      takes: the data it takes, in words (for the error naming the pair).
+      example_shape: a data shape it takes, on which the registry's contract test builds it.
+      learn_scale: whether its decoder can also return a learned scale (``learn_scale=True``).
+    """
+
+    build: Callable[..., tuple[nn.Module, nn.Module]]
+    accepts: Callable[[tuple[int, ...]], bool]
+    takes: str
+    example_shape: tuple[int, ...]
+    learn_scale: bool = False
+
+
+def _image(size: int, channels: tuple[int, ...] | None = None) -> Callable[[tuple[int, ...]], bool]:
+    """``accepts`` of a convnet: size×size images with one of ``channels`` (any channel count when None)."""
+    return lambda shape: (len(shape) == 3 and tuple(shape[:2]) == (size, size)
+                          and (channels is None or shape[2] in channels))
+
+
+#: Network name → :class:`NetworkSpec` (``model.network``).
 NETWORKS = {
-    "dsprites": _conv_networks("dsprites", (64, 64, 1), DSPRITES_CHANNELS, (128,)),
-    "conv32": _conv_networks("conv32", (32, 32, 1), CONV32_CHANNELS, (256,)),
-    "fashion": _fashion_networks,
-    "mlp": _mlp_networks,
+    "dsprites": NetworkSpec(_conv_networks("dsprites", (64, 64, 1), DSPRITES_CHANNELS, (128,)), _image(64, (1, 3)),
+                            "64×64 images with 1 or 3 channels", (64, 64, 1)),
+    "conv32": NetworkSpec(_conv_networks("conv32", (32, 32, 1), CONV32_CHANNELS, (256,)), _image(32),
+                          "32×32 images", (32, 32, 1)),
+    "fashion": NetworkSpec(_fashion_networks, _image(32, (1,)), "32×32 single-channel images", (32, 32, 1)),
+    "mlp": NetworkSpec(_mlp_networks, lambda shape: True, "data of any shape", (5,), learn_scale=True),
 }
 
 
@@ -538,11 +566,13 @@ def make_networks(
     check_dim("latent_dim", latent_dim)
     check_choice("name", name, tuple(NETWORKS))
     resolve_conv_impl(conv_impl)  # validates the name
-    if learn_scale and name != "mlp":
-        raise ValueError(f"learn_scale is only offered by the 'mlp' networks; got name={name!r}")
+    spec = NETWORKS[name]
+    if learn_scale and not spec.learn_scale:
+        offered = [n for n, s in NETWORKS.items() if s.learn_scale]
+        raise ValueError(f"learn_scale is only offered by the networks {offered}; got name={name!r}")
     check_choice("compute_dtype", compute_dtype, tuple(COMPUTE_DTYPES))
     options = dict(data_shape=data_shape, hidden=hidden, conv_impl=conv_impl, param_dtype=param_dtype,
                    dtype=COMPUTE_DTYPES[compute_dtype])
-    if name == "mlp":
+    if spec.learn_scale:
         options["learn_scale"] = learn_scale
-    return NETWORKS[name](latent_dim, **options)
+    return spec.build(latent_dim, **options)
