@@ -13,6 +13,7 @@ Disentanglement in Variational Autoencoders", ICML 2019, §4 and App. B.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Mapping, NamedTuple
 
 import distrax
@@ -699,10 +700,6 @@ def _with_dim(dim: int, params_dim: int):
         raise ValueError(f"prior parameters have dimension {params_dim} but dim = {dim}")
 
 
-def _isotropic(dim):
-    return lambda scale=1.0: isotropic_gaussian(dim, scale)
-
-
 def _anisotropic(dim):
     def prior_fn(variances):
         _with_dim(dim, jnp.shape(variances)[-1])
@@ -712,38 +709,34 @@ def _anisotropic(dim):
 
 
 def _anisotropic_logits(dim):
-    def prior_fn(logits, total_scale=1.0):
+    def prior_fn(logits, **numbers):
         _with_dim(dim, jnp.shape(logits)[-1])
-        return anisotropic_gaussian_from_logits(logits, total_scale)
+        return anisotropic_gaussian_from_logits(logits, **numbers)
 
     return prior_fn
 
 
 def _mixture(dim):
-    def prior_fn(means, variances, weights=None):
+    def prior_fn(means, variances, **numbers):
         _with_dim(dim, jnp.shape(means)[-1])
-        return gaussian_mixture(means, variances, weights)
+        return gaussian_mixture(means, variances, **numbers)
 
     return prior_fn
 
 
 def _block_student_t(dim, blocks=None):
     blocks = check_blocks("blocks", (dim,) if blocks is None else blocks, dim)
-    return lambda df, scale=1.0: block_student_t(blocks, df, scale)
+    return functools.partial(block_student_t, blocks)
 
 
 def _block_scale_mixture(dim, blocks=None):
     blocks = check_blocks("blocks", (dim,) if blocks is None else blocks, dim)
-    return lambda scales=(0.05, 1.0), weights=None: block_scale_mixture(blocks, scales, weights)
+    return functools.partial(block_scale_mixture, blocks)
 
 
 def _hierarchical(dim, parents):
     hierarchical(dim, parents)  # validates P before any member is built
-
-    def prior_fn(weights=None, log_scale_weights=None, child_scale=0.5, parent_scale=1.0):
-        return hierarchical(dim, parents, weights, log_scale_weights, child_scale, parent_scale)
-
-    return prior_fn
+    return functools.partial(hierarchical, dim, parents)
 
 
 def _logits_example(dim: int) -> tuple[dict, dict]:
@@ -777,22 +770,22 @@ def _mixture_example(dim: int) -> tuple[dict, dict]:
 #:                         ``parent_scale``; option ``parents`` (required)
 #: ======================= ===========================================
 PRIORS: dict[str, PriorSpec] = {
-    "isotropic": PriorSpec(_isotropic, example=lambda dim: ({}, {"scale": 2.0})),
+    "isotropic": PriorSpec(lambda dim: functools.partial(isotropic_gaussian, dim), example=lambda dim: ({}, {"scale": 2.0})),
     "anisotropic": PriorSpec(_anisotropic, required=("variances",),
                              example=lambda dim: ({}, {"variances": _ramp(dim, 0.5, 2.0)})),
     "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",), example=_logits_example),
     "anisotropic_pca": PriorSpec(_anisotropic_logits, logits="pca", example=_logits_example),
     "anisotropic_learned": PriorSpec(_anisotropic_logits, logits="learned", example=_logits_example),
-    "student_t": PriorSpec(lambda dim: lambda df, scale=1.0: student_t(dim, df, scale), required=("df",),
+    "student_t": PriorSpec(lambda dim: functools.partial(student_t, dim), required=("df",),
                            student_t_marginals=True, example=lambda dim: ({}, {"df": 5.0, "scale": 1.5})),
     "sparse": PriorSpec(
-        lambda dim: lambda gamma, spike_scale=0.05, slab_scale=1.0: sparse(dim, gamma, spike_scale, slab_scale),
+        lambda dim: functools.partial(sparse, dim),
         required=("gamma",), example=lambda dim: ({}, {"gamma": 0.8}),
     ),
-    "laplace": PriorSpec(lambda dim: lambda scale=1.0: laplace_prior(dim, scale),
+    "laplace": PriorSpec(lambda dim: functools.partial(laplace_prior, dim),
                          example=lambda dim: ({}, {"scale": 0.7})),
     "mixture": PriorSpec(_mixture, required=("means", "variances"), clusters=True, example=_mixture_example),
-    "pinwheel": PriorSpec(lambda dim: lambda variance=0.03: pinwheel_mixture(variance), dim=2, clusters=True,
+    "pinwheel": PriorSpec(lambda dim: pinwheel_mixture, dim=2, clusters=True,
                           example=lambda dim: ({}, {"variance": 0.05})),
     "block_student_t": PriorSpec(_block_student_t, required=("df",), options=("blocks",),
                                  example=lambda dim: (_split_blocks(dim), {"df": 5.0, "scale": 1.2})),
