@@ -246,3 +246,20 @@ def test_print_config_estimate_plans_every_run(tmp_path, capsys):
         assert run["members"] >= 1 and run["seconds_per_step"] > 0 and run["images_per_member"] > 0
     assert estimate["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in estimate["runs"].values()))
     assert estimate["estimate_took_seconds"] > 0 and not (tmp_path / "runs").exists()  # nothing trained or written
+
+
+def test_the_readme_table_quotes_each_summarys_budget(tmp_path):
+    from decompvae.reproduce._common import budget_line
+    from decompvae.reproduce._readme import budget_of
+
+    line = budget_line(1_536_000, "dSprites", 737_280)
+    assert line == "**Budget per network:** 1,536,000 images (2.08 epochs of dSprites, 737,280 images)"
+    assert budget_of(f"intro\n\n{line}\n\nmore") == "1,536,000 images (2.08 epochs of dSprites, 737,280 images)"
+    assert budget_of("no budget here") == "—"
+    results = tmp_path / "results" / "rotation-cpu"
+    results.mkdir(parents=True)
+    (results / "summary.md").write_text(f"# t\n\n{line}\n\n**Finding (reproduced).**\n")
+    descriptions = {e.name: e.description for e in EXPERIMENTS.values()}
+    text = write_readme(descriptions, tmp_path).read_text()
+    assert f"| [rotation](#rotation) | {descriptions['rotation']} | reproduced | 1,536,000 images (2.08 epochs" in text
+    assert f"| [overlap](#overlap) | {descriptions['overlap']} | not run | — |" in text

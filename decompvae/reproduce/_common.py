@@ -24,6 +24,7 @@ __all__ = [
     "CONFIDENCE",
     "Context",
     "aggregate",
+    "budget_line",
     "ci_plot",
     "format_value",
     "markdown_table",
@@ -143,3 +144,12 @@ def ci_plot(ax, x, groups: Sequence[dict], metric: str, label: str | None = None
     mean = np.array([g[f"{metric}_mean"] for g in groups], float)
     half = np.array([g[f"{metric}_ci"] for g in groups], float)
     ax.errorbar(x, mean, yerr=np.nan_to_num(half), capsize=3, marker="o", label=label, **kw)
+
+
+def budget_line(images: int, dataset: str, dataset_images: int) -> str:
+    """The summary's budget line, ``**Budget per network:** 1,536,000 images (2.08 epochs of dSprites, 737,280 images)``.
+
+    experiments/README.md quotes it beside the verdict (:func:`decompvae.reproduce._readme.budget_of`).
+    """
+    return (f"**Budget per network:** {images:,} images ({images / dataset_images:.2f} epochs of {dataset}, "
+            f"{dataset_images:,} images)")

@@ -22,17 +22,18 @@ from __future__ import annotations
 import numpy as np
 
 from decompvae.config import Config
-from decompvae.reproduce._common import ci_plot, pyplot
+from decompvae.reproduce._common import budget_line, ci_plot, pyplot
 from decompvae.metrics.suite import EvalSizes
 
-__all__ = ["CALIBRATED_CPU", "PROFILES", "RECON_LABEL", "base_config", "describe", "eval_sizes", "metric_figure",
-           "rebased_profiles", "tradeoff_figure"]
+__all__ = ["CALIBRATED_CPU", "DSPRITES_IMAGES", "PROFILES", "RECON_LABEL", "base_config", "budget", "describe",
+           "eval_sizes", "metric_figure", "rebased_profiles", "tradeoff_figure"]
 
 #: dSprites is one grid of 737,280 images without a held-out split: the evaluation images are drawn from the
 #: training grid, as in the published evaluation, and are named for what they are.
 RECON_LABEL = "log p(x|z), evaluation images (from the training grid)"
 
-_PAPER_STEPS = 20 * 737_280 // 64
+DSPRITES_IMAGES = 737_280
+_PAPER_STEPS = 20 * DSPRITES_IMAGES // 64
 
 PROFILES = {
     "tiny": {"network": "mlp", "hidden": [32], "steps": 2, "batch": 16, "seeds": 2, "eval_points": 64,
@@ -80,6 +81,13 @@ def base_config(settings: dict, *, prior: str, prior_params: dict | None = None,
                   "checkpoint_every": min(steps, 500 if steps < 10_000 else 10_000), **curves},
         "sweep": {**sweep, "seed": list(range(settings["seeds"]))},
     })
+
+
+def budget(settings: dict) -> list[str]:
+    """The summary's budget line for a profile with curves (the rebased ones), else nothing."""
+    if not settings.get("eval_every"):
+        return []
+    return ["", budget_line(settings["steps"] * settings["batch"], "dSprites", DSPRITES_IMAGES)]
 
 
 def eval_sizes(settings: dict, **changes) -> EvalSizes:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["finding_status", "write_readme"]
+__all__ = ["budget_of", "finding_status", "write_readme"]
 
 _FINDING = re.compile(r"\*\*Finding \((reproduced|partly reproduced|NOT reproduced|inconclusive at this budget)")
+_BUDGET = re.compile(r"\*\*Budget per network:\*\* ([^\n]+)")
 
 INTRO = """\
 # The paper's experiments
@@ -121,6 +122,12 @@ def finding_status(summary: str) -> str:
     return match.group(1) if match else "no verdict"
 
 
+def budget_of(summary: str) -> str:
+    """The summary's budget line (:func:`decompvae.reproduce._common.budget_line`), or ``—`` where it has none."""
+    match = _BUDGET.search(summary)
+    return match.group(1) if match else "—"
+
+
 def _relink(text: str, folder: str) -> str:
     """Point the summary's relative image links at its results folder; demote its title."""
     text = re.sub(r"!\[([^\]]*)\]\((?!https?:)([^)]+)\)", lambda m: f"![{m.group(1)}](results/{folder}/{m.group(2)})", text)
@@ -142,16 +149,16 @@ def write_readme(descriptions: dict[str, str], root: str | Path = "experiments",
         path = root / "results" / folder / "summary.md"
         if path.is_file():
             text = path.read_text()
-            status = finding_status(text)
+            status, budget = finding_status(text), budget_of(text)
             body = _relink(text, folder)
         else:
-            status = "not run"
+            status, budget = "not run", "—"
             body = (f"The `{profile}` profile of this experiment was not run on this machine "
                     f"(`decompvae reproduce {name} --profile {profile}` runs it).\n")
-        rows.append(f"| [{name}](#{name}) | {descriptions[name]} | {status} |")
+        rows.append(f"| [{name}](#{name}) | {descriptions[name]} | {status} | {budget} |")
         why = f"\n*Why:* {NOTES[name]}\n" if name in NOTES else ""
         sections.append(f"## {name}\n\n{body}{why}")
-    table = "\n".join(["| experiment | what | cpu profile |", "|---|---|---|", *rows])
+    table = "\n".join(["| experiment | what | cpu profile | budget per network |", "|---|---|---|---|", *rows])
     text = f"{INTRO}\n## Results of the `{profile}` profiles on this machine\n\n{table}\n\n" + "\n".join(sections)
     out = root / "README.md"
     out.write_text(text)

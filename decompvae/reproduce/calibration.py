@@ -21,7 +21,8 @@ import numpy as np
 
 from decompvae.config import Config
 from decompvae.metrics.suite import EvalSizes, make_evaluator
-from decompvae.reproduce._common import Context, aggregate, format_value, markdown_table, member_slices, write_csv
+from decompvae.reproduce._common import (Context, aggregate, budget_line, format_value, markdown_table, member_slices,
+                                         write_csv)
 from decompvae.reproduce._curves import COLUMNS, curve_figure, curve_rows, curve_series, member_curves
 from decompvae.reproduce._stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, combine
 
@@ -127,6 +128,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     results = [_target(final, *t) for t in TARGETS]
     lines = [f"# {TITLE} — profile `{ctx.profile}`", "", f"Command: `decompvae reproduce calibration --profile "
              f"{ctx.profile}` (cpu: in shards, `--shard I/3`). {describe(settings)}", "",
+             budget_line(settings["steps"] * settings["batch"], "dSprites", DSPRITES_IMAGES), "",
              f"**Verdict rule** (written before the run): {VERDICT_RULE}", "",
              f"**Finding ({combine([r['verdict'] for r in results])}).**", "", _targets_table(results), "",
              "Final scores, means ± 95% CI (t) over seeds:", "", markdown_table(groups, GROUP_BY, metrics, HEADERS), "",

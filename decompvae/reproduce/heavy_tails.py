@@ -79,6 +79,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"ν ∈ {settings['dfs']}, β = 1, α = 0. {_dsprites.describe(settings, ctx.profile)} FactorVAE is computed on "
         "the raw means and, with the same votes, on the means mapped to a Gaussian, Φ⁻¹(F_ν(μ_d)) (the published "
         "analysis; \"wo OT\" there is the raw score).",
+        *_dsprites.budget(settings),
         "",
         *verdict_section(VERDICT_RULE, claims, "Reported, not judged: every ν against ν = 9999, seed-paired:",
                          reported_effects(rows, settings["dfs"])),

@@ -120,6 +120,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         "isotropic N(0, I); anisotropic N(0, diag v) with v_d = D·softmax(ℓ)_d and ℓ = log of the top-10 PCA "
         "eigenvalues of 2,000 centred training images (fixed); the same with ℓ learned, initialised at the PCA "
         f"values (as published). {_dsprites.describe(settings, ctx.profile)}",
+        *_dsprites.budget(settings),
         "",
         *verdict_section(VERDICT_RULE, claims,
                          "Reported, not judged: seed-paired differences anisotropic − isotropic at each β, and "
