@@ -27,7 +27,8 @@ from decompvae.metrics.disentanglement import (
     sap_score_matrix,
 )
 from decompvae.metrics.irs import irs
-from decompvae.metrics.sampled import beta_vae_score, factor_vae_score, sample_codes_and_factors
+from decompvae.metrics.sampled import (DlibProtocol, PaperProtocol, beta_vae_score, factor_vae_score,
+                                       sample_codes_and_factors)
 from decompvae.metrics.sampled_mig import mig_sampled
 from decompvae.metrics.sparsity import hoyer_sparsity
 from decompvae.metrics.udr import udr, udr_of_members
@@ -45,7 +46,9 @@ from decompvae.metrics.overlap import OverlapInfo, aggregate_log_prob, dataset_o
 from decompvae.objective import iwae_bound, make_iwae
 
 __all__ = [
+    "DlibProtocol",
     "OverlapInfo",
+    "PaperProtocol",
     "aggregate_log_prob",
     "assign_to_components",
     "beta_vae_score",

@@ -19,7 +19,7 @@ blocks of votes, so a score does not depend on ``batch_size``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 
 from decompvae._checks import check_choice, check_dim
 
-__all__ = ["beta_vae_score", "factor_vae_score", "sample_codes_and_factors"]
+__all__ = ["DlibProtocol", "PaperProtocol", "beta_vae_score", "factor_vae_score", "sample_codes_and_factors"]
 
 RepresentationFn = Callable[[jax.Array], jax.Array]
 
@@ -244,123 +244,108 @@ def _factor_vae_paper(key, representation_fn, dataset, sizes, *, points, num_vot
     return {"train_accuracy": accuracy, "score": accuracy, "num_active_dims": int(active.size)}
 
 
+class DlibProtocol(NamedTuple):
+    """disentanglement_lib's FactorVAE protocol (``factor_vae.py`` with the study configuration, Locatello et al. 2019).
+
+    Global variances (ddof 1) from ``num_variance_points`` sampled points; dimensions with std below
+    ``min_std`` are pruned; each vote draws ``points_per_vote`` fresh factor rows with the fixed factor set
+    to the first row's value; ``num_train_votes`` votes train the majority-vote classifier and
+    ``num_eval_votes`` fresh votes evaluate it; the score is the evaluation accuracy. Two cosmetic
+    differences: the argmin is mapped back to the dimension's index among all D (disentanglement_lib files
+    the vote under its position among the active dimensions; the map is one-to-one, so the accuracy is the
+    same), and ``num_active_dims`` counts active dimensions (disentanglement_lib reports D).
+    """
+
+    points_per_vote: int = 64
+    num_train_votes: int = 10_000
+    num_eval_votes: int = 5_000
+    num_variance_points: int = 10_000
+    min_std: float = 0.05
+
+
+class PaperProtocol(NamedTuple):
+    """The paper's FactorVAE protocol (Kim & Mnih 2018, §4, as in the code of Mathieu et al. 2019).
+
+    Codes of a fixed pool (the full data set, every factor combination once, when ``num_pool_points`` is
+    None; else that many sampled points) are divided by their standard deviation over the pool (ddof 1);
+    each of ``num_votes = M`` votes picks a factor and a value uniformly and ``points_per_vote = L`` pool
+    points with that value (without replacement; all of them if fewer) and votes for the argmin of the
+    variance (ddof 1); no pruning beyond ``min_std``; no train/eval split: the score is the classifier's
+    training accuracy Σ_d max_k V_kd / M.
+    """
+
+    points_per_vote: int = 1_000
+    num_votes: int = 20_000
+    num_pool_points: int | None = None
+    min_std: float = 0.0
+
+
+def _protocol_options(protocol: str, points_per_vote, num_train_votes, num_eval_votes, num_variance_points,
+                      num_pool_points, min_std) -> DlibProtocol | PaperProtocol:
+    """The protocol's options: its defaults, overridden by the arguments given (checked, each error naming it)."""
+    check_choice("protocol", protocol, _PROTOCOLS)
+    paper = protocol == "paper"
+    given = {"points_per_vote": points_per_vote, "min_std": min_std,
+             "num_votes" if paper else "num_train_votes": num_train_votes}
+    if paper:
+        if num_pool_points is not None:
+            check_dim("num_pool_points", num_pool_points)
+        given["num_pool_points"] = num_pool_points
+    elif num_pool_points is not None:
+        raise ValueError("num_pool_points applies only to protocol='paper'")
+    else:
+        given.update(num_eval_votes=num_eval_votes, num_variance_points=num_variance_points)
+    options = (PaperProtocol if paper else DlibProtocol)()._replace(**{k: v for k, v in given.items() if v is not None})
+    for name in ("points_per_vote", "num_votes", "num_train_votes", "num_eval_votes", "num_variance_points"):
+        if name in options._fields:
+            check_dim(name, getattr(options, name))
+            if name in ("points_per_vote", "num_variance_points") and getattr(options, name) < 2:
+                raise ValueError(f"{name} must be at least 2 (a variance needs two points); got {getattr(options, name)}")
+    if not (math.isfinite(float(options.min_std)) and options.min_std >= 0):
+        raise ValueError(f"min_std must be finite and >= 0; got {min_std!r}")
+    return options._replace(min_std=float(options.min_std))
+
+
 def factor_vae_score(
-    key,
-    representation_fn: RepresentationFn,
-    dataset,
-    *,
-    protocol: str = "disentanglement_lib",
-    points_per_vote: int | None = None,
-    num_train_votes: int | None = None,
-    num_eval_votes: int = 5000,
-    num_variance_points: int = 10000,
-    num_pool_points: int | None = None,
-    min_std: float | None = None,
+    key, representation_fn: RepresentationFn, dataset, *, protocol: str = "disentanglement_lib",
+    points_per_vote: int | None = None, num_train_votes: int | None = None, num_eval_votes: int | None = None,
+    num_variance_points: int | None = None, num_pool_points: int | None = None, min_std: float | None = None,
     batch_size: int = 1024,
 ) -> dict:
-    """The FactorVAE disentanglement score (Kim & Mnih 2018), two protocols.
+    """The FactorVAE disentanglement score (Kim & Mnih 2018) under one of two protocols.
 
-    Each *vote* fixes one factor k (uniformly chosen) at one value, encodes a
-    batch of points that share it, normalises each latent dimension's
-    variance in the batch by its global variance and votes for the dimension d
-    of least normalised variance. A majority-vote classifier maps each
-    dimension to the factor that voted for it most; the score is its accuracy.
-    Dimensions are *pruned* (never voted for) when their global standard
-    deviation is below ``min_std`` or exactly 0, so a collapsed dimension
-    cannot give NaN.
-
-    ``protocol="disentanglement_lib"`` (``factor_vae.py`` with the study
-    configuration, Locatello et al. 2019): global variances (ddof 1) from
-    ``num_variance_points = 10,000`` sampled points; ``min_std = 0.05``;
-    each vote draws ``points_per_vote = 64`` fresh factor rows with the fixed
-    factor set to the first row's value; ``num_train_votes = 10,000`` votes
-    train the classifier and ``num_eval_votes = 5,000`` fresh votes evaluate
-    it; the score is the evaluation accuracy. Two cosmetic differences: the
-    argmin is mapped back to the dimension's index among all D
-    (disentanglement_lib files the vote under the position among active
-    dimensions, i.e. under the wrong dimension once one before it is pruned;
-    the map is one-to-one, so the accuracy is the same), and
-    ``num_active_dims`` counts active dimensions (disentanglement_lib reports
-    D).
-
-    ``protocol="paper"`` (Kim & Mnih 2018, §4, as in the code of Mathieu et
-    al. 2019): codes of a fixed pool (by default the full data set, every
-    factor combination once; else ``num_pool_points`` sampled points) are
-    divided by their standard deviation over the pool (ddof 1); each of
-    ``num_train_votes = M = 20,000`` votes picks a factor and a value
-    uniformly and ``points_per_vote = L = 1,000`` pool points with that value
-    (without replacement; all of them if fewer), and votes for the argmin of
-    the variance (ddof 1); no pruning beyond std 0 (``min_std = 0``); no
-    train/eval split: the score is the classifier's training accuracy
-    Σ_d max_k V_kd / M.
+    Each *vote* fixes one factor k at one value, encodes points that share it, normalises each latent
+    dimension's variance among them by its global variance and votes for the dimension of least normalised
+    variance; a majority-vote classifier maps each dimension to the factor that voted for it most, and the
+    score is its accuracy. Dimensions whose global std is below ``min_std`` or exactly 0 never get a vote,
+    so a collapsed dimension cannot give NaN.
 
     Args:
       key: PRNG key.
       representation_fn: observations ``[b, ...]`` → codes ``[b, D]``.
       dataset: ground-truth data set (module docstring).
-      protocol: ``"disentanglement_lib"`` or ``"paper"``.
-      points_per_vote: batch size of a vote (64 / 1000 by protocol), ≥ 2.
-      num_train_votes: votes that train the classifier (10,000 / 20,000).
-      num_eval_votes: evaluation votes (disentanglement_lib only).
-      num_variance_points: points for the global variance
-        (disentanglement_lib only).
-      num_pool_points: pool size (paper only); None: the full factor grid.
-      min_std: pruning threshold on the global std (0.05 / 0).
+      protocol: ``"disentanglement_lib"`` (:class:`DlibProtocol`) or ``"paper"`` (:class:`PaperProtocol`).
+      points_per_vote, num_train_votes (the paper's M), num_eval_votes, num_variance_points,
+        num_pool_points, min_std: override the protocol's defaults (None: keep them); the last three but
+        one apply to one protocol each.
       batch_size: observations encoded per ``representation_fn`` call.
 
     Returns:
-      ``{"score", "train_accuracy", "num_active_dims"}`` plus
-      ``"eval_accuracy"`` for disentanglement_lib. ``score`` is the number each
-      protocol reports. With no active dimension every accuracy is 0.
+      ``{"score", "train_accuracy", "num_active_dims"}`` plus ``"eval_accuracy"`` for
+      disentanglement_lib; with no active dimension every accuracy is 0.
     """
-    check_choice("protocol", protocol, _PROTOCOLS)
+    options = _protocol_options(protocol, points_per_vote, num_train_votes, num_eval_votes, num_variance_points,
+                                num_pool_points, min_std)
     sizes = _factor_sizes(dataset)
     check_dim("batch_size", batch_size)
-    paper = protocol == "paper"
-    points = (1000 if paper else 64) if points_per_vote is None else points_per_vote
-    check_dim("points_per_vote", points)
-    if points < 2:
-        raise ValueError(f"points_per_vote must be at least 2 (a variance needs two points); got {points}")
-    num_train = (20000 if paper else 10000) if num_train_votes is None else num_train_votes
-    check_dim("num_train_votes", num_train)
-    threshold = (0.0 if paper else 0.05) if min_std is None else float(min_std)
-    if not (math.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"min_std must be finite and >= 0; got {min_std!r}")
-    if paper:
-        if num_pool_points is not None:
-            check_dim("num_pool_points", num_pool_points)
-        return _factor_vae_paper(
-            key,
-            representation_fn,
-            dataset,
-            sizes,
-            points=points,
-            num_votes=num_train,
-            num_pool=num_pool_points,
-            min_std=threshold,
-            batch_size=batch_size,
-        )
-    if num_pool_points is not None:
-        raise ValueError("num_pool_points applies only to protocol='paper'")
-    check_dim("num_eval_votes", num_eval_votes)
-    check_dim("num_variance_points", num_variance_points)
-    if num_variance_points < 2:
-        raise ValueError(f"num_variance_points must be at least 2; got {num_variance_points}")
+    if isinstance(options, PaperProtocol):
+        return _factor_vae_paper(key, representation_fn, dataset, sizes, points=options.points_per_vote,
+                                 num_votes=options.num_votes, num_pool=options.num_pool_points,
+                                 min_std=options.min_std, batch_size=batch_size)
     return _factor_vae_disentanglement_lib(
-        key,
-        representation_fn,
-        dataset,
-        sizes,
-        points=points,
-        num_train=num_train,
-        num_eval=num_eval_votes,
-        num_variance=num_variance_points,
-        min_std=threshold,
-        batch_size=batch_size,
-    )
-
-
-# ------------------------------------------------------------------- β-VAE
+        key, representation_fn, dataset, sizes, points=options.points_per_vote, num_train=options.num_train_votes,
+        num_eval=options.num_eval_votes, num_variance=options.num_variance_points, min_std=options.min_std,
+        batch_size=batch_size)
 
 
 def _beta_vae_points(key, representation_fn, dataset, sizes, num_points, points, batch_size):
