@@ -286,6 +286,62 @@ def _next_state(state: TrainState, finite: Array, update: Callable) -> TrainStat
     )
 
 
+def _make_gradients(objective: Objective, names: list[str]) -> Callable:
+    """``(key, trainable, stats, adversary_params, hyper, x) -> (grads, adversary_grads, loss, terms)``.
+
+    The loss is differentiated w.r.t. the trainable parameters only (the BatchNorm statistics ``stats``
+    are merged back in for the forward pass); with adversaries (``names``), also each adversary's loss
+    w.r.t. its own variables, in the same pass (the objective's ``stop_gradient``s keep the two apart).
+    """
+
+    def partitioned(key, trainable, state, hyper, x):
+        return objective(key, merge_state(trainable, state), hyper, x)
+
+    def adversarial(key, trainable, state, adversary_params, hyper, x):
+        loss, terms = objective(key, {**merge_state(trainable, state), "adversary": adversary_params}, hyper, x)
+        losses = terms.adversary_loss or {}
+        if set(losses) != set(names):
+            got = sorted(losses)
+            raise ValueError(f"the trainer has adversaries {names} but the objective returned losses for {got}")
+        return loss + sum(losses[n] for n in names), (loss, terms)
+
+    grad_fn = jax.value_and_grad(partitioned, argnums=1, has_aux=True)
+    adversarial_grad_fn = jax.grad(adversarial, argnums=(1, 3), has_aux=True)
+
+    def gradients(key, trainable, stats, adversary_params, hyper, x):
+        if names:
+            (grads, adversary_grads), (loss, terms) = adversarial_grad_fn(
+                key, trainable, stats, adversary_params, hyper, x)
+            return grads, adversary_grads, loss, terms
+        (loss, terms), grads = grad_fn(key, trainable, stats, hyper, x)
+        return grads, None, loss, terms
+
+    return gradients
+
+
+def _make_init(init_params: InitParams, optimizer: optax.GradientTransformation,
+               adversaries: Mapping[str, Adversary]) -> Callable[[Array, Hyperparams, Any], TrainState]:
+    """``init(key, hyper, learning_rate) -> TrainState`` (the key may be raw key data, as a sweep stacks it)."""
+
+    def init(key: Array, hyper: Hyperparams, learning_rate) -> TrainState:
+        if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.wrap_key_data(key)  # raw key data, as stacked by a sweep
+        key_params, key_run = jax.random.split(key)
+        params = init_params(key_params, hyper)
+        opt_state = optimizer.init(split_state(params)[0])
+        opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=opt_state,
+            key=jax.random.key_data(key_run),
+            diverged_at=jnp.full((), -1, jnp.int32),
+            adversary=_init_adversaries(adversaries, key),
+        )
+
+    return init
+
+
 def make_trainer(
     objective: Objective,
     init_params: InitParams,
@@ -318,36 +374,8 @@ def make_trainer(
     optimizer = make_optimizer(amsgrad=amsgrad)
     adversaries = dict(adversaries or {})
     names = sorted(adversaries)
-
-    def partitioned(key, trainable, state, hyper, x):
-        return objective(key, merge_state(trainable, state), hyper, x)
-
-    def adversarial(key, trainable, state, adversary_params, hyper, x):
-        loss, terms = objective(key, {**merge_state(trainable, state), "adversary": adversary_params}, hyper, x)
-        losses = terms.adversary_loss or {}
-        if set(losses) != set(names):
-            got = sorted(losses)
-            raise ValueError(f"the trainer has adversaries {names} but the objective returned losses for {got}")
-        return loss + sum(losses[n] for n in names), (loss, terms)  # stop_gradients make the two parts separate
-
-    grad_fn = jax.value_and_grad(partitioned, argnums=1, has_aux=True)  # w.r.t. the trainable part only
-    adversarial_grad_fn = jax.grad(adversarial, argnums=(1, 3), has_aux=True)
-
-    def init(key: Array, hyper: Hyperparams, learning_rate) -> TrainState:
-        if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-            key = jax.random.wrap_key_data(key)  # raw key data, as stacked by a sweep
-        key_params, key_run = jax.random.split(key)
-        params = init_params(key_params, hyper)
-        opt_state = optimizer.init(split_state(params)[0])
-        opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.float32)
-        return TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=opt_state,
-            key=jax.random.key_data(key_run),
-            diverged_at=jnp.full((), -1, jnp.int32),
-            adversary=_init_adversaries(adversaries, key),
-        )
+    gradients = _make_gradients(objective, names)
+    init = _make_init(init_params, optimizer, adversaries)
 
     def step(state: TrainState, hyper: Hyperparams, data: Any) -> tuple[TrainState, StepInfo]:
         key_data, key_model = jax.random.split(jax.random.wrap_key_data(state.key))
@@ -355,13 +383,8 @@ def make_trainer(
         hyper = _at_step(hyper, state.step)
         trainable, stats = split_state(state.params)
         key = jax.random.fold_in(key_model, state.step)
-        if names:
-            (grads, adversary_grads), (loss, terms) = adversarial_grad_fn(
-                key, trainable, stats, state.adversary.params, hyper, x
-            )
-        else:
-            (loss, terms), grads = grad_fn(key, trainable, stats, hyper, x)
-            adversary_grads = None
+        adversary_params = state.adversary.params if names else None
+        grads, adversary_grads, loss, terms = gradients(key, trainable, stats, adversary_params, hyper, x)
         stats = _new_state(stats, terms)  # the running statistics of the pass that gave the loss
         finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(stats) & _all_finite(adversary_grads)
         new_state = _next_state(state, finite, _updater(optimizer, adversaries, trainable, stats, grads, adversary_grads))
