@@ -346,28 +346,10 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
         if "unsupervised" in measures:
             out.update(unsupervised_scores(codes))
         represent = lambda images: c.encode(params, jnp.asarray(images, jnp.float32))[0]  # noqa: E731
-        if "factor_vae" in measures or "factor_vae_dlib" in measures:
-            out.update(_factor_vae((k["fv_dlib"], k["fv_paper"]), represent, dataset, sizes, hyper, student_t,
-                                   paper_protocol="factor_vae" in measures))
-        train = test = None  # MIG's sample of the ground truth, drawn once for every measure that needs one
-        if {"mig", "dci", "dlib_suite", "irs"} & set(measures) or ("block_mig" in measures and dataset is not None):
-            train = tuple(map(np.asarray, sample_codes_and_factors(k["mig"], represent, dataset,
-                                                                    sizes.mig_points or 10_000)))
-        if {"dci", "dlib_suite"} & set(measures):
-            test = tuple(map(np.asarray, sample_codes_and_factors(k["test"], represent, dataset, sizes.test_points)))
-        if "mig" in measures:
-            out["mig"] = float(mig(*train))
-        if "mig_sampled" in measures:  # its own key: the 8 above stay what they were
-            out["mig_sampled"] = _mig_sampled(jax.random.fold_in(key, 8), c, params, setup.posterior, truth, sizes)
-        if "dci" in measures and "dlib_suite" not in measures:
-            out.update(_dci(sizes, train, test))
-        if "dlib_suite" in measures:
-            out.update(_dlib_suite(k["beta_vae"], represent, dataset, sizes, train, test))
-        if "irs" in measures:  # disentanglement_lib's protocol: the sampled factors in 20 histogram bins
-            out["irs"] = irs(train[0], histogram_discretize(train[1], num_bins=20))
-        if "block_mig" in measures:  # without a ground truth: the evaluation points and their labels
-            sample = train or (codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]))
-            out.update(_block_mig(*sample, blocks, factor_groups(setup)))
+        out.update(_factor_vae_scores(k, represent, dataset, sizes, hyper, measures, student_t))
+        sampled_mig = lambda: _mig_sampled(jax.random.fold_in(key, 8), c, params, setup.posterior, truth, sizes)  # noqa: E731
+        out.update(_supervised_scores_of_samples(k, represent, dataset, sizes, measures, codes, setup, blocks,
+                                                 sampled_mig))
         if "clustering" in measures:
             prior = setup.model(params, hyper, x_eval[:2]).prior
             scores = clustering_scores(codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]), prior=prior)
@@ -375,6 +357,44 @@ def make_evaluator(setup, sizes: EvalSizes = EvalSizes(), measures: tuple[str, .
         return out
 
     return evaluate
+
+
+def _factor_vae_scores(keys: dict, represent, dataset, sizes: EvalSizes, hyper, measures, student_t: bool) -> dict:
+    """FactorVAE (both protocols with ``factor_vae``, disentanglement_lib's alone with ``factor_vae_dlib``)."""
+    if "factor_vae" not in measures and "factor_vae_dlib" not in measures:
+        return {}
+    return _factor_vae((keys["fv_dlib"], keys["fv_paper"]), represent, dataset, sizes, hyper, student_t,
+                       paper_protocol="factor_vae" in measures)
+
+
+def _supervised_scores_of_samples(keys: dict, represent, dataset, sizes: EvalSizes, measures, codes, setup,
+                                  blocks, sampled_mig: Callable[[], float]) -> dict:
+    """MIG, Chen et al.'s MIG, DCI, the disentanglement_lib suite, IRS and block MIG, in that order.
+
+    MIG's sample (``mig_points`` codes and factors) is drawn once for every measure that needs it, and the
+    test sample (``test_points``) once for DCI and the suite; ``sampled_mig()`` computes ``mig_sampled``
+    (over the whole grid, with its own key).
+    """
+    out, train, test = {}, None, None
+    if {"mig", "dci", "dlib_suite", "irs"} & set(measures) or ("block_mig" in measures and dataset is not None):
+        train = tuple(map(np.asarray, sample_codes_and_factors(keys["mig"], represent, dataset,
+                                                                sizes.mig_points or 10_000)))
+    if {"dci", "dlib_suite"} & set(measures):
+        test = tuple(map(np.asarray, sample_codes_and_factors(keys["test"], represent, dataset, sizes.test_points)))
+    if "mig" in measures:
+        out["mig"] = float(mig(*train))
+    if "mig_sampled" in measures:
+        out["mig_sampled"] = sampled_mig()
+    if "dci" in measures and "dlib_suite" not in measures:
+        out.update(_dci(sizes, train, test))
+    if "dlib_suite" in measures:
+        out.update(_dlib_suite(keys["beta_vae"], represent, dataset, sizes, train, test))
+    if "irs" in measures:  # disentanglement_lib's protocol: the sampled factors in 20 histogram bins
+        out["irs"] = irs(train[0], histogram_discretize(train[1], num_bins=20))
+    if "block_mig" in measures:  # without a ground truth: the evaluation points and their labels
+        sample = train or (codes, np.asarray(setup.data.eval_labels[: sizes.eval_points]))
+        out.update(_block_mig(*sample, blocks, factor_groups(setup)))
+    return out
 
 
 def _check_measures(setup, measures: tuple[str, ...], blocks=None) -> None:
