@@ -682,6 +682,26 @@ def _read_norb_expecting(path: str, dtype, ndim: int, what: str) -> np.ndarray:
     return array
 
 
+def _read_norb_split(directory: str, chunk: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One split's ``dat`` [N, 2, H, H] uint8, ``cat`` [N] and ``info`` [N, 4] int32, checked against each other."""
+    dat_path, cat_path, info_path = (_find_norb(directory, f"{chunk}-{part}.mat") for part in ("dat", "cat", "info"))
+    dat = _read_norb_expecting(dat_path, np.uint8, 4, "uint8 images [N, 2, 96, 96]")
+    if dat.shape[1] != 2 or dat.shape[2] != dat.shape[3] or dat.shape[0] < 1 or dat.shape[2] < 1:
+        raise ValueError(f"{dat_path!r}: images have shape {dat.shape}, expected [N, 2, H, H] (published [N, 2, 96, 96])")
+    cat = _read_norb_expecting(cat_path, np.int32, 1, "int32 categories [N]")
+    info = _read_norb_expecting(info_path, np.int32, 2, "int32 info [N, 4]")
+    if info.shape[1] != 4:
+        raise ValueError(f"{info_path!r}: info has shape {info.shape}, expected [N, 4]")
+    if not len(dat) == len(cat) == len(info):
+        raise ValueError(f"{dat_path!r}: {len(dat)} images but {len(cat)} categories and {len(info)} info rows")
+    if cat.min() < 0 or info.min() < 0:
+        raise ValueError(f"{cat_path!r} / {info_path!r}: negative category or info value")
+    if np.any(info[:, 2] % 2):
+        odd = int(info[info[:, 2] % 2 == 1, 2][0])
+        raise ValueError(f"{info_path!r}: azimuths must be even (0, 2, …, 34); found {odd}")
+    return dat, cat, info
+
+
 def load_smallnorb(path, *, size: int = IMAGE_SIZE, splits: Sequence[str] = ("training", "testing")) -> StoredGrid:
     """Load and validate smallNORB (LeCun et al. 2004) from its binary matrix files.
 
@@ -722,31 +742,11 @@ def load_smallnorb(path, *, size: int = IMAGE_SIZE, splits: Sequence[str] = ("tr
     unknown = [s for s in splits if s not in SMALLNORB_CHUNKS]
     if unknown or not splits:
         raise ValueError(f"smallNORB splits must be a non-empty subset of {list(SMALLNORB_CHUNKS)}; got {list(splits)}")
-    images, labels, where = [], [], []
+    images, labels = [], []
     for split in splits:
-        chunk = SMALLNORB_CHUNKS[split]
-        dat_path, cat_path, info_path = (
-            _find_norb(directory, f"{chunk}-{part}.mat") for part in ("dat", "cat", "info")
-        )
-        dat = _read_norb_expecting(dat_path, np.uint8, 4, "uint8 images [N, 2, 96, 96]")
-        if dat.shape[1] != 2 or dat.shape[2] != dat.shape[3] or dat.shape[0] < 1 or dat.shape[2] < 1:
-            raise ValueError(
-                f"{dat_path!r}: images have shape {dat.shape}, expected [N, 2, H, H] (published [N, 2, 96, 96])"
-            )
-        cat = _read_norb_expecting(cat_path, np.int32, 1, "int32 categories [N]")
-        info = _read_norb_expecting(info_path, np.int32, 2, "int32 info [N, 4]")
-        if info.shape[1] != 4:
-            raise ValueError(f"{info_path!r}: info has shape {info.shape}, expected [N, 4]")
-        if not len(dat) == len(cat) == len(info):
-            raise ValueError(f"{dat_path!r}: {len(dat)} images but {len(cat)} categories and {len(info)} info rows")
-        if cat.min() < 0 or info.min() < 0:
-            raise ValueError(f"{cat_path!r} / {info_path!r}: negative category or info value")
-        if np.any(info[:, 2] % 2):
-            odd = int(info[info[:, 2] % 2 == 1, 2][0])
-            raise ValueError(f"{info_path!r}: azimuths must be even (0, 2, …, 34); found {odd}")
+        dat, cat, info = _read_norb_split(directory, SMALLNORB_CHUNKS[split])
         images.append(_resize_uint8(dat[:, 0, :, :, None], size))
         labels.append(np.column_stack([cat, info]))
-        where.append(dat_path)
     labels = np.concatenate(labels).astype(np.int32)  # [N, 5]: category, instance, elevation, azimuth, lighting
     factors = np.stack([labels[:, 0], labels[:, 2], labels[:, 3] // 2, labels[:, 4]], axis=1)
     sizes = tuple(int(m) + 1 for m in factors.max(axis=0))
