@@ -71,16 +71,54 @@ from decompvae.metrics.subspace import block_mig
 from decompvae.metrics.unsupervised import unsupervised_scores
 from decompvae.priors import PRIORS
 
-__all__ = ["MEASURES", "EvalSizes", "applicable_measures", "gaussianise", "make_evaluator"]
-
-MEASURES = ("terms", "iwae", "overlap", "hoyer", "factor_vae", "factor_vae_dlib", "mig", "mig_sampled", "dci",
-            "dlib_suite", "clustering", "block_mig", "irs", "unsupervised")
-
-#: Measures that need a ground-truth data set (``data.ground_truth``).
-GROUND_TRUTH_MEASURES = ("factor_vae", "factor_vae_dlib", "mig", "mig_sampled", "dci", "dlib_suite", "irs")
+__all__ = ["MEASURES", "MEASURE_SPECS", "EvalSizes", "MeasureSpec", "Requirement", "applicable_measures",
+           "gaussianise", "make_evaluator"]
 
 #: Priors whose components define clusters (:attr:`decompvae.priors.PriorSpec.clusters`).
 MIXTURE_PRIORS = tuple(name for name, spec in PRIORS.items() if spec.clusters)
+
+
+class Requirement(NamedTuple):
+    """What a measure needs of a run: ``holds(setup, blocks) -> bool``, and the error's words when it does not."""
+
+    holds: Callable[[Any, tuple[int, ...] | None], bool]
+    message: str
+
+
+GROUND_TRUTH = Requirement(lambda setup, blocks: setup.data.ground_truth is not None,
+                           "ground-truth data (data.name='dsprites', 'dsprites_file' or 'dsprites_pair')")
+TWO_LATENTS = Requirement(lambda setup, blocks: setup.config.model.latent_dim >= 2, "at least 2 latent dimensions")
+MIXTURE_PRIOR = Requirement(lambda setup, blocks: PRIORS[setup.config.model.prior].clusters,
+                            f"a mixture prior {MIXTURE_PRIORS}")
+LABELS = Requirement(lambda setup, blocks: setup.data.eval_labels is not None, "labelled evaluation points")
+GROUPS_AND_BLOCKS = Requirement(
+    lambda setup, blocks: factor_groups(setup) is not None and blocks is not None,
+    "factor groups (data.name='dsprites_pair' or 'hierarchical_toy') and latent blocks (a block or hierarchical "
+    "prior, or latent_blocks)")
+
+
+class MeasureSpec(NamedTuple):
+    """A registered measure: what it needs, and whether a run gets it by default (:func:`applicable_measures`)."""
+
+    needs: tuple[Requirement, ...] = ()
+    default: bool = True
+
+
+#: Measure name → :class:`MeasureSpec`, in the order :func:`applicable_measures` lists them. ``factor_vae`` holds
+#: ``factor_vae_dlib`` and ``dlib_suite`` holds ``dci``, so those two are not defaults; nor is ``mig_sampled``
+#: (a GPU-sized job over the whole grid).
+MEASURE_SPECS: dict[str, MeasureSpec] = {
+    "terms": MeasureSpec(), "iwae": MeasureSpec(), "overlap": MeasureSpec(), "hoyer": MeasureSpec(),
+    "unsupervised": MeasureSpec((TWO_LATENTS,)),
+    "factor_vae": MeasureSpec((GROUND_TRUTH,)), "factor_vae_dlib": MeasureSpec((GROUND_TRUTH,), default=False),
+    "mig": MeasureSpec((GROUND_TRUTH,)), "mig_sampled": MeasureSpec((GROUND_TRUTH,), default=False),
+    "dci": MeasureSpec((GROUND_TRUTH,), default=False), "dlib_suite": MeasureSpec((GROUND_TRUTH,)),
+    "irs": MeasureSpec((GROUND_TRUTH,)),
+    "clustering": MeasureSpec((MIXTURE_PRIOR, LABELS)),
+    "block_mig": MeasureSpec((GROUPS_AND_BLOCKS,)),
+}
+
+MEASURES = tuple(MEASURE_SPECS)
 
 
 class EvalSizes(NamedTuple):
@@ -130,15 +168,10 @@ class EvalSizes(NamedTuple):
 
 
 def applicable_measures(setup) -> tuple[str, ...]:
-    """Every measure that applies to a run (a :class:`decompvae.build.RunSetup`)."""
-    found = ["terms", "iwae", "overlap", "hoyer"] + (["unsupervised"] if setup.config.model.latent_dim >= 2 else [])
-    if setup.data.ground_truth is not None:  # factor_vae and dlib_suite hold factor_vae_dlib and dci
-        found += [m for m in GROUND_TRUTH_MEASURES if m not in ("factor_vae_dlib", "dci", "mig_sampled")]
-    if PRIORS[setup.config.model.prior].clusters and setup.data.eval_labels is not None:
-        found.append("clustering")
-    if factor_groups(setup) is not None and prior_blocks(setup.config.model) is not None:
-        found.append("block_mig")
-    return tuple(found)
+    """Every default measure whose needs the run meets (a :class:`decompvae.build.RunSetup`)."""
+    blocks = prior_blocks(setup.config.model)
+    return tuple(name for name, spec in MEASURE_SPECS.items()
+                 if spec.default and all(need.holds(setup, blocks) for need in spec.needs))
 
 
 def factor_groups(setup) -> tuple[tuple[int, ...], ...] | None:
@@ -399,17 +432,10 @@ def _supervised_scores_of_samples(keys: dict, represent, dataset, sizes: EvalSiz
 
 def _check_measures(setup, measures: tuple[str, ...], blocks=None) -> None:
     for name in measures:
-        if name not in MEASURES:
+        if name not in MEASURE_SPECS:
             raise ValueError(f"measures: {name!r} is not one of {MEASURES}")
-        if name in GROUND_TRUTH_MEASURES and setup.data.ground_truth is None:
-            raise ValueError(f"measure {name!r} needs ground-truth data "
-                             "(data.name='dsprites', 'dsprites_file' or 'dsprites_pair')")
-        if name == "block_mig" and (factor_groups(setup) is None or blocks is None):
-            raise ValueError("measure 'block_mig' needs factor groups (data.name='dsprites_pair' or "
-                             "'hierarchical_toy') and latent blocks (a block or hierarchical prior, or latent_blocks)")
-        if name == "unsupervised" and setup.config.model.latent_dim < 2:
-            raise ValueError("measure 'unsupervised' needs at least 2 latent dimensions; "
-                             f"got model.latent_dim={setup.config.model.latent_dim}")
-        if name == "clustering" and not PRIORS[setup.config.model.prior].clusters:
-            raise ValueError(f"measure 'clustering' needs a mixture prior {MIXTURE_PRIORS}; "
-                             f"got model.prior={setup.config.model.prior!r}")
+        for need in MEASURE_SPECS[name].needs:
+            if not need.holds(setup, blocks):
+                raise ValueError(f"measure {name!r} needs {need.message}; got data.name={setup.config.data.name!r}, "
+                                 f"model.prior={setup.config.model.prior!r}, "
+                                 f"model.latent_dim={setup.config.model.latent_dim}")
