@@ -263,3 +263,14 @@ def test_the_readme_table_quotes_each_summarys_budget(tmp_path):
     text = write_readme(descriptions, tmp_path).read_text()
     assert f"| [rotation](#rotation) | {descriptions['rotation']} | reproduced | 1,536,000 images (2.08 epochs" in text
     assert f"| [overlap](#overlap) | {descriptions['overlap']} | not run | — |" in text
+
+
+def test_the_rebased_budget_is_read_off_the_calibration_curve():
+    from decompvae.reproduce.calibration import images_to_fraction
+
+    curve = [(0, 0.0, 0.01), (256_000, 0.04, 0.05), (512_000, 0.06, 0.06), (768_000, 0.07, 0.08), (1_024_000, 0.08, 0.08)]
+    points = [{"method": "beta_vae", "beta": 4.0, "images_seen": x, "mig": m} for x, *seeds in curve for m in seeds]
+    # mean MIG 0.005, 0.045, 0.06, 0.075, 0.08: 80% of 0.08 = 0.064, first reached at 768,000 images
+    assert images_to_fraction(points, ("beta_vae", 4.0), 0.8) == 768_000
+    assert images_to_fraction(points, ("beta_vae", 4.0), 0.6) == 512_000  # 0.048 ≤ 0.06
+    assert images_to_fraction(points, ("beta_tcvae", 1.0), 0.8) is None

@@ -133,7 +133,8 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
              f"**Finding ({combine([r['verdict'] for r in results])}).**", "", _targets_table(results), "",
              "Final scores, means ± 95% CI (t) over seeds:", "", markdown_table(groups, GROUP_BY, metrics, HEADERS), "",
              "Beside the published figures (best reported per method; InfoGAN-CR, Table 1):", "",
-             _published_table(groups), "", "![curves](curves.png)", "", _projection(curves)]
+             _published_table(groups), "", "![curves](curves.png)", "", _projection(curves), "",
+             _rebased_budget(curves)]
     (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 
@@ -193,6 +194,38 @@ def _published_table(groups: list[dict]) -> str:
         lines.append(f"| {method} (β = {best['beta']:g}) | {HEADERS[metric]} | {format_value(mean, best[f'{metric}_ci'])} "
                      f"| {published:.2f} | {mean - published:+.3f} |")
     return "\n".join(lines)
+
+
+#: The curve that sets the rebased profiles' budget (docs: ``decompvae.reproduce._dsprites.CALIBRATED_CPU``).
+BUDGET_CURVE, BUDGET_FRACTION = ("beta_vae", 4.0), 0.8
+
+
+def images_to_fraction(points: list[dict], group: tuple, fraction: float, metric: str = "mig") -> int | None:
+    """The images at the first evaluation where the group's mean ``metric`` reached ``fraction`` of its final value.
+
+    Args:
+      points: curve rows (``method``, ``beta``, ``images_seen``, ``metric``), one per network and evaluation.
+      group: ``(method, β)``.
+      fraction: e.g. 0.8.
+
+    Returns:
+      Images seen, or None when the group has no curve (or a final value ≤ 0).
+    """
+    series = curve_series(points, ("method", "beta"), metric).get(tuple(group))
+    if series is None or series[1][-1] <= 0:
+        return None
+    x, mean = series
+    return int(x[np.argmax(mean >= fraction * mean[-1])])
+
+
+def _rebased_budget(points: list[dict]) -> str:
+    images = images_to_fraction(points, BUDGET_CURVE, BUDGET_FRACTION)
+    if images is None:
+        return ""
+    method, beta = BUDGET_CURVE
+    return (f"The {method} β = {beta:g} mean MIG first reached {BUDGET_FRACTION:.0%} of its final value after "
+            f"{images:,} images: the profiles rebased on this recipe train each network on at least that many, and "
+            "never fewer than 1.5 M (rotation and heavy_tails: 1,536,000).")
 
 
 def _projection(points: list[dict]) -> str:
