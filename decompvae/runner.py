@@ -31,7 +31,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -98,6 +98,34 @@ class _Members(NamedTuple):
     labels: list[str]
 
 
+class _Options(NamedTuple):
+    """How :func:`run` was asked to run (its keyword arguments)."""
+
+    resume: bool
+    progress: bool
+    stop_after: int | None
+    figures: bool
+    echo: Callable[[str], None]
+
+
+class _Program(NamedTuple):
+    """What the training loop trains: the built run, its compiled sweep, its stacked members and its data."""
+
+    setup: RunSetup
+    sweep: Any
+    members: _Members
+    data: Any
+
+
+class _Writers(NamedTuple):
+    """Where the training loop writes and listens: checkpoints, logs, stop signals, the curve evaluator."""
+
+    checkpointer: Any
+    logs: Any
+    stops: Any
+    curve: Callable | None
+
+
 def run(
     config: Config,
     *,
@@ -139,7 +167,8 @@ def run(
     lock = RunLock(config.output_dir)
     on_writer(lock.acquire)  # process 0 writes; the others never touch output_dir
     try:
-        return _run_locked(config, resume, progress, stop_after, figures, echo if is_writer() else _quiet)
+        options = _Options(resume, progress, stop_after, figures, echo if is_writer() else _quiet)
+        return _run_locked(config, options)
     finally:
         lock.release()
 
@@ -148,10 +177,10 @@ def _quiet(message: str) -> None:
     """The echo of processes other than the writer."""
 
 
-def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResult:
+def _run_locked(config: Config, options: _Options) -> RunResult:
     """Prepare, resume, train chunk by chunk, write the outputs."""
-    out = Path(config.output_dir)
-    on_writer(outputs.start_output, config, resume)
+    out, echo = Path(config.output_dir), options.echo
+    on_writer(outputs.start_output, config, options.resume)
     setup = build(config)
     on_writer(outputs.write_members, out / "members.csv", setup.members,
               setup.member_indices if config.sweep.shard else None)
@@ -161,16 +190,16 @@ def _run_locked(config, resume, progress, stop_after, figures, echo) -> RunResul
     checkpointer = on_writer(Checkpointer, out / "checkpoints", writer=True)  # None on the other processes
     tensorboard = None
     try:
-        step, state = _initial_state(sweep, members, checkpointer, resume, echo, out)
+        step, state = _initial_state(sweep, members, checkpointer, options.resume, echo, out)
         on_writer(outputs.continue_output, out, step, config.train.steps)
         if config.train.tensorboard:
             tensorboard = on_writer(TensorBoardLog, out / TENSORBOARD_DIR, members.labels, start_step=step or None)
         logs = _Logs(out / "log.jsonl", tensorboard, out / outputs.CURVE_FILE)
         curve = make_curve(setup) if config.train.eval_every else None
         with StopRequests() as stops:
-            state, step = _train(setup, sweep, state, step, members, data, (checkpointer, logs, stops, curve),
-                                 progress, stop_after, echo)
-        return _finish(setup, to_host(state), members, out, step, figures, logs)
+            state, step = _train(_Program(setup, sweep, members, data), state, step,
+                                 _Writers(checkpointer, logs, stops, curve), options)
+        return _finish(setup, to_host(state), members, out, step, options.figures, logs)
     finally:
         for closing in (checkpointer, tensorboard):
             if closing is not None:
@@ -288,19 +317,21 @@ def _stop_signal(stops: StopRequests) -> int | None:
     return int(distributed.broadcast(np.asarray(stops.first or 0))) or None
 
 
-def _train(setup, sweep, state, step, members: _Members, data, writers, progress, stop_after, echo):
+def _train(program: _Program, state: TrainState, step: int, writers: _Writers,
+           options: _Options) -> tuple[TrainState, int]:
     """The training loop: chunks, log rows, divergence policy, progress bar, checkpoints, stop signals."""
-    (checkpointer, logs, stops, curve), t, writer = writers, setup.config.train, is_writer()
-    out = Path(setup.config.output_dir)
+    (setup, sweep, members, data), (checkpointer, logs, stops, curve) = program, writers
+    t, writer, out = setup.config.train, is_writer(), Path(setup.config.output_dir)
     every_checkpoint = max(t.checkpoint_every // t.log_every, 1) * t.log_every
     last_checkpoint = step if step else None
-    policy = _DivergencePolicy(members.labels, state, out, echo)
+    policy = _DivergencePolicy(members.labels, state, out, options.echo)
     if curve is not None and step == 0:
         _evaluate_curve(curve, 0, state, members, logs)
-    bar = tqdm(total=t.steps, initial=step, disable=not progress or not writer, file=sys.stderr,
+    bar = tqdm(total=t.steps, initial=step, disable=not options.progress or not writer, file=sys.stderr,
                desc=f"{len(members.labels)} member(s)")
     with bar:
-        for step, state, info in _chunks(sweep, state, members.hyper, data, step, t.steps, t.log_every, stop_after):
+        for step, state, info in _chunks(sweep, state, members.hyper, data, step, t.steps, t.log_every,
+                                         options.stop_after):
             diverged_at = np.asarray(to_host(state.diverged_at))
             logs.write(step, outputs.log_rows(step, info, diverged_at))
             if curve is not None and step % t.eval_every == 0:  # before the checkpoint: a resume keeps its rows
