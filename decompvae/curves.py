@@ -37,6 +37,7 @@ from decompvae.build import RunSetup
 from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.objective import Hyperparams
 from decompvae.outputs import CURVE_FILE, CURVE_META, read_jsonl
+from decompvae.sweep import take_member
 from decompvae.train import TrainState, model_params
 
 __all__ = ["CURVE_FILE", "CURVE_META", "curve_measures", "curve_sizes", "make_curve", "read_curves"]
@@ -78,7 +79,7 @@ def make_curve(setup: RunSetup) -> Callable[[int, TrainState, Hyperparams], list
             if diverged_at[i] >= 0:  # a diverged member's curve ends where it diverged
                 continue
             start = time.perf_counter()
-            member = jax.tree.map(lambda a: a[i], (params, hyper))
+            member = take_member((params, hyper), i)
             row = {"step": int(step), "images": int(step) * batch, "member": i}
             row.update(evaluate(jax.random.key(index), *member))
             row["seconds"] = round(time.perf_counter() - start, 3)

@@ -33,7 +33,7 @@ from decompvae.metrics.suite import EvalSizes, applicable_measures, make_evaluat
 from decompvae.metrics.udr import udr_of_members
 from decompvae.objective import Hyperparams
 from decompvae.report import write_report
-from decompvae.sweep import init_members, make_sweep, member_label, stack_members
+from decompvae.sweep import init_members, make_sweep, member_label, stack_members, take_member
 from decompvae.train import TrainState, model_params
 
 __all__ = ["UDR_POINTS", "evaluate_run", "format_metrics", "load_run", "main", "seed_groups", "udr_of_run"]
@@ -135,7 +135,7 @@ def evaluate_run(run_dir, members: list[int] | None = None, *, quick: bool = Fal
     rows = []
     for i in selected:
         start = time.perf_counter()
-        params, h = (jax.tree.map(lambda a: a[i], tree) for tree in (model_params(state), hyper))
+        params, h = take_member((model_params(state), hyper), i)
         row = {"member": i, "label": member_label(setup.members[i]), "step": int(step),
                "diverged_at": int(state.diverged_at[i])}
         row.update(evaluate(jax.random.key(setup.member_indices[i]), params, h))

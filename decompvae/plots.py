@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from decompvae.sweep import member_label
+from decompvae.sweep import member_label, take_member
 
 __all__ = ["latent_scatter", "pyplot", "reconstructions", "run_figures", "traversals"]
 
@@ -36,7 +36,7 @@ def _image(mean) -> np.ndarray:
 
 
 def _member(state, i):
-    return jax.tree.map(lambda a: a[i], state.params)
+    return take_member(state.params, i)
 
 
 def reconstructions(setup, state, labels: list[str], path: Path, n_images: int = 8) -> Path:

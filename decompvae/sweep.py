@@ -36,7 +36,8 @@ from decompvae.train import StepInfo, Trainer, TrainState
 
 Array = jax.Array
 
-__all__ = ["Grid", "Sweep", "make_sweep", "member_label", "resolve_vectorize", "stack_members", "sweep_mesh"]
+__all__ = ["Grid", "Sweep", "make_sweep", "member_label", "resolve_vectorize", "stack_members", "sweep_mesh",
+           "take_member"]
 
 SWEEP_AXIS = "sweep"
 #: Members vmapped together on CPU by default (:func:`resolve_vectorize`; None = all). One at a time
@@ -233,6 +234,11 @@ def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str
     learning_rates = jnp.asarray([float(m["learning_rate"]) for m in members], jnp.float32)
     keys = jnp.stack([jax.random.key_data(jax.random.key(int(m["seed"]))) for m in members])
     return hyper, learning_rates, keys
+
+
+def take_member(tree, i: int):
+    """Member ``i`` of a stacked pytree (leading axis N): ``Hyperparams``, parameters, a ``TrainState``."""
+    return jax.tree.map(lambda a: a[i], tree)
 
 
 def sweep_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:

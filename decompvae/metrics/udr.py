@@ -42,6 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from decompvae._checks import check_choice, check_dim
 from decompvae.metrics._common import as_codes
 from decompvae.posteriors import marginal_log_prob
+from decompvae.sweep import take_member
 
 __all__ = [
     "CORRELATIONS",
@@ -210,7 +211,7 @@ def member_codes_and_kl(key, setup, params, hyper, x, *, members=None, num_sampl
 
     codes, kls = [], []
     for i in range(len(setup.members)) if members is None else members:
-        p, h = (jax.tree.map(lambda a: a[i], tree) for tree in (params, hyper))
+        p, h = take_member((params, hyper), i)
         parts = [batch(jax.random.fold_in(jax.random.fold_in(key, i), s), p, h, jnp.asarray(x[s: s + batch_size]))
                  for s in range(0, len(x), batch_size)]
         codes.append(np.concatenate([np.asarray(c) for c, _ in parts]))

@@ -11,13 +11,13 @@ import csv
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
-import jax
 import numpy as np
 
 from decompvae import runner
 from decompvae.config import Config
 from decompvae.plots import pyplot
 from decompvae.stats import CONFIDENCE, mean_ci
+from decompvae.sweep import take_member
 from decompvae.train import model_params
 
 __all__ = [
@@ -78,8 +78,7 @@ def member_slices(result) -> Iterable[tuple[int, dict, Any, Any, int]]:
     so a shard's members keep the evaluation keys and row numbers the unsharded run gives them.
     """
     for i, member in enumerate(result.setup.members):
-        params = jax.tree.map(lambda a: a[i], model_params(result.state))
-        hyper = jax.tree.map(lambda a: a[i], result.hyper)
+        params, hyper = take_member((model_params(result.state), result.hyper), i)
         yield result.setup.member_indices[i], member, params, hyper, int(result.state.diverged_at[i])
 
 
