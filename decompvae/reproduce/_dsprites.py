@@ -51,9 +51,10 @@ PROFILES = {
 
 #: The calibrated CPU recipe (dense [256, 256], batch 64, lr 5e-4: experiments/results/calibration-cpu/recipes.md) at
 #: the budget of the profiles rebased on it: at least 1.5 M images per network and at least the images at which the
-#: calibration's β-VAE (β = 4) mean MIG curve first reached 80% of its final value (768,000 at seed 0, the first
-#: shard's), rounded up to whole evaluations of 4,000 steps: 24,000 steps = 1,536,000 images (2.08 epochs). Every
-#: network is evaluated along the way (``train.eval_every``) so the summary shows its curve.
+#: calibration's β-VAE (β = 4) mean MIG curve first reached 80% of its final value (256,000 over its 3 seeds; 768,000
+#: at seed 0 alone, the figure the profile was first set from), rounded up to whole evaluations of 4,000 steps:
+#: 24,000 steps = 1,536,000 images (2.08 epochs). Every network is evaluated along the way (``train.eval_every``) so
+#: the summary shows its curve.
 CALIBRATED_CPU = {**PROFILES["cpu"], "hidden": [256, 256], "steps": 24_000, "eval_every": 4_000, "curve_points": 500}
 #: The tiny profile with curves (two evaluations), so the rebased experiments' curve path runs in the smoke test.
 TINY_WITH_CURVES = {**PROFILES["tiny"], "eval_every": 2, "curve_points": 32}
