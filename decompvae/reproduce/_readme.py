@@ -111,6 +111,15 @@ NOTES = {
                  "MIG near 0.1), and the hierarchical prior costs reconstruction. The float64 test shows the "
                  "objective prefers the true assignment for a linear-Gaussian model with the exact posterior; with "
                  "nonlinear networks and amortised Gaussian encoders that preference did not appear at this budget.",
+    "calibration": "The question before the paper's: does this trainer, on 2 CPU cores, reach the disentanglement "
+                   "the literature reports? The recipe (a dense [256, 256] network at batch 64) was chosen by a short "
+                   "search at equal training time, and every network saw 2.8 epochs, a seventh of "
+                   "disentanglement_lib's budget. FactorVAE scores reach the published ones (β-VAE at the published "
+                   "value, β-TCVAE above it); the MIGs do not yet: β-TCVAE sits near three quarters of its target "
+                   "and its curve has nearly flattened, while β-VAE's is still rising slowly, so the gap is one of "
+                   "budget and recipe rather than of the estimators (the sampled MIG, Chen et al.'s own, agrees with "
+                   "disentanglement_lib's within the seeds' spread). Three seeds leave wide intervals: the two MIG "
+                   "targets are inconclusive, not missed.",
 }
 
 ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails", "subspaces", "hierarchy"]
@@ -129,8 +138,9 @@ def budget_of(summary: str) -> str:
 
 
 def _relink(text: str, folder: str) -> str:
-    """Point the summary's relative image links at its results folder; demote its title."""
-    text = re.sub(r"!\[([^\]]*)\]\((?!https?:)([^)]+)\)", lambda m: f"![{m.group(1)}](results/{folder}/{m.group(2)})", text)
+    """Point the summary's relative image and file links at its results folder; demote its title."""
+    text = re.sub(r"(!?)\[([^\]]*)\]\((?!https?:|#|/)([^)]+)\)",
+                  lambda m: f"{m.group(1)}[{m.group(2)}](results/{folder}/{m.group(3)})", text)
     return re.sub(r"^# ", "### ", text, flags=re.M)
 
 

@@ -134,7 +134,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
              "Final scores, means ± 95% CI (t) over seeds:", "", markdown_table(groups, GROUP_BY, metrics, HEADERS), "",
              "Beside the published figures (best reported per method; InfoGAN-CR, Table 1):", "",
              _published_table(groups), "", "![curves](curves.png)", "", _projection(curves), "",
-             _rebased_budget(curves)]
+             _rebased_budget(curves), *_recipe_table(ctx.results_dir)]
     (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 
@@ -226,6 +226,16 @@ def _rebased_budget(points: list[dict]) -> str:
     return (f"The {method} β = {beta:g} mean MIG first reached {BUDGET_FRACTION:.0%} of its final value after "
             f"{images:,} images: the profiles rebased on this recipe train each network on at least that many, and "
             "never fewer than 1.5 M (rotation and heavy_tails: 1,536,000).")
+
+
+def _recipe_table(results_dir) -> list[str]:
+    """The recipe search's table (``recipes.md`` of experiments/calibration_recipes.py), where it was run."""
+    path = results_dir / "recipes.md"
+    if not path.is_file():
+        return []
+    table = [line for line in path.read_text().splitlines() if line.startswith("|")]
+    return ["", "How the recipe was chosen (`python experiments/calibration_recipes.py`: β-TCVAE under four recipes at "
+            "equal training time, one seed each; [recipes.md](recipes.md) has the rule and the timing):", "", *table]
 
 
 def _projection(points: list[dict]) -> str:
