@@ -15,7 +15,7 @@ import numpy as np
 from decompvae.curves import read_curves
 from decompvae.reproduce._common import pyplot, write_csv
 
-__all__ = ["COLUMNS", "PANELS", "curve_figure", "curve_rows", "curve_series", "member_curves", "write_curves"]
+__all__ = ["COLUMNS", "PANELS", "curve_figure", "curve_rows", "curve_series", "member_curves", "without_curves", "write_curves"]
 
 #: What each curve point holds after ``images_seen``.
 COLUMNS = ("recon", "kl", "mig", "factor_vae_dlib", "active_dims")
@@ -32,6 +32,11 @@ def member_curves(result, columns: Sequence[str] = COLUMNS) -> dict[int, list[di
 def curve_rows(rows: Sequence[dict], keys: Sequence[str]) -> list[dict]:
     """One row per network and evaluation: the network's ``keys`` columns, then the curve point."""
     return [{k: r[k] for k in keys} | point for r in rows for point in r.get("curve", ())]
+
+
+def without_curves(rows: Sequence[dict]) -> list[dict]:
+    """The rows without their ``curve`` entries: the final scores that go to metrics.csv and groups.csv."""
+    return [{k: v for k, v in r.items() if k != "curve"} for r in rows]
 
 
 def curve_series(rows: Sequence[dict], keys: Sequence[str], metric: str) -> dict:

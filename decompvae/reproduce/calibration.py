@@ -23,7 +23,7 @@ from decompvae.config import Config
 from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.reproduce._common import (Context, aggregate, budget_line, format_value, markdown_table, member_slices,
                                          write_csv)
-from decompvae.reproduce._curves import COLUMNS, curve_figure, curve_rows, curve_series, member_curves
+from decompvae.reproduce._curves import COLUMNS, curve_figure, curve_rows, curve_series, member_curves, without_curves
 from decompvae.reproduce._stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, combine
 
 TITLE = "Calibration: β-VAE and β-TCVAE on dSprites against the published scores"
@@ -116,7 +116,7 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
 
 def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     """metrics.csv, curves.csv, groups.csv, curves.png and summary.md from every network's row."""
-    final = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+    final = without_curves(rows)
     write_csv(ctx.results_dir / "metrics.csv", final)
     curves = curve_rows(rows, ("method", "beta", "alpha", "seed"))
     write_csv(ctx.results_dir / "curves.csv", curves)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decompvae.reproduce import _dsprites
 from decompvae.reproduce._common import Context, aggregate, markdown_table, write_csv
-from decompvae.reproduce._curves import write_curves
+from decompvae.reproduce._curves import without_curves, write_curves
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 from decompvae.reproduce.rotation import HEADERS, METRICS, PLOTTED, member_rows
 
@@ -60,7 +60,7 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
 def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     """metrics.csv, groups.csv, the figures (and curves) and summary.md from every network's row."""
     curves = write_curves(ctx.results_dir, rows, GROUP_BY)
-    rows = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+    rows = without_curves(rows)
     write_csv(ctx.results_dir / "metrics.csv", rows)
     groups = aggregate(rows, GROUP_BY, ALL_METRICS)
     write_csv(ctx.results_dir / "groups.csv", groups)

@@ -15,7 +15,7 @@ from scipy.special import softmax
 
 from decompvae.reproduce import _dsprites
 from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, write_csv
-from decompvae.reproduce._curves import member_curves, write_curves
+from decompvae.reproduce._curves import member_curves, without_curves, write_curves
 from decompvae.reproduce._stats import (
     Claim,
     PairedEffect,
@@ -105,7 +105,7 @@ def configs(settings: dict) -> dict:
 def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     """metrics.csv, groups.csv, the figures (and curves) and summary.md from every network's row."""
     curves = write_curves(ctx.results_dir, rows, GROUP_BY)
-    rows = [{k: v for k, v in r.items() if k != "curve"} for r in rows]
+    rows = without_curves(rows)
     write_csv(ctx.results_dir / "metrics.csv", rows)
     groups = aggregate(rows, GROUP_BY, METRICS)
     write_csv(ctx.results_dir / "groups.csv", groups)
