@@ -83,19 +83,19 @@ def _make_exclusive_kl(**options) -> Divergence:
     return lambda key, y, posterior, prior: exclusive_kl(y, posterior, prior, **options)
 
 
-def _make_mutual_information(**options) -> Divergence:
-    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
-    return lambda key, y, posterior, prior: mutual_information(y, posterior, **options)
+def _make_tc_term(term: Callable, *, uses_prior: bool) -> Callable[..., Divergence]:
+    """The builder of one of β-TCVAE's three terms (Chen et al. 2018, Eq. 2).
 
+    ``term(y, posterior[, prior], **options)`` is the estimator in :mod:`decompvae.divergences`.
+    """
 
-def _make_total_correlation(**options) -> Divergence:
-    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
-    return lambda key, y, posterior, prior: total_correlation(y, posterior, **options)
+    def make(**options) -> Divergence:
+        check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
+        if uses_prior:
+            return lambda key, y, posterior, prior: term(y, posterior, prior, **options)
+        return lambda key, y, posterior, prior: term(y, posterior, **options)
 
-
-def _make_dimensionwise_kl(**options) -> Divergence:
-    check_sampling(None, options.get("dataset_size"), options.get("sampling", "mws"))
-    return lambda key, y, posterior, prior: dimensionwise_kl(y, posterior, prior, **options)
+    return make
 
 
 _TC_OPTIONS = ("dataset_size", "sampling")
@@ -107,12 +107,12 @@ REGULARISERS: dict[str, KindSpec] = {
     "inclusive_kl": KindSpec(_make_inclusive_kl, ("num_samples",), example=lambda dim: {"num_samples": 8}),
     "exclusive_kl": KindSpec(_make_exclusive_kl, ("dataset_size",), from_run=("dataset_size",),
                              example=_TC_EXAMPLE),
-    "total_correlation": KindSpec(_make_total_correlation, _TC_OPTIONS, from_run=("dataset_size",),
-                                  mws_offset=lambda d: d - 1, example=_TC_EXAMPLE),
-    "mutual_information": KindSpec(_make_mutual_information, _TC_OPTIONS, from_run=("dataset_size",),
-                                   mws_offset=lambda d: 1, example=_TC_EXAMPLE),
-    "dimensionwise_kl": KindSpec(_make_dimensionwise_kl, _TC_OPTIONS, from_run=("dataset_size",),
-                                 mws_offset=lambda d: -d, example=_TC_EXAMPLE),
+    "total_correlation": KindSpec(_make_tc_term(total_correlation, uses_prior=False), _TC_OPTIONS,
+                                  from_run=("dataset_size",), mws_offset=lambda d: d - 1, example=_TC_EXAMPLE),
+    "mutual_information": KindSpec(_make_tc_term(mutual_information, uses_prior=False), _TC_OPTIONS,
+                                   from_run=("dataset_size",), mws_offset=lambda d: 1, example=_TC_EXAMPLE),
+    "dimensionwise_kl": KindSpec(_make_tc_term(dimensionwise_kl, uses_prior=True), _TC_OPTIONS,
+                                 from_run=("dataset_size",), mws_offset=lambda d: -d, example=_TC_EXAMPLE),
     "info_vae": KindSpec(_make_info_vae, ("kernel", "scales")),
     "dip_offdiagonal": KindSpec(functools.partial(methods.make_dip, "dip_offdiagonal"), ("variant",)),
     "dip_diagonal": KindSpec(functools.partial(methods.make_dip, "dip_diagonal"), ("variant",)),
