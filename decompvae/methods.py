@@ -25,7 +25,9 @@ VAEs", Eqs. 2 and 4 (β-TCVAE); Zhao et al. (2019), InfoVAE; Tolstikhin et al.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Sequence
+
+import functools
 
 import distrax
 import jax
@@ -162,6 +164,8 @@ class Method(NamedTuple):
       varied: the published symbol the grid varies and its values, e.g. ``("β", (1, 2, 4, 6, 8, 16))``.
       prior: the prior (a :data:`decompvae.priors.PRIORS` name).
       notes: how the paper's symbols map to ours.
+      at: ``at(values) -> grid``: keyword arguments of :class:`decompvae.sweep.Grid` that set the varied
+        symbol to each of ``values`` (``at(varied[1])`` gives ``grid``'s members on the axes it sets).
     """
 
     reference: str
@@ -175,14 +179,24 @@ class Method(NamedTuple):
     varied: tuple[str, tuple]
     prior: str = "isotropic"
     notes: str = ""
+    at: Callable[[Sequence[float]], dict] | None = None
 
 
 _LAMBDA_OD = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 _DIP = {"dip_offdiagonal": "dip_offdiagonal", "dip_diagonal": "dip_diagonal"}
 
 
-def _dip_grid(factor: float) -> dict:
-    return {"alpha": [{"dip_offdiagonal": lam, "dip_diagonal": factor * lam} for lam in _LAMBDA_OD]}
+def _dip_grid(factor: float, values: Sequence[float] = _LAMBDA_OD) -> dict:
+    return {"alpha": [{"dip_offdiagonal": float(lam), "dip_diagonal": factor * lam} for lam in values]}
+
+
+def _beta_at(values: Sequence[float]) -> dict:
+    return {"beta": [float(v) for v in values]}
+
+
+def _alpha_at(name: str, offset: float = 0.0) -> Callable[[Sequence[float]], dict]:
+    """The grid that sets ``alpha[name]`` = value + ``offset`` (e.g. β-TCVAE's α_tc = β − 1)."""
+    return lambda values: {"alpha": {name: [float(v) + offset for v in values]}}
 
 
 #: The methods by name (README table, ``configs/methods/<name>.toml``).
@@ -192,7 +206,7 @@ METHODS: dict[str, Method] = {
         formula="−E log p(x|z) + β·KL(q(z|x) ‖ p(z));  ours: β, no D",
         divergence={}, divergence_options={}, beta=1.0, alpha={}, divergence_params={},
         grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]},
-        varied=("β", (1, 2, 4, 6, 8, 16)),
+        varied=("β", (1, 2, 4, 6, 8, 16)), at=_beta_at,
     ),
     "annealed_vae": Method(
         reference="Burgess et al. (2018), Understanding disentangling in β-VAE, Eq. 8",
@@ -203,6 +217,7 @@ METHODS: dict[str, Method] = {
         grid={"beta": [0.0], "alpha": {"capacity": [1000.0]},
               "divergence_params": {"capacity.c_max": [5.0, 10.0, 25.0, 50.0, 75.0, 100.0]}},
         varied=("C_max", (5, 10, 25, 50, 75, 100)),
+        at=lambda values: {"divergence_params": {"capacity.c_max": [float(v) for v in values]}},
         notes="γ = 1000 and T = 100,000 steps fixed (unsupervised_study_v1); C_max traced, the step from the trainer",
     ),
     "factor_vae": Method(
@@ -213,7 +228,7 @@ METHODS: dict[str, Method] = {
         divergence_options={"factor_vae": {"latent_dim": None}},
         beta=1.0, alpha={"factor_vae": 10.0}, divergence_params={},
         grid={"alpha": {"factor_vae": [10.0, 20.0, 30.0, 40.0, 50.0, 100.0]}},
-        varied=("γ", (10, 20, 30, 40, 50, 100)),
+        varied=("γ", (10, 20, 30, 40, 50, 100)), at=_alpha_at("factor_vae"),
         notes="discriminator MLP 6×1000, leaky ReLU 0.2, Adam(1e-4, β₁ 0.5, β₂ 0.9), trained in the same step",
     ),
     "dip_vae_i": Method(
@@ -223,6 +238,7 @@ METHODS: dict[str, Method] = {
         divergence=dict(_DIP), divergence_options={k: {"variant": "i"} for k in _DIP},
         beta=1.0, alpha={"dip_offdiagonal": 1.0, "dip_diagonal": 10.0}, divergence_params={},
         grid=_dip_grid(10.0), varied=("λ_od", (1, 2, 5, 10, 20, 50)),
+        at=functools.partial(_dip_grid, 10.0),
         notes="λ_d = 10·λ_od (zipped pairs, one grid axis)",
     ),
     "dip_vae_ii": Method(
@@ -232,6 +248,7 @@ METHODS: dict[str, Method] = {
         divergence=dict(_DIP), divergence_options={k: {"variant": "ii"} for k in _DIP},
         beta=1.0, alpha={"dip_offdiagonal": 1.0, "dip_diagonal": 1.0}, divergence_params={},
         grid=_dip_grid(1.0), varied=("λ_od", (1, 2, 5, 10, 20, 50)),
+        at=functools.partial(_dip_grid, 1.0),
         notes="λ_d = λ_od (zipped pairs, one grid axis)",
     ),
     "beta_tcvae": Method(
@@ -242,7 +259,7 @@ METHODS: dict[str, Method] = {
         divergence_options={"total_correlation": {"dataset_size": None}},
         beta=1.0, alpha={"total_correlation": 5.0}, divergence_params={},
         grid={"alpha": {"total_correlation": [0.0, 1.0, 3.0, 5.0, 7.0, 9.0]}},
-        varied=("β", (1, 2, 4, 6, 8, 10)),
+        varied=("β", (1, 2, 4, 6, 8, 10)), at=_alpha_at("total_correlation", -1.0),
         notes="disentanglement_lib's form (closed-form KL, MWS TC); α_tc = β − 1",
     ),
     "beta_tcvae_decomposed": Method(
@@ -256,7 +273,7 @@ METHODS: dict[str, Method] = {
         divergence_params={},
         grid={"beta": [0.0], "alpha": {"mutual_information": [1.0], "dimensionwise_kl": [1.0],
                                        "total_correlation": [1.0, 2.0, 4.0, 6.0, 8.0, 10.0]}},
-        varied=("β", (1, 2, 4, 6, 8, 10)),
+        varied=("β", (1, 2, 4, 6, 8, 10)), at=_alpha_at("total_correlation"),
         notes="the three terms estimated and weighted separately; their sum is the Monte-Carlo KL",
     ),
     "info_vae": Method(
@@ -266,6 +283,7 @@ METHODS: dict[str, Method] = {
         divergence={"info_vae": "info_vae"}, divergence_options={"info_vae": {"kernel": "rbf"}},
         beta=1.0, alpha={"info_vae": 999.0}, divergence_params={},
         grid={"alpha": {"info_vae": [999.0]}}, varied=("λ", (1000,)),
+        at=_alpha_at("info_vae", -1.0),
         notes="Gaussian kernel exp(−‖a − b‖²/D²) as released; "
               "not in unsupervised_study_v1 (the published point only)",
     ),
@@ -274,14 +292,14 @@ METHODS: dict[str, Method] = {
         formula="c(x, G(z)) + λ·MMD_k(q(z), p(z)), IMQ k;  ours: β = 0, α_info_vae = λ, kernel imq",
         divergence={"info_vae": "info_vae"}, divergence_options={"info_vae": {"kernel": "imq"}},
         beta=0.0, alpha={"info_vae": 10.0}, divergence_params={},
-        grid={"beta": [0.0], "alpha": {"info_vae": [10.0]}}, varied=("λ", (10,)),
+        grid={"beta": [0.0], "alpha": {"info_vae": [10.0]}}, varied=("λ", (10,)), at=_alpha_at("info_vae"),
         notes="IMQ C = 2·D·s, s ∈ {0.1, …, 10}; λ = 10 (MNIST), 100 (CelebA); a stochastic encoder here",
     ),
     "decomposition": Method(
         reference="Mathieu et al. (2019), Disentangling Disentanglement in VAEs, Eq. 2",
         formula="−E log p(x|z) + β·KL(q(z|x) ‖ p(z)) + α·D(q(z), p(z));  ours: as written",
         divergence={}, divergence_options={}, beta=1.0, alpha={}, divergence_params={},
-        grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]}, varied=("β", (1, 2, 4, 6, 8, 16)),
+        grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]}, varied=("β", (1, 2, 4, 6, 8, 16)), at=_beta_at,
         prior="anisotropic_pca",
         notes="the paper's rotation-breaking prior on the β-VAE grid; add D_k to compose (e.g. mmd for sparsity)",
     ),

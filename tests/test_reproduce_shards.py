@@ -104,7 +104,7 @@ def test_sharded_experiments_have_the_protocol():
     for name in SHARDED:
         module = EXPERIMENTS[name].module
         assert all(callable(getattr(module, f)) for f in ("configs", "evaluate", "summarise")), name
-        assert set(module.GROUP_BY) <= {"prior", "beta", "df", "alpha", "method"}, name
+        assert set(module.GROUP_BY) <= {"prior", "beta", "df", "alpha", "method", "symbol", "value"}, name
 
 
 @pytest.mark.slow

@@ -39,8 +39,8 @@ from typing import NamedTuple
 from decompvae import runner
 from decompvae.config import check_shard
 from decompvae.report import write_reproduce_report
-from decompvae.reproduce import (calibration, clustering, heavy_tails, hierarchy, overlap, rotation, sparsity,
-                                 subspaces, theory)
+from decompvae.reproduce import (calibration, clustering, heavy_tails, hierarchy, methods, overlap, rotation,
+                                 sparsity, subspaces, theory)
 from decompvae.reproduce import _rows
 from decompvae.reproduce._common import Context, train
 from decompvae.reproduce._readme import write_readme
@@ -84,6 +84,9 @@ EXPERIMENTS = {
         Experiment("calibration", calibration,
                    "dSprites: β-VAE (β = 1, 4, 8) and β-TCVAE trained until disentanglement appears, against the "
                    "published MIG, FactorVAE and DCI"),
+        Experiment("methods", methods,
+                   "dSprites: every registered method at its published weight and a stronger one, calibrated recipe: "
+                   "MIG, FactorVAE, DCI, SAP (no verdict)"),
     )
 }
 
@@ -91,7 +94,7 @@ EXPERIMENTS = {
 #: The experiments that ``--shard I/N`` can split: each trains programs whose networks are evaluated one at a
 #: time (``configs``, ``evaluate``, ``summarise``). The others keep ``run``: clustering's and sparsity's figures need
 #: every network's parameters at once, and theory trains none.
-SHARDED = ("overlap", "rotation", "heavy_tails", "subspaces", "hierarchy", "calibration")
+SHARDED = ("overlap", "rotation", "heavy_tails", "subspaces", "hierarchy", "calibration", "methods")
 
 
 def _check_shardable(name: str) -> None:

@@ -25,7 +25,7 @@ from decompvae.config import Config
 from decompvae.reproduce._common import budget_line, ci_plot, pyplot
 from decompvae.metrics.suite import EvalSizes
 
-__all__ = ["CALIBRATED_CPU", "DSPRITES_IMAGES", "PROFILES", "RECON_LABEL", "base_config", "budget", "describe",
+__all__ = ["CALIBRATED_CPU", "DSPRITES_IMAGES", "PROFILES", "RECON_LABEL", "base_config", "base_dict", "budget", "describe",
            "eval_sizes", "metric_figure", "rebased_profiles", "tradeoff_figure"]
 
 #: dSprites is one grid of 737,280 images without a held-out split: the evaluation images are drawn from the
@@ -70,10 +70,17 @@ def rebased_profiles(**per_profile) -> dict:
 def base_config(settings: dict, *, prior: str, prior_params: dict | None = None, sweep: dict,
                 latent_dim: int = 10) -> Config:
     """A dSprites sweep config for one prior family (with training curves where ``settings`` has ``eval_every``)."""
+    return Config.from_dict(base_dict(settings, prior=prior, prior_params=prior_params, sweep=sweep,
+                                      latent_dim=latent_dim))
+
+
+def base_dict(settings: dict, *, prior: str, prior_params: dict | None = None, sweep: dict,
+              latent_dim: int = 10) -> dict:
+    """:func:`base_config` as the dict ``Config.from_dict`` reads (for an experiment that adds to it)."""
     steps = settings["steps"]
     curves = ({"eval_every": settings["eval_every"], "eval_points": settings["curve_points"]}
               if settings.get("eval_every") else {})
-    return Config.from_dict({
+    return {
         "data": {"name": "dsprites", "eval_points": settings["eval_points"]},
         "model": {"network": settings["network"], "latent_dim": latent_dim, "hidden": settings["hidden"],
                   "likelihood": "bernoulli", "prior": prior, "prior_params": prior_params or {}},
@@ -81,7 +88,7 @@ def base_config(settings: dict, *, prior: str, prior_params: dict | None = None,
                   "log_every": min(100 if steps < 10_000 else 1000, steps),
                   "checkpoint_every": min(steps, 500 if steps < 10_000 else 10_000), **curves},
         "sweep": {**sweep, "seed": list(range(settings["seeds"]))},
-    })
+    }
 
 
 def budget(settings: dict) -> list[str]:

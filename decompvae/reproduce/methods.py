@@ -1,0 +1,181 @@
+"""The field's methods side by side on dSprites, on the calibrated recipe (no claim, so no verdict).
+
+Every registered method (:data:`decompvae.methods.METHODS`: β-VAE, AnnealedVAE, FactorVAE, DIP-VAE-I/II,
+β-TCVAE and its three-term form, InfoVAE, WAE-MMD and the paper's decomposition objective, Mathieu et al.
+2019, Eq. 2) is trained at two values of the symbol its published grid varies — the value its paper used on
+dSprites and one stronger (:data:`WEIGHTS`) — with several seeds, one vmapped sweep per method. Every network is
+evaluated along the way (its training curve) and at the end: MIG and FactorVAE with disentanglement_lib's
+protocol, DCI, SAP, modularity and explicitness (``dlib_suite``), the label-free scores of the codes
+(``unsupervised``), the reconstruction and the KL. The published dSprites scores sit beside ours where they exist
+(:data:`decompvae.reproduce.calibration.PUBLISHED`).
+
+AnnealedVAE's capacity C = C_max·min(1, t/T) (Burgess et al. 2018, Eq. 8) reaches C_max after a third of the run,
+T = steps / 3, as the published schedule does (T = 100,000 of 300,000 steps).
+
+Profiles: ``tiny`` (smoke test), ``cpu`` (the calibrated recipe, 1,536,000 images per network; run it in shards,
+``--shard I/8``) and ``paper`` (the published convnet for 20 epochs: a GPU job).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from decompvae.config import Config
+from decompvae.methods import METHODS
+from decompvae.metrics.suite import make_evaluator
+from decompvae.reproduce import _dsprites
+from decompvae.reproduce._common import (Context, aggregate, ci_plot, format_value, markdown_table, member_slices,
+                                         pyplot, write_csv)
+from decompvae.reproduce._curves import member_curves, without_curves, write_curves
+from decompvae.reproduce.calibration import DLIB_SIZES, PUBLISHED, TINY_SIZES
+from decompvae.sweep import Grid
+
+TITLE = "The methods side by side on dSprites (calibrated recipe)"
+
+#: Method → (the value of its varied symbol its paper used on dSprites, one stronger), decided before the run.
+#: β-VAE β = 4 (Higgins et al. 2017); AnnealedVAE C_max = 25 nats at γ = 1000 (Burgess et al. 2018; stronger is a
+#: tighter capacity); FactorVAE γ = 40 and DIP-VAE λ_od = 10 (the middle of the grids Kim & Mnih 2018 and Kumar et
+#: al. 2018 swept on dSprites); β-TCVAE β = 6 (Chen et al. 2018); InfoVAE λ = 1,000 and WAE-MMD λ = 10 (their
+#: papers' MNIST values: neither reports dSprites; WAE's stronger 100 is its CelebA value); the decomposition
+#: objective β = 1 with the anisotropic prior (the paper's dSprites setting, §4).
+WEIGHTS = {"beta_vae": (4.0, 8.0), "annealed_vae": (25.0, 10.0), "factor_vae": (40.0, 100.0),
+           "dip_vae_i": (10.0, 50.0), "dip_vae_ii": (10.0, 50.0), "beta_tcvae": (6.0, 10.0),
+           "beta_tcvae_decomposed": (6.0, 10.0), "info_vae": (1000.0, 10_000.0), "wae_mmd": (10.0, 100.0),
+           "decomposition": (1.0, 4.0)}
+SEEDS = {"tiny": 1, "cpu": 3, "paper": 5}
+SIZES = {"tiny": TINY_SIZES, "cpu": DLIB_SIZES, "paper": DLIB_SIZES._replace(dci_points=10_000)}
+#: The tiny profile trains two methods (one with a discriminator in its train state, one with a step-dependent
+#: schedule); the others run the whole registry.
+METHOD_NAMES = {"tiny": ("factor_vae", "annealed_vae"), "cpu": tuple(WEIGHTS), "paper": tuple(WEIGHTS)}
+PROFILES = _dsprites.rebased_profiles(seeds=SEEDS, sizes=SIZES, methods=METHOD_NAMES)
+
+MEASURES = ("terms", "factor_vae_dlib", "mig", "dlib_suite", "unsupervised")
+GROUP_BY = ["method", "symbol", "value"]
+METRICS = ["mig", "factor_vae_dlib", "dci_disentanglement", "sap", "modularity", "gaussian_total_correlation",
+           "active_dims", "recon", "kl"]
+HEADERS = {"mig": "MIG", "factor_vae_dlib": "FactorVAE", "dci_disentanglement": "DCI", "sap": "SAP",
+           "modularity": "modularity", "gaussian_total_correlation": "TC (Gaussian, codes)",
+           "active_dims": "active dims", "recon": "recon", "kl": "KL"}
+#: Our names of the methods whose published dSprites scores :data:`PUBLISHED` holds.
+PUBLISHED_AS = {"beta_vae": "beta_vae", "beta_tcvae": "beta_tcvae"}
+
+
+def configs(settings: dict) -> dict:
+    """``{method: Config}``: one vmapped sweep per method over its two values × seeds."""
+    return {name: method_config(settings, name, WEIGHTS[name]) for name in settings["methods"]}
+
+
+def method_config(settings: dict, name: str, values) -> Config:
+    """The method's setting (:data:`decompvae.methods.METHODS`) on the profile's recipe, swept over ``values``."""
+    method, steps = METHODS[name], settings["steps"]
+    fill = {"dataset_size": 0, "latent_dim": 10}  # 0: N from the data set; D of the model
+    options = {k: {o: fill[o] if v is None else v for o, v in opts.items()}
+               for k, opts in method.divergence_options.items()}
+    if "capacity" in options:
+        options["capacity"]["num_steps"] = max(1, steps // 3)
+    config = _dsprites.base_dict(settings, prior=method.prior, sweep=method.at(values))
+    if method.divergence:
+        config["model"].update(divergence=method.divergence, divergence_options=options,
+                               divergence_params=method.divergence_params)
+    config["train"].update(beta=method.beta, alpha=method.alpha or 0.0)
+    return Config.from_dict(config)
+
+
+def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
+    """Final scores of every member of one method's sweep, each row with its training curve (``curve``)."""
+    sizes = settings["sizes"]._replace(eval_points=settings["eval_points"])
+    evaluator = make_evaluator(result.setup, sizes, MEASURES)
+    curves = member_curves(result)
+    rows = []
+    for index, member, params, hyper, diverged_at in member_slices(result):
+        row = {"method": variant, "symbol": METHODS[variant].varied[0], "value": value_of(variant, member),
+               "seed": member["seed"], "member": index, "diverged_at": diverged_at,
+               "images_seen": settings["steps"] * settings["batch"]}
+        row.update(evaluator(jax.random.key(3000 + index), params, hyper))
+        row["curve"] = curves.get(index, [])
+        rows.append(row)
+        ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {variant} member {index}")
+    return rows
+
+
+def value_of(name: str, member: dict) -> float:
+    """The value of the method's varied symbol (:data:`WEIGHTS`) that a grid member (a flat dict) was trained at."""
+    at = METHODS[name].at
+    probes = {v: Grid(**at([v])).members()[0] for v in WEIGHTS[name]}
+    first, second = probes.values()
+    keys = [k for k in first if first[k] != second.get(k)]
+    return next(v for v, probe in probes.items() if all(member[k] == probe[k] for k in keys))
+
+
+def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
+    """metrics.csv, groups.csv, methods.png, the curves and summary.md from every network's row."""
+    curves = write_curves(ctx.results_dir, rows, ["method", "value"])
+    rows = without_curves(rows)
+    write_csv(ctx.results_dir / "metrics.csv", rows)
+    metrics = [m for m in METRICS if all(m in r for r in rows)]
+    groups = aggregate(rows, GROUP_BY, metrics)
+    write_csv(ctx.results_dir / "groups.csv", groups)
+    figure(ctx.results_dir / "methods.png", groups, settings)
+    lines = [f"# {TITLE} — profile `{ctx.profile}`", "",
+             f"Command: `decompvae reproduce methods --profile {ctx.profile}` (cpu: in shards, `--shard I/8`). "
+             f"{describe(settings)}", *_dsprites.budget(settings), "",
+             "No claim is tested, so there is no verdict: the table says what each method gives on this recipe "
+             f"and budget. Means ± 95% CI (t) over {settings['seeds']} seed(s):", "",
+             markdown_table(groups, GROUP_BY, metrics, HEADERS), "", *published_lines(groups), "",
+             "![methods](methods.png)", *curves]
+    (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def describe(settings: dict) -> str:
+    """The methods, their values and the schedule, then the training and metric settings."""
+    values = "; ".join(f"{name} {METHODS[name].varied[0]} ∈ {{{', '.join(f'{v:g}' for v in WEIGHTS[name])}}}"
+                       for name in settings["methods"])
+    sizes = settings["sizes"]
+    return (f"Each method at the value its paper used on dSprites and one stronger: {values}. "
+            f"AnnealedVAE's capacity reaches C_max after steps / 3 = {max(1, settings['steps'] // 3):,} steps. "
+            f"{_dsprites.describe(settings, 'cpu', disentanglement=False)} MIG (20 bins) on {sizes.mig_points:,} "
+            f"points; FactorVAE (disentanglement_lib) {sizes.variance_points:,} variance points, "
+            f"{sizes.train_votes:,}/{sizes.eval_votes:,} votes of {sizes.points_per_vote}; DCI on "
+            f"{sizes.dci_points:,} training codes; SAP, modularity and explicitness on {sizes.mig_points:,} training "
+            f"and {sizes.test_points:,} test codes. UDR is not computed: it compares every seed's network with the "
+            "others, which a shard does not hold.")
+
+
+def published_lines(groups: list[dict]) -> list[str]:
+    """Our score at the published value beside the published dSprites score, where one exists."""
+    lines = ["| method | value | metric | ours | published |", "|---|---|---|---|---|"]
+    for name, published in PUBLISHED_AS.items():
+        group = next((g for g in groups if g["method"] == name and g["value"] == WEIGHTS[name][0]), None)
+        for (method, metric), score in PUBLISHED.items():
+            if method == published and group is not None and f"{metric}_mean" in group:
+                lines.append(f"| {name} | {group['symbol']} = {group['value']:g} | {HEADERS.get(metric, metric)} | "
+                             f"{format_value(group[f'{metric}_mean'], group[f'{metric}_ci'])} | {score:.2f} |")
+    if len(lines) == 2:
+        return []
+    return ["Beside the best published dSprites scores (as collected in InfoGAN-CR's Table 1; the published "
+            "networks trained longer on the convnet, so this is the distance the budget leaves):", "", *lines]
+
+
+def figure(path, groups: list[dict], settings: dict) -> None:
+    """MIG and FactorVAE per method and value: mean ± 95% CI over seeds."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    for ax, metric in zip(axes, ["mig", "factor_vae_dlib"]):
+        ticks, names, offset = [], [], 0
+        for name in settings["methods"]:
+            points = [g for g in groups if g["method"] == name]
+            if not points or f"{metric}_mean" not in points[0]:
+                continue
+            xs = offset + np.arange(len(points))
+            ci_plot(ax, xs, points, metric, label=name)
+            ticks += list(xs)
+            names += [f"{name} {g['symbol']}={g['value']:g}" for g in points]
+            offset += len(points) + 1
+        ax.set_xticks(ticks, names, rotation=90, fontsize=6)
+        ax.set_ylabel(HEADERS[metric] + " (disentanglement_lib)")
+    fig.suptitle(f"mean ± 95% CI over {settings['seeds']} seed(s); {settings['steps'] * settings['batch']:,} "
+                 "images per network", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

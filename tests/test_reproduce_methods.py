@@ -1,0 +1,66 @@
+"""`decompvae reproduce methods`: every registered method at two values of its varied symbol, one sweep each."""
+
+import math
+
+import pytest
+
+from decompvae.build import build_grid
+from decompvae.methods import METHODS
+from decompvae.report import read_csv
+from decompvae.reproduce import methods as experiment
+from decompvae.reproduce import run_experiment
+from decompvae.reproduce._readme import finding_status
+from decompvae.sweep import Grid
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_at_sets_the_grids_values(name):
+    """``Method.at(varied values)`` gives the published grid's members on every axis it sets."""
+    method, default = METHODS[name], Grid().members()[0]
+    found = Grid(**method.at(method.varied[1])).members()
+    expected = Grid(**{"beta": [method.beta], **method.grid}).members()
+    assert len(found) == len(expected) == len(method.varied[1])
+    changed = [{k: v for k, v in f.items() if default.get(k) != v} for f in found]
+    assert any(changed)
+    for c, e in zip(changed, expected):
+        assert c.items() <= e.items()
+
+
+def test_the_cpu_profile_trains_every_method_at_its_two_values():
+    settings = experiment.PROFILES["cpu"]
+    assert set(settings["methods"]) == set(METHODS) == set(experiment.WEIGHTS)
+    assert settings["steps"] * settings["batch"] >= 1_500_000 and settings["hidden"] == [256, 256]
+    configs = experiment.configs(settings)
+    for name, config in configs.items():
+        method, members = METHODS[name], build_grid(config).members()
+        assert len(members) == 2 * settings["seeds"]
+        assert [experiment.value_of(name, m) for m in members] == [v for v in experiment.WEIGHTS[name]
+                                                                   for _ in range(settings["seeds"])]
+        assert config.train.beta == method.beta and config.model.prior == method.prior
+        assert all(m["beta"] == method.beta for m in members) or "beta" in method.at([1.0])
+    # the values in the published grid are its members; the others (stronger than the grid) are the same axis
+    beta_tcvae = build_grid(configs["beta_tcvae"]).members()
+    assert [m["alpha.total_correlation"] for m in beta_tcvae[::settings["seeds"]]] == [5.0, 9.0]  # α_tc = β − 1
+    dip = build_grid(configs["dip_vae_i"]).members()
+    assert [(m["alpha.dip_offdiagonal"], m["alpha.dip_diagonal"]) for m in dip[::3]] == [(10.0, 100.0), (50.0, 500.0)]
+    annealed = configs["annealed_vae"]
+    assert annealed.model.divergence_options["capacity"]["num_steps"] == settings["steps"] // 3  # C reaches C_max
+    decomposed = build_grid(configs["beta_tcvae_decomposed"]).members()[0]
+    assert (decomposed["beta"], decomposed["alpha.mutual_information"], decomposed["alpha.dimensionwise_kl"]) == (
+        0.0, 1.0, 1.0)
+
+
+@pytest.mark.slow
+def test_tiny_profile_writes_a_table_without_a_verdict(tmp_path):
+    out = run_experiment("methods", "tiny", tmp_path, echo=lambda _: None)
+    rows = read_csv(out / "metrics.csv")
+    settings = experiment.PROFILES["tiny"]
+    assert [(r["method"], float(r["value"])) for r in rows] == [
+        (name, v) for name in settings["methods"] for v in experiment.WEIGHTS[name] for _ in range(settings["seeds"])]
+    for row in rows:
+        for key in ("mig", "factor_vae_dlib", "dci_disentanglement", "sap", "recon", "kl"):
+            assert math.isfinite(float(row[key])), (key, row[key])
+    summary = (out / "summary.md").read_text()
+    assert finding_status(summary) == "no verdict" and "Verdict rule" not in summary
+    assert "| factor_vae | γ | 40 |" in summary and "C_max ∈ {25, 10}" in summary
+    assert len(read_csv(out / "curves.csv")) == len(rows) * (settings["steps"] // settings["eval_every"] + 1)
