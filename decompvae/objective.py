@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 
 from decompvae._checks import check_choice, check_dim
-from decompvae.divergences import Adversary, Divergence, Regulariser, RegulariserInputs
-from decompvae.regularisers import make_divergence
+from decompvae.divergences import Regulariser, RegulariserInputs
+from decompvae.regularisers import Regularisers, make_regularisers, traced_numbers, weighted_sum
 from decompvae.likelihoods import make_likelihood
 from decompvae.posteriors import make_posterior
 
@@ -54,14 +54,12 @@ __all__ = [
     "Hyperparams",
     "Model",
     "ObjectiveTerms",
-    "adversaries",
     "decomposition_terms",
     "iwae_bound",
     "kl_term",
     "make_iwae",
     "make_model",
     "make_objective",
-    "make_regularisers",
     "reduce_terms",
 ]
 
@@ -145,73 +143,13 @@ def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Arr
     return jnp.mean(posterior.log_prob(z) - prior.log_prob(z), axis=0)
 
 
-Estimator = Divergence | Regulariser
-Regularisers = Estimator | Mapping[str, Estimator] | None
-
-
-def make_regularisers(divergence: Any = None, divergence_options: Mapping | None = None) -> Regularisers:
-    """Build the objective's regularisers from kinds (what :func:`make_objective` does first).
-
-    Args:
-      divergence: None; a kind of :func:`decompvae.regularisers.make_divergence`
-        or an estimator (a :data:`~decompvae.divergences.Divergence` function
-        or a :class:`~decompvae.divergences.Regulariser`); or several, as a
-        dict ``{name: kind or estimator}`` or a list of kinds (each its own
-        name). An empty dict or list means none.
-      divergence_options: static options of a named divergence; for several,
-        ``{name: options}``.
-
-    Returns:
-      None, one estimator, or ``{name: estimator}``.
-    """
-    if isinstance(divergence, (list, tuple)) and not isinstance(divergence, Regulariser):
-        if len(set(divergence)) != len(divergence) or not all(isinstance(k, str) for k in divergence):
-            raise ValueError(f"a list of divergences must name distinct kinds; got {list(divergence)}")
-        divergence = {k: k for k in divergence}
-    if isinstance(divergence, Mapping) and not divergence:
-        divergence = None  # no regulariser: the scalar form, α·0
-    if isinstance(divergence, Mapping):
-        options = dict(divergence_options or {})
-        unknown = set(options) - set(divergence)
-        if unknown:
-            raise ValueError(
-                f"divergence_options for {sorted(unknown)}, which are not among the divergences {sorted(divergence)}"
-            )
-        return {name: _one_regulariser(d, options.get(name), name) for name, d in divergence.items()}
-    single = _one_regulariser(divergence, divergence_options, "divergence")
-    if isinstance(single, Regulariser) and single.adversary is not None:
-        raise ValueError(
-            "a divergence with an adversary (factor_vae) needs the dict form, "
-            "e.g. divergence={'factor_vae': 'factor_vae'}"
-        )
-    return single
-
-
-def _one_regulariser(divergence, options, name: str):
-    if isinstance(divergence, str):
-        return make_divergence(divergence, **(options or {}))
-    if options:
-        raise ValueError(f"divergence_options needs a named divergence (a string); got a function or None for {name!r}")
-    if divergence is not None and not callable(divergence) and not isinstance(divergence, Regulariser):
-        kind = type(divergence).__name__
-        raise ValueError(f"divergence {name!r} must be a kind, a function or a Regulariser; got {kind}")
-    return divergence
-
-
-def adversaries(regularisers: Regularisers) -> dict[str, Adversary]:
-    """``{name: Adversary}`` of the regularisers that train one (for :func:`decompvae.train.make_trainer`)."""
-    if not isinstance(regularisers, Mapping):
-        return {}
-    return {n: r.adversary for n, r in regularisers.items() if isinstance(r, Regulariser) and r.adversary is not None}
-
-
 def decomposition_terms(
     key: Array,
     posterior: distrax.Distribution,
     log_likelihood: LogLikelihood,
     prior: distrax.Distribution,
     *,
-    divergence: Regularisers = None,
+    divergence: Any = None,
     num_samples: int = 1,
     kl: str = "auto",
     hyper: Hyperparams | None = None,
@@ -229,7 +167,7 @@ def decomposition_terms(
       log_likelihood: ``z [b, D] -> log p(x|z) [b]`` for the batch's x.
       prior: p(z), event ``(D,)``.
       divergence: ``(key, y [b, D], posterior, prior) -> []``, a
-        ``Regulariser``, ``{name: either}`` (see :func:`make_regularisers`),
+        ``Regulariser``, ``{name: either}`` (see :func:`decompvae.regularisers.make_regularisers`),
         or None.
       num_samples: K ≥ 1 posterior samples per point (averaged, not summed).
       kl: see :func:`kl_term`.
@@ -247,13 +185,10 @@ def decomposition_terms(
     return terms
 
 
-def _estimate(key, estimator, inputs: RegulariserInputs, adversary, name: str):
+def _estimate(key, estimator: Regulariser, inputs: RegulariserInputs, adversary, name: str):
     """``(D_k, adversary loss or None)`` for one regulariser; ``adversary`` its variables or None."""
-    if not isinstance(estimator, Regulariser):
-        if inputs.params:
-            got = sorted(inputs.params)
-            raise ValueError(f"divergence {name!r} reads no traced parameters; got divergence_params {got}")
-        return estimator(key, inputs.y, inputs.posterior, inputs.prior), None
+    if inputs.params and not estimator.traced:
+        raise ValueError(f"divergence {name!r} reads no traced parameters; got divergence_params {sorted(inputs.params)}")
     unknown = set(inputs.params) - set(estimator.traced)
     if unknown:
         raise ValueError(f"divergence_params {sorted(unknown)} are not parameters of divergence {name!r} "
@@ -272,25 +207,24 @@ def _estimate(key, estimator, inputs: RegulariserInputs, adversary, name: str):
 
 
 def _divergence_terms(key, regularisers: Regularisers, inputs: RegulariserInputs, hyper, adversary):
-    """``(divergence, adversary_loss)``: ``[]`` and None for one regulariser, dicts for several."""
-    params = getattr(hyper, "divergence_params", None) or {}
+    """``(divergence, adversary_loss)``: ``[]`` and None in the scalar form, dicts in the dict form.
+
+    The scalar form's one regulariser gets ``key`` itself; the dict form splits it, one key per name in
+    sorted order.
+    """
+    params = traced_numbers(regularisers, getattr(hyper, "divergence_params", None))
     inputs = inputs._replace(step=getattr(hyper, "step", None))
-    if not isinstance(regularisers, Mapping):
-        return _estimate(key, regularisers, inputs._replace(params=dict(params)), None, "divergence")
-    unknown = set(params) - set(regularisers)
-    if unknown:
-        raise ValueError(
-            f"divergence_params for {sorted(unknown)}, which are not among the divergences {sorted(regularisers)}"
-        )
-    names = sorted(regularisers)
-    keys = jax.random.split(key, len(names)) if names else []
+    names = sorted(regularisers.named)
+    keys = [key] if regularisers.single else jax.random.split(key, len(names))
     adversary = adversary or {}
     values, losses = {}, {}
     for name, key_k in zip(names, keys):
-        inputs_k = inputs._replace(params=dict(params.get(name) or {}))
-        values[name], loss = _estimate(key_k, regularisers[name], inputs_k, adversary.get(name), name)
+        inputs_k = inputs._replace(params=params[name])
+        values[name], loss = _estimate(key_k, regularisers.named[name], inputs_k, adversary.get(name), name)
         if loss is not None:
             losses[name] = loss
+    if regularisers.single:
+        return values[names[0]], None
     return values, losses or None
 
 
@@ -320,7 +254,7 @@ def _terms_and_aux(
     z = posterior.sample(seed=key_z, sample_shape=(num_samples,))  # [K, b, D]
     recon, aux = _mean_log_likelihood(log_likelihood_and_aux, z)  # [b]
     kl_values = kl_term(posterior, prior, z, kl)  # [b]
-    if divergence is None:
+    if not divergence.named:
         div, adversary_loss = jnp.zeros((), recon.dtype), None
     else:
         inputs = RegulariserInputs(y=z[0], posterior=posterior, prior=prior, kl=kl_values)
@@ -328,21 +262,9 @@ def _terms_and_aux(
     return ObjectiveTerms(recon=recon, kl=kl_values, divergence=div, adversary_loss=adversary_loss), aux
 
 
-def _regulariser_sum(divergence, alpha):
-    """α·D, or Σ_k α_k·D_k for the dict form (the names must agree)."""
-    if not isinstance(divergence, Mapping):
-        if isinstance(alpha, Mapping):
-            raise ValueError(f"hyper.alpha is a dict ({sorted(alpha)}) but the objective has a single divergence")
-        return alpha * divergence
-    if not isinstance(alpha, Mapping) or set(alpha) != set(divergence):
-        got = sorted(alpha) if isinstance(alpha, Mapping) else "a scalar"
-        raise ValueError(f"hyper.alpha must be a dict with the divergences' names {sorted(divergence)}; got {got}")
-    return sum((alpha[k] * divergence[k] for k in sorted(divergence)), start=0.0)
-
-
 def reduce_terms(terms: ObjectiveTerms, beta, alpha) -> Array:
     """loss = mean_b[−recon_b + β·KL_b] + α·D (or + Σ_k α_k·D_k), the one reduction (a scalar)."""
-    return jnp.mean(-terms.recon + beta * terms.kl) + _regulariser_sum(terms.divergence, alpha)
+    return jnp.mean(-terms.recon + beta * terms.kl) + weighted_sum(terms.divergence, alpha)
 
 
 class Model(NamedTuple):
@@ -465,7 +387,7 @@ def make_objective(
         (``"mmd"``, ``"inclusive_kl"``, ``"total_correlation"``, …) or an
         estimator; or several: ``{name: kind or estimator}`` or a list of
         kinds, weighted by ``hyper.alpha = {name: α_k}`` (see
-        :func:`make_regularisers`). A regulariser with an adversary
+        :func:`decompvae.regularisers.make_regularisers`). A regulariser with an adversary
         (``"factor_vae"``) reads its variables from ``params["adversary"][name]``
         (:func:`decompvae.train.make_trainer` puts them there).
       divergence_options: static options of a named divergence; for several,

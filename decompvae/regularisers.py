@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from decompvae import discriminator, methods
 from decompvae._checks import check_block_sizes, check_choice
 from decompvae.divergences import (
+    Adversary,
     Divergence,
     Regulariser,
     check_sampling,
@@ -29,7 +30,8 @@ from decompvae.divergences import (
     total_correlation,
 )
 
-__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "KindSpec", "estimate_note", "make_divergence"]
+__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "estimate_note", "lift",
+           "make_divergence", "make_regularisers", "traced_numbers", "weighted_sum"]
 
 
 class KindSpec(NamedTuple):
@@ -185,3 +187,132 @@ def estimate_note(kind: str, options: dict | None, latent_dim: int, batch_size: 
             f"its value holds the constant {c:+d}·log(N·B) = {offset:+.1f} nats (D = {latent_dim}, N = {n:,}, "
             f"B = {batch_size}), so it is a training signal to compare within a run (or between runs of the same D, N "
             f"and B), not the {kind.replace('_', ' ')} itself")
+
+
+#: The name of the one regulariser of the scalar form (``Hyperparams.alpha`` a number).
+SINGLE = "divergence"
+
+
+class Regularisers(NamedTuple):
+    """The objective's regularisers in its one form, what :func:`make_regularisers` returns.
+
+    Attributes:
+      named: ``{name: Regulariser}``, every estimator lifted (:func:`lift`); ``{}`` for none.
+      single: the scalar form: at most one regulariser (named :data:`SINGLE`) weighted by a
+        scalar ``Hyperparams.alpha``, its value ``terms.divergence`` a scalar and its traced numbers
+        ``Hyperparams.divergence_params`` a flat ``{param: value}``. False: ``{name: α_k}``,
+        ``terms.divergence = {name: D_k}`` and ``{name: {param: value}}``.
+    """
+
+    named: Mapping[str, Regulariser]
+    single: bool
+
+
+def lift(estimator: Divergence | Regulariser) -> Regulariser:
+    """A :class:`Regulariser` from a plain ``(key, y, posterior, prior) -> []`` function (the one place it happens).
+
+    A Regulariser is returned as it is; the lifted function reads no traced parameters and trains no adversary.
+    """
+    if isinstance(estimator, Regulariser):
+        return estimator
+    if not callable(estimator):
+        raise ValueError(f"a divergence must be a kind, a function or a Regulariser; got {type(estimator).__name__}")
+    return Regulariser(estimate=lambda key, inputs: estimator(key, inputs.y, inputs.posterior, inputs.prior))
+
+
+def make_regularisers(divergence: Any = None, divergence_options: Mapping | None = None) -> Regularisers:
+    """Every form a divergence may be given in, normalised once into :class:`Regularisers`.
+
+    Args:
+      divergence: None; a kind of :func:`make_divergence` or an estimator (a
+        :data:`~decompvae.divergences.Divergence` function or a
+        :class:`~decompvae.divergences.Regulariser`): the scalar form; or
+        several, as a dict ``{name: kind or estimator}`` or a list of kinds
+        (each its own name). An empty dict or list means none. Regularisers
+        already normalised are returned as they are.
+      divergence_options: static options of a named divergence; for several,
+        ``{name: options}``.
+
+    Raises:
+      ValueError: a repeated or non-string kind in a list; options for names
+        that are not divergences or for an estimator; an adversary (factor_vae)
+        in the scalar form.
+    """
+    if isinstance(divergence, Regularisers):
+        if divergence_options:
+            raise ValueError("divergence_options with regularisers already built; give them to make_regularisers")
+        return divergence
+    if isinstance(divergence, (list, tuple)) and not isinstance(divergence, Regulariser):
+        if len(set(divergence)) != len(divergence) or not all(isinstance(k, str) for k in divergence):
+            raise ValueError(f"a list of divergences must name distinct kinds; got {list(divergence)}")
+        divergence = {k: k for k in divergence}
+    if isinstance(divergence, Mapping) and divergence:
+        options = dict(divergence_options or {})
+        unknown = set(options) - set(divergence)
+        if unknown:
+            raise ValueError(
+                f"divergence_options for {sorted(unknown)}, which are not among the divergences {sorted(divergence)}"
+            )
+        return Regularisers({name: _one(d, options.get(name), name) for name, d in divergence.items()}, single=False)
+    if divergence is None or isinstance(divergence, Mapping):  # none: the scalar form, α·0
+        if divergence_options:
+            raise ValueError("divergence_options needs a named divergence (a string); got None")
+        return Regularisers({}, single=True)
+    single = _one(divergence, divergence_options, SINGLE)
+    if single.adversary is not None:
+        raise ValueError(
+            "a divergence with an adversary (factor_vae) needs the dict form, "
+            "e.g. divergence={'factor_vae': 'factor_vae'}"
+        )
+    return Regularisers({SINGLE: single}, single=True)
+
+
+def _one(divergence, options, name: str) -> Regulariser:
+    """One regulariser from a kind (with its options) or an estimator."""
+    if isinstance(divergence, str):
+        return lift(make_divergence(divergence, **(options or {})))
+    if options:
+        raise ValueError(f"divergence_options needs a named divergence (a string); got a function or None for {name!r}")
+    if divergence is None or not (callable(divergence) or isinstance(divergence, Regulariser)):
+        kind = type(divergence).__name__
+        raise ValueError(f"divergence {name!r} must be a kind, a function or a Regulariser; got {kind}")
+    return lift(divergence)
+
+
+def adversaries(regularisers: Regularisers) -> dict[str, Adversary]:
+    """``{name: Adversary}`` of the regularisers that train one (for :func:`decompvae.train.make_trainer`)."""
+    return {n: r.adversary for n, r in regularisers.named.items() if r.adversary is not None}
+
+
+def traced_numbers(regularisers: Regularisers, divergence_params: Mapping | None) -> dict[str, dict]:
+    """``{name: {param: value}}`` from ``Hyperparams.divergence_params`` in the regularisers' form.
+
+    Raises:
+      ValueError: in the dict form, parameters for a name that is not a regulariser.
+    """
+    params = dict(divergence_params or {})
+    if regularisers.single:
+        return {name: params for name in regularisers.named}
+    unknown = set(params) - set(regularisers.named)
+    if unknown:
+        raise ValueError(
+            f"divergence_params for {sorted(unknown)}, which are not among the divergences {sorted(regularisers.named)}"
+        )
+    return {name: dict(params.get(name) or {}) for name in regularisers.named}
+
+
+def weighted_sum(divergence, alpha):
+    """α·D in the scalar form, Σ_k α_k·D_k in the dict form (the names must agree): the regularisers' loss term.
+
+    Args:
+      divergence: ``terms.divergence``: a scalar, or ``{name: D_k}``.
+      alpha: ``Hyperparams.alpha``: a scalar, or ``{name: α_k}``.
+    """
+    if not isinstance(divergence, Mapping):
+        if isinstance(alpha, Mapping):
+            raise ValueError(f"hyper.alpha is a dict ({sorted(alpha)}) but the objective has a single divergence")
+        return alpha * divergence
+    if not isinstance(alpha, Mapping) or set(alpha) != set(divergence):
+        got = sorted(alpha) if isinstance(alpha, Mapping) else "a scalar"
+        raise ValueError(f"hyper.alpha must be a dict with the divergences' names {sorted(divergence)}; got {got}")
+    return sum((alpha[k] * divergence[k] for k in sorted(divergence)), start=0.0)

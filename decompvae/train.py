@@ -364,7 +364,7 @@ def make_trainer(
         stream that ignores ``data``).
       amsgrad: AMSGrad (paper) or plain Adam.
       adversaries: ``{name: Adversary}`` of the objective's regularisers that
-        train one (:func:`decompvae.objective.adversaries`); their variables
+        train one (:func:`decompvae.regularisers.adversaries`); their variables
         go to the objective as ``params["adversary"]`` and its
         ``terms.adversary_loss[name]`` trains them with their own optimisers.
 

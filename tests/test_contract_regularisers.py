@@ -13,7 +13,8 @@ import pytest
 
 from decompvae import regularisers
 from decompvae.networks import make_networks
-from decompvae.objective import Hyperparams, adversaries, make_objective, make_regularisers
+from decompvae.objective import Hyperparams, make_objective
+from decompvae.regularisers import adversaries, make_regularisers
 from decompvae.priors import make_prior
 
 DIM = 3

@@ -12,7 +12,8 @@ from _tiny_networks import B, D, X_DIM, Decoder, Encoder
 
 from decompvae import divergences as dv
 from decompvae import methods, priors
-from decompvae.objective import adversaries, make_objective, make_regularisers
+from decompvae.objective import make_objective
+from decompvae.regularisers import adversaries, make_regularisers
 from decompvae.sweep import Grid, stack_members
 
 

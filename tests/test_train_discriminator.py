@@ -14,7 +14,8 @@ from decompvae.data import make_batcher, make_pinwheel
 from decompvae.regularisers import make_divergence
 from decompvae.methods import capacity_schedule
 from decompvae.networks import make_networks
-from decompvae.objective import Hyperparams, adversaries, make_objective, make_regularisers
+from decompvae.objective import Hyperparams, make_objective
+from decompvae.regularisers import adversaries, make_regularisers
 from decompvae.priors import make_prior
 from decompvae.train import AdversaryState, TrainState, make_optimizer, make_trainer
 
