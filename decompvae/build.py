@@ -131,44 +131,42 @@ def num_training_points(data: TrainingData) -> int:
     return int(jax.tree.leaves(data.data)[0].shape[0])
 
 
-def _divergence(config: Config, data: TrainingData) -> tuple[Any, dict | None]:
-    """``(divergence, options)`` for :func:`make_regularisers`, with run-dependent options filled in.
+def _kinds_and_options(config: Config, data: TrainingData) -> dict[str, tuple[str, dict]]:
+    """``{name: (kind, options)}`` of the configured divergences, with run-dependent options filled in.
 
     ``dataset_size`` given as 0 (or None) becomes N; FactorVAE's ``latent_dim`` is always D.
     """
     m = config.model
-    named = m.divergence_names()
-    if not named:
-        return None, None
-    given = dict(m.divergence_options)
-    per_name = {name: dict(given.get(name, {})) for name in named} if m.composed else {next(iter(named)): given}
-    for name, kind in named.items():
-        options = per_name[name]
-        from_run = REGULARISERS[kind].from_run
+    named = {}
+    for name, kind in m.divergence_names().items():
+        options, from_run = m.options_of(name), REGULARISERS[kind].from_run
         if "dataset_size" in from_run and "dataset_size" in options and not options["dataset_size"]:
             options["dataset_size"] = num_training_points(data)
         if "latent_dim" in from_run:
             options["latent_dim"] = m.latent_dim
-    if m.composed:
-        return dict(named), {k: v for k, v in per_name.items() if v} or None
-    (kind,) = named.values()
-    return kind, per_name[kind] or None
+        named[name] = (kind, options)
+    return named
+
+
+def _divergence(config: Config, data: TrainingData) -> tuple[Any, dict | None]:
+    """``(divergence, options)`` for :func:`make_regularisers`: the config's form, options filled in."""
+    named = _kinds_and_options(config, data)
+    if not named:
+        return None, None
+    if config.model.composed:
+        return {n: kind for n, (kind, _) in named.items()}, {n: o for n, (_, o) in named.items() if o} or None
+    ((kind, options),) = named.values()
+    return kind, options or None
 
 
 def estimate_notes(config: Config, data: TrainingData) -> dict[str, str]:
     """``{log column: what its value estimates}`` for the divergences whose value needs saying
     (:func:`decompvae.regularisers.estimate_note`; the columns of ``log.jsonl`` and ``summary.csv``)."""
-    kinds, options = _divergence(config, data)
-    if kinds is None:
-        return {}
-    composed = isinstance(kinds, dict)
-    named = kinds if composed else {None: kinds}
     notes = {}
-    for name, kind in named.items():
-        own = (options or {}).get(name) if composed else options
-        note = estimate_note(kind, own, config.model.latent_dim, config.train.batch_size)
+    for name, (kind, options) in _kinds_and_options(config, data).items():
+        note = estimate_note(kind, options or None, config.model.latent_dim, config.train.batch_size)
         if note:
-            notes["divergence" if name is None else f"divergence.{name}"] = note
+            notes[f"divergence.{name}" if config.model.composed else "divergence"] = note
     return notes
 
 
@@ -262,20 +260,14 @@ def _alpha_axes(config: Config):
     t, s, m = config.train, config.sweep, config.model
     if not m.composed:
         return s.alpha or (t.alpha,)
-    names = m.divergence_names()
-    fixed = {n: float(t.alpha[n] if isinstance(t.alpha, dict) else t.alpha) for n in names}
-    if s.alpha and not isinstance(s.alpha, dict):  # a list of {name: value} points
+    fixed = {n: t.alpha_of(n) for n in m.divergence_names()}
+    if s.alpha_points:
         return [{**fixed, **point} for point in s.alpha]
     swept = dict(s.alpha) if s.alpha else {}
-    return {n: tuple(swept.get(n, (fixed[n],))) for n in names}
+    return {n: tuple(swept.get(n, (value,))) for n, value in fixed.items()}
 
 
 def _divergence_param_axes(config: Config) -> dict:
     """``{"<name>.<param>": values}``: the sweep's, and the fixed ``model.divergence_params`` as one value."""
-    fixed = {}
-    for key, value in config.model.divergence_params.items():
-        if isinstance(value, dict):
-            fixed.update({f"{key}.{param}": (float(v),) for param, v in value.items()})
-        else:
-            fixed[key] = (float(value),)
+    fixed = {key: (value,) for key, value in config.model.fixed_divergence_params().items()}
     return {**fixed, **{k: tuple(v) for k, v in config.sweep.divergence_params.items()}}

@@ -202,7 +202,7 @@ class ModelConfig:
                 raise ValueError(f"model.prior_options.{err}") from None
         named = self.divergence_names()
         for name, kind in named.items():
-            options = self.divergence_options.get(name, {}) if self.composed else self.divergence_options
+            options = self.options_of(name)
             if kind == "mmd" and isinstance(options, Mapping) and options.get("blocks") is not None:
                 where = f"model.divergence_options.{name}" if self.composed else "model.divergence_options"
                 try:
@@ -222,6 +222,21 @@ class ModelConfig:
     def composed(self) -> bool:
         """Several divergences (the dict form of the objective, α a dict of weights)."""
         return not isinstance(self.divergence, str)
+
+    def options_of(self, name: str) -> dict:
+        """The static options of the divergence ``name`` (a key of :meth:`divergence_names`), in either form."""
+        options = self.divergence_options.get(name, {}) if self.composed else self.divergence_options
+        return dict(options) if isinstance(options, Mapping) else options
+
+    def fixed_divergence_params(self) -> dict[str, float]:
+        """``{"<name>.<param>" or "<param>": value}``: ``divergence_params`` flattened as a sweep's keys."""
+        flat = {}
+        for key, value in self.divergence_params.items():
+            if isinstance(value, Mapping):
+                flat.update({f"{key}.{param}": float(v) for param, v in value.items()})
+            else:
+                flat[key] = float(value)
+        return flat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +295,10 @@ class TrainConfig:
             if any(v < 0 for v in values):
                 raise ValueError(f"train.{name} must be ≥ 0; got {getattr(self, name)}")
 
+    def alpha_of(self, name: str) -> float:
+        """α of the divergence ``name``: ``alpha[name]``, or the one number that weights every divergence."""
+        return float(self.alpha[name] if isinstance(self.alpha, Mapping) else self.alpha)
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
@@ -331,6 +350,12 @@ class SweepConfig:
         for name in ("chunk_size", "devices", "vectorize"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"sweep.{name} must be an integer ≥ 0; got {getattr(self, name)!r}")
+
+    @property
+    def alpha_points(self) -> bool:
+        """``alpha`` is a list of ``{name: value}`` points (one axis whose weights move together)."""
+        return bool(self.alpha) and not isinstance(self.alpha, Mapping) and all(
+            isinstance(p, Mapping) for p in self.alpha)
 
 
 def check_shard(shard) -> tuple[int, ...]:
@@ -429,8 +454,11 @@ class Config:
         given = [("train.alpha", set(self.train.alpha))] if isinstance(self.train.alpha, Mapping) else []
         if isinstance(sweep, Mapping):
             given.append(("sweep.alpha", set(sweep)))
-        elif sweep and all(isinstance(p, Mapping) for p in sweep):
+        elif self.sweep.alpha_points:
             given += [("sweep.alpha", set(p)) for p in sweep]
+        elif sweep and self.model.composed:
+            raise ValueError(f"sweep.alpha with several divergences is {{name = [values]}} or a list of "
+                             f"{{name = value}} points; got {list(sweep)!r}")
         for where, keys in given:
             if not self.model.composed:
                 raise ValueError(f"{where} names weights {sorted(keys)} but model.divergence is one kind "

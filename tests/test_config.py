@@ -70,3 +70,40 @@ def test_overrides_parse_as_toml():
     assert config_lib.parse_override("model.prior=student_t") == (["model", "prior"], "student_t")
     with pytest.raises(ValueError, match="section.key=value"):
         config_lib.parse_override("train.steps")
+
+
+def _composed(**sections):
+    """A pinwheel config with several divergences and the given sections merged in."""
+    tree = {"data": {"name": "pinwheel"}, "model": {"network": "mlp", "latent_dim": 2, "likelihood": "gaussian",
+                                                    "divergence": {"a": "mmd", "cap": "capacity"},
+                                                    "divergence_options": {"cap": {"num_steps": 10}}}}
+    for section, values in sections.items():
+        tree[section] = {**tree.get(section, {}), **values}
+    return config_lib.Config.from_dict(tree)
+
+
+def test_the_configs_views_read_one_form():
+    """options_of, alpha_of, alpha_points and fixed_divergence_params answer the same in either form."""
+    composed = _composed(train={"alpha": {"a": 2.0, "cap": 3.0}},
+                         model={"divergence_params": {"cap": {"c_max": 5.0}}})
+    assert composed.model.options_of("cap") == {"num_steps": 10} and composed.model.options_of("a") == {}
+    assert (composed.train.alpha_of("a"), composed.train.alpha_of("cap")) == (2.0, 3.0)
+    assert composed.model.fixed_divergence_params() == {"cap.c_max": 5.0}
+    single = config_lib.Config.from_dict({
+        "data": {"name": "pinwheel"}, "train": {"alpha": 4.0},
+        "model": {"network": "mlp", "latent_dim": 2, "likelihood": "gaussian", "divergence": "capacity",
+                  "divergence_options": {"num_steps": 10}, "divergence_params": {"c_max": 7.0}}})
+    assert single.model.options_of("capacity") == {"num_steps": 10} and single.train.alpha_of("capacity") == 4.0
+    assert single.model.fixed_divergence_params() == {"c_max": 7.0}
+    assert _composed(sweep={"alpha": [{"a": 1.0}, {"a": 2.0}]}).sweep.alpha_points
+    assert not _composed(sweep={"alpha": {"a": [1.0, 2.0]}}).sweep.alpha_points
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"sweep": {"alpha": [1.0, 2.0]}}, "is {name = \\[values\\]} or a list of"),
+    ({"sweep": {"alpha": {"b": [1.0]}}}, "sweep.alpha names \\['b'\\]"),
+    ({"train": {"alpha": {"a": 1.0}}}, "train.alpha names \\['a'\\]"),
+])
+def test_named_weights_must_name_the_divergences(sections, message):
+    with pytest.raises(ValueError, match=message):
+        _composed(**sections)
