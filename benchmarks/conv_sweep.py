@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.bench import cpu_model
+from benchmarks.harness import cpu_model
 from decompvae.networks import make_networks
 
 IMPLS = ("lax", "phase", "matmul")

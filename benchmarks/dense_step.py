@@ -52,9 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.bench import (
-    _interleaved, _load_torch_reference, machine_info, matmul_peak, network_init, sprites_batch,
-)
+from benchmarks.bench import _load_torch_reference, network_init, sprites_batch
+from benchmarks.harness import interleaved, machine_info, matmul_peak
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.priors import make_prior
@@ -200,11 +199,11 @@ def run(batches: Sequence[int] = BATCHES, repeats: int = 10, torch: bool = True,
     for batch in batches:
         thunks = _thunks(batch, torch_ref, steps)
         torch_step = thunks.pop("torch step", None)
-        times = _interleaved(thunks, repeats)
+        times = interleaved(thunks, repeats)
         if torch_step is not None:
             # Alone, after the JAX rounds: PyTorch's OpenMP threads spin after each call
             # and slowed whichever JAX program ran next when interleaved (medians +30–60 %).
-            times.update(_interleaved({"torch step": torch_step}, repeats))
+            times.update(interleaved({"torch step": torch_step}, repeats))
         per = {name: steps if name in SCANNED else 1 for name in times}
         ms = {name: {"median_ms": 1e3 * statistics.median(t) / per[name], "min_ms": 1e3 * min(t) / per[name]}
               for name, t in times.items()}

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from benchmarks.bench import cpu_model
+from benchmarks.harness import cpu_model
 
 SIZES = (3, 6, 40, 32, 32)
 

@@ -31,7 +31,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from benchmarks.bench import cpu_model
+from benchmarks.harness import cpu_model
 from decompvae.data import (
     FACTOR_SIZES,
     factors_to_index,

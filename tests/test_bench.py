@@ -1,14 +1,17 @@
 """Tests of ``benchmarks/`` (outside the package): a smoke run of ``--quick`` and the report logic."""
 
 import ast
+import importlib.util
 import json
 import math
+import pathlib
 
 import jax
 import numpy as np
 import pytest
 
-from benchmarks import bench
+from benchmarks import bench, bench_report, harness
+from benchmarks import goals as bench_goals
 from benchmarks import run as bench_run
 
 
@@ -61,7 +64,7 @@ def test_quick_run_writes_every_figure(quick_run):
 
 def test_the_package_never_imports_the_benchmarks():
     """decompvae is installable without a checkout: no module of it names ``benchmarks``."""
-    package = bench.pathlib.Path(bench.__file__).parents[1] / "decompvae"
+    package = pathlib.Path(bench.__file__).parents[1] / "decompvae"
     for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -72,12 +75,12 @@ def test_the_package_never_imports_the_benchmarks():
 def test_gpu_mode_extends_the_sweep():
     cpu, gpu = bench.make_config(backend="cpu"), bench.make_config(backend="gpu")
     assert cpu.ns == (1, 2, 4, 8, 16) and cpu.batch == 64
-    assert max(gpu.ns) == 256 and bench.GOAL_GPU_N in gpu.ns and bench.GOAL_GPU_N in gpu.loop_ns
+    assert max(gpu.ns) == 256 and bench_goals.GOALS.gpu_n in gpu.ns and bench_goals.GOALS.gpu_n in gpu.loop_ns
     assert bench.make_config(quick=True).repeats == 1
 
 
 def test_summary_is_per_step_milliseconds():
-    s = bench._summary([0.3, 0.1, 0.2], per=2)
+    s = harness.summary([0.3, 0.1, 0.2], per=2)
     assert s == {"median_ms": 100.0, "min_ms": 50.0, "max_ms": 150.0, "repeats": 3}
 
 
@@ -92,7 +95,7 @@ def _report(torch_ms, backend="cpu"):
 
 
 def test_goals_against_hand_computed_ratios():
-    goals = bench._goals(_report(torch_ms=500.0))
+    goals = bench_goals.check(_report(torch_ms=500.0))
     assert goals["best_single_ms"] == 200.0 and goals["default_impl"] == "matmul"
     assert goals["torch_ratio"]["best_impl"] == pytest.approx(0.4) and goals["torch_ratio"]["met"]
     assert goals["vmap_ratio"]["best_n"] == 4 and goals["vmap_ratio"]["best"] == pytest.approx(0.75)
@@ -106,7 +109,7 @@ def test_fastest_sweep_strategy_per_n():
     report["sweeps"]["vmap"][4]["median_ms"] = 170.0
     report["sweeps"]["strategies"] = {1: {2: {"median_ms": 190.0}, 4: {"median_ms": 150.0}},
                                       2: {4: {"median_ms": 160.0}}}
-    st = bench._goals(report)["sweep_strategy"]
+    st = bench_goals.check(report)["sweep_strategy"]
     assert st["fastest"] == {1: "all", 2: "all", 4: "groups of 1"}
     assert st["ratio"][4] == pytest.approx(0.75) and st["met"]  # 150 / 200; the all-vmapped 0.85 alone is not
 
@@ -114,15 +117,15 @@ def test_fastest_sweep_strategy_per_n():
 def test_goals_not_met_and_torch_missing():
     report = _report(torch_ms=None)
     report["sweeps"]["vmap"][4]["median_ms"] = 170.0
-    goals = bench._goals(report)
+    goals = bench_goals.check(report)
     assert goals["torch_ratio"] is None
     assert goals["vmap_ratio"]["best"] == pytest.approx(0.85) and not goals["vmap_ratio"]["met"]
-    assert not bench._goals(_report(torch_ms=300.0))["torch_ratio"]["met"]  # 200 / 300 > 0.5
+    assert not bench_goals.check(_report(torch_ms=300.0))["torch_ratio"]["met"]  # 200 / 300 > 0.5
 
 
 def test_missing_torch_is_reported(monkeypatch):
-    real = bench.importlib.util.find_spec
-    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     module, why = bench._load_torch_reference()
     assert module is None and "not installed" in why
 
@@ -166,7 +169,7 @@ def test_quick_run_profiles_and_compares_side_by_side(quick_run):
     assert "by kind of operation" in markdown and "Sweeps side by side" in markdown
 
 
-GPU_SCRIPT = bench.pathlib.Path(bench.__file__).parent / "gpu_check.sh"
+GPU_SCRIPT = pathlib.Path(bench.__file__).parent / "gpu_check.sh"
 
 
 def _script_value(name: str) -> str:
@@ -193,7 +196,7 @@ def test_gpu_check_script_is_valid_bash_and_matches_the_gpu_plan():
     assert [f"{impl} {dtype}" for impl, dtype, _ in gpu.sweep_variants] == expected
     assert set(gpu.bf16_impls) == set(_script_value("EXPECT_BF16_IMPLS").split())
     # lax against matmul under vmap and float32 against bfloat16, at the goal's N = 64.
-    assert all(bench.GOAL_GPU_N in ns for _, _, ns in gpu.sweep_variants)
+    assert all(bench_goals.GOALS.gpu_n in ns for _, _, ns in gpu.sweep_variants)
     assert {"matmul", "lax"} <= {impl for impl, _, _ in gpu.sweep_variants} | {gpu.sweep_impl, "lax"}
     assert {dtype for _, dtype, _ in gpu.sweep_variants} == {"float32", "bfloat16"}
     assert resolve_gpu_default() == "lax"
@@ -213,7 +216,7 @@ def test_bf16_variant_names_and_goal():
     report = _report(torch_ms=None)
     report["single"]["timings"].update({"jax matmul+bf16 step": {"median_ms": 100.0},
                                         "jax matmul+bf16 run": {"median_ms": 150.0}})
-    goals = bench._goals(report)
+    goals = bench_goals.check(report)
     assert goals["bf16_vs_f32"] == {"matmul+bf16": pytest.approx(0.5)}
     assert goals["best_single_ms"] == 100.0
 
@@ -288,3 +291,21 @@ def test_gpu_check_dry_run_passes_every_step_on_a_cpu(tmp_path):
         assert f"{step}: rc=0 " in summary, summary
     assert "OK" in (out / "check.txt").read_text().splitlines()  # the checker's verdict (then the step's rc line)
     assert (out / "bench" / "bench.json").exists()
+
+
+def test_the_committed_report_renders_to_its_committed_tables():
+    """bench_report.format_markdown of benchmarks/results/bench.json is benchmarks/results/bench.md, byte for byte."""
+    results = pathlib.Path(bench.__file__).parent / "results"
+    report = json.loads((results / "bench.json").read_text())
+    assert bench_report.format_markdown(report) == (results / "bench.md").read_text()
+    checked = bench_goals.check(report)  # from the JSON (string keys): the same figures as the run's
+    assert {k: checked[k] for k in ("torch_ratio", "compile", "bf16_vs_f32", "best_single_ms")} == {
+        k: report["goals"][k] for k in ("torch_ratio", "compile", "bf16_vs_f32", "best_single_ms")}
+
+
+def test_the_goals_come_from_their_toml(tmp_path):
+    path = tmp_path / "goals.toml"
+    path.write_text("[goals]\ntorch_ratio = 0.3\nvmap_ratio = 0.8\ngpu_speedup = 20.0\ngpu_n = 64\ncompile_s = 20.0\n")
+    checked = bench_goals.check(_report(torch_ms=500.0), bench_goals.load_goals(path))["torch_ratio"]
+    assert checked["goal"] == 0.3 and checked["best_impl"] == pytest.approx(0.4) and not checked["met"]
+    assert bench_goals.GOALS == bench_goals.load_goals()  # the shipped file
