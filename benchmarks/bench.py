@@ -42,6 +42,7 @@ from decompvae.data import FACTOR_SIZES, render_factors, sample_uniform_factors
 from decompvae.networks import make_networks, resolve_conv_impl
 from decompvae.objective import Hyperparams, make_objective
 from benchmarks import goals
+from benchmarks.bench_config import BenchConfig, make_config
 from benchmarks.bench_data import bench_metrics, bench_renderer
 from benchmarks.bench_report import format_markdown, write_outputs
 from benchmarks.harness import (Loop, Stepper, compile_timed, device_peak_bytes, interleaved, machine_info,
@@ -53,85 +54,6 @@ from decompvae.sweep import Grid, init_members, make_sweep, resolve_vectorize, s
 from decompvae.train import make_optimizer, make_trainer
 
 __all__ = ["BenchConfig", "format_markdown", "machine_info", "main", "make_config", "run_benchmark"]
-
-#: GPU mode: the default (``lax``, cuDNN) sweep's sizes, and the sweeps beside it — ``matmul``
-#: convolutions (vmapped ``lax`` convolutions become grouped convolutions) and bfloat16 compute.
-GPU_NS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-#: CPU mode: members looped in groups of k (``make_sweep(vectorize=k)``) beside the all-vmapped sweep.
-CPU_SWEEP_STRATEGIES = ((1, (2, 4, 8, 16)), (2, (4, 8, 16)), (4, (8, 16)))
-GPU_SWEEP_VARIANTS = (
-    ("matmul", "float32", (1, 8, 64, 256)),
-    ("lax", "bfloat16", (1, 8, 64, 256)),
-    ("matmul", "bfloat16", (64, 256)),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class BenchConfig:
-    """Sizes of one benchmark run (see :func:`make_config`)."""
-
-    quick: bool
-    batch: int
-    latent_dim: int
-    impls: tuple[str, ...]  # convolution formulations timed as single models
-    sweep_impl: str  # formulation of the vmapped sweep
-    ns: tuple[int, ...]  # vmapped sweep sizes
-    loop_ns: tuple[int, ...]  # Python-loop sizes
-    scan_steps: int  # steps per Trainer.run call
-    repeats: int
-    sweep_repeats: int
-    matmul_size: int
-    render_batch: int
-    metric_points: int  # train points of the metric suite (test: half)
-    dci_points: int  # train points for DCI (0: skip)
-    torch: bool  # run the PyTorch peer when importable
-    breakdown: bool  # time encoder/decoder forward/backward and the update separately
-    bf16_impls: tuple[str, ...] = ()  # formulations also timed as single models in bfloat16 (model.compute_dtype)
-    #: Further vmapped sweeps beside the main one, in the same rounds: (conv_impl, compute_dtype, Ns).
-    sweep_variants: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
-    torch_ns: tuple[int, ...] = ()  # N of the PyTorch loop and torch.func ensemble, in the sweeps' rounds
-    profile_n: int = 0  # profile the single scanned run and a vmapped sweep of this many (0: no profile)
-    #: The main sweep's members looped (``make_sweep(vectorize=k)``: ``lax.map`` over groups of k vmapped
-    #: members) beside the all-vmapped sweep, in the same rounds: (k, Ns).
-    sweep_strategies: tuple[tuple[int, tuple[int, ...]], ...] = ()
-
-
-def make_config(quick: bool = False, backend: str | None = None) -> BenchConfig:
-    """The benchmark sizes for a backend.
-
-    Args:
-      quick: tiny sizes, one repeat and the quickly compiled ``"lax"``
-        formulation: a smoke test (three programs to compile; 74 s in all
-        on a 2-core machine at load average 9, mostly compilation).
-      backend: ``"cpu"``, ``"gpu"``…; None for ``jax.default_backend()``.
-
-    Returns:
-      A :class:`BenchConfig`. On a GPU the sweep goes up to 256 models and the
-      loop up to 64, with ``matmul`` and bfloat16 sweeps beside the default
-      (``lax`` = cuDNN) one; on CPU both to 16, with a bfloat16 sweep of 8 and
-      PyTorch's loop and ``torch.func`` ensemble of 8.
-    """
-    backend = jax.default_backend() if backend is None else backend
-    full = dict(quick=False, batch=64, latent_dim=10, impls=("lax", "phase", "matmul"), sweep_impl="auto",
-                metric_points=10_000, dci_points=1_000, torch=True, breakdown=True)
-    if quick:
-        return BenchConfig(quick=True, batch=4, latent_dim=10, impls=("lax",), sweep_impl="lax", ns=(2,),
-                           loop_ns=(2,), scan_steps=2, repeats=1, sweep_repeats=1, matmul_size=256,
-                           render_batch=256, metric_points=500, dci_points=0, torch=True, breakdown=False,
-                           sweep_variants=(("lax", "bfloat16", (2,)),), torch_ns=(2,), profile_n=2,
-                           sweep_strategies=((1, (2,)),))
-    if backend == "cpu":
-        ns = (1, 2, 4, 8, 16)
-        return BenchConfig(**full, ns=ns, loop_ns=ns, scan_steps=3, repeats=5, sweep_repeats=3, matmul_size=2048,
-                           render_batch=1024, bf16_impls=("matmul",), sweep_variants=(("auto", "bfloat16", (8,)),),
-                           torch_ns=(8,), profile_n=8, sweep_strategies=CPU_SWEEP_STRATEGIES)
-    # GPU: no "phase" formulation, no per-piece breakdown and no DCI (a CPU-bound scikit-learn fit), so
-    # that benchmarks/gpu_check.sh fits in its 8 minutes; the sweeps carry the GPU questions.
-    full.update(impls=("lax", "matmul"), breakdown=False, dci_points=0)
-    return BenchConfig(**full, ns=GPU_NS, loop_ns=(1, 2, 4, 8, 16, 32, 64), scan_steps=5,
-                       repeats=7, sweep_repeats=5, matmul_size=8192, render_batch=16384, bf16_impls=("lax", "matmul"),
-                       sweep_variants=GPU_SWEEP_VARIANTS, torch_ns=(), profile_n=8)
-
 
 def hlo_profile_categories() -> tuple[str, ...]:
     """The kinds of operation of the profile (:data:`benchmarks.hlo_profile.CATEGORIES`)."""
@@ -317,49 +239,18 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
     variant_trainers = {f"{impl} {dtype}": make_bench_trainer(impl, cfg.latent_dim, dtype)[0]
                         for impl, dtype, _ in cfg.sweep_variants}
     loop_trainer, _, _ = make_bench_trainer(parse_variant(loop_impl)[0], cfg.latent_dim, parse_variant(loop_impl)[1])
-    loop_step = jax.jit(loop_trainer.step)
     torch_ref, why = (None, "skipped") if not (cfg.torch and cfg.torch_ns) else _load_torch_reference()
     results: dict[str, Any] = {"sweep_impl": cfg.sweep_impl, "loop_impl": loop_impl, "vmap": {}, "loop": {},
                                "variants": {name: {} for name in variant_trainers}, "torch_loop": {},
                                "torch_func": {}, "torch": {"available": torch_ref is not None, "reason": why},
                                "strategies": {k: {} for k, _ in cfg.sweep_strategies},
                                "default_vectorize": resolve_vectorize(None)}
-    all_ns = (set(cfg.ns) | set(cfg.loop_ns) | {n for _, _, ns in cfg.sweep_variants for n in ns} | set(cfg.torch_ns)
-              | {n for _, ns in cfg.sweep_strategies for n in ns})
-    for n in sorted(all_ns):
+    compiled_steps = dict(compiled_steps or {})
+    for n in sorted(_sweep_sizes(cfg)):
         thunks, slots = {}, {}
-        if n in cfg.ns:
-            compiled, state, hyper, seconds = _sweep_program(trainer, n, data, cfg.scan_steps)
-            thunks["vmap"], slots["vmap"] = Stepper(compiled, state, hyper, data), results["vmap"]
-            results["vmap"][n] = {"compile_s": seconds, "memory": xla_memory(compiled),
-                                  "xla_flops_per_call": xla_flops(compiled)}
-            if programs is not None and n == cfg.profile_n:
-                programs[("vmap", n)] = (compiled, state, hyper)
-        for (impl, dtype, ns), (name, vt) in zip(cfg.sweep_variants, variant_trainers.items()):
-            if n in ns:
-                compiled, state, hyper, seconds = _sweep_program(vt, n, data, cfg.scan_steps)
-                thunks[f"vmap {name}"] = Stepper(compiled, state, hyper, data)
-                slots[f"vmap {name}"] = results["variants"][name]
-                results["variants"][name][n] = {"compile_s": seconds, "memory": xla_memory(compiled)}
-        for k, ns in cfg.sweep_strategies:
-            if n in ns:
-                compiled, state, hyper, seconds = _sweep_program(trainer, n, data, cfg.scan_steps, vectorize=k)
-                thunks[f"vmap groups of {k}"] = Stepper(compiled, state, hyper, data)
-                slots[f"vmap groups of {k}"] = results["strategies"][k]
-                results["strategies"][k][n] = {"compile_s": seconds, "memory": xla_memory(compiled)}
-                if programs is not None and n == cfg.profile_n:
-                    programs[("groups", k, n)] = (compiled, state, hyper)
+        _add_sweeps(cfg, n, data, trainer, variant_trainers, results, thunks, slots, programs)
         if n in cfg.loop_ns:
-            hyper1 = Hyperparams(beta=jnp.float32(1.0), alpha=jnp.float32(0.0), prior={})
-            keys = stack_members(Grid(seed=list(range(n))).members())[2]
-            states = [jax.jit(loop_trainer.init)(keys[i], hyper1, 5e-4) for i in range(n)]
-            if loop_impl in (compiled_steps or {}):
-                compiled, seconds = compiled_steps[loop_impl]
-            else:
-                compiled, seconds = compile_timed(loop_step, states[0], hyper1, data)
-                compiled_steps = {**(compiled_steps or {}), loop_impl: (compiled, seconds)}
-            thunks["loop"], slots["loop"] = Loop(compiled, states, hyper1, data), results["loop"]
-            results["loop"][n] = {"compile_s": seconds}
+            _add_loop(n, data, loop_trainer, loop_impl, compiled_steps, results, thunks, slots)
         if torch_ref is not None and n in cfg.torch_ns:
             x, cores = np.asarray(data), os.cpu_count() or 1
             thunks["torch loop"] = torch_ref.make_loop(x, n, latent_dim=cfg.latent_dim, threads=cores)
@@ -368,12 +259,57 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
             results["torch_loop"][n], results["torch_func"][n] = {}, {}
         times = interleaved(thunks, cfg.sweep_repeats)
         for kind, seconds in times.items():
-            steps = n * (cfg.scan_steps if kind.startswith("vmap") else 1)
-            timing = summary(seconds, steps)
+            timing = summary(seconds, n * (cfg.scan_steps if kind.startswith("vmap") else 1))
             timing["model_steps_per_s"] = 1e3 / timing["median_ms"]
             slots[kind][n].update(timing)
         log(f"  N = {n}: " + ", ".join(f"{k} {slots[k][n]['median_ms']:.1f} ms/model-step" for k in times))
     return results
+
+
+def _sweep_sizes(cfg: BenchConfig) -> set[int]:
+    """Every N some sweep, loop or peer of the run measures."""
+    return (set(cfg.ns) | set(cfg.loop_ns) | {n for _, _, ns in cfg.sweep_variants for n in ns} | set(cfg.torch_ns)
+            | {n for _, ns in cfg.sweep_strategies for n in ns})
+
+
+def _add_sweeps(cfg: BenchConfig, n: int, data, trainer, variant_trainers: dict, results: dict, thunks: dict,
+                slots: dict, programs: dict | None) -> None:
+    """This N's compiled sweep programs (the main one, its variants, its looped groups) as thunks of the round."""
+    profiled = programs is not None and n == cfg.profile_n
+    if n in cfg.ns:
+        compiled, state, hyper, seconds = _sweep_program(trainer, n, data, cfg.scan_steps)
+        thunks["vmap"], slots["vmap"] = Stepper(compiled, state, hyper, data), results["vmap"]
+        results["vmap"][n] = {"compile_s": seconds, "memory": xla_memory(compiled),
+                              "xla_flops_per_call": xla_flops(compiled)}
+        if profiled:
+            programs[("vmap", n)] = (compiled, state, hyper)
+    for (impl, dtype, ns), (name, variant) in zip(cfg.sweep_variants, variant_trainers.items()):
+        if n in ns:
+            compiled, state, hyper, seconds = _sweep_program(variant, n, data, cfg.scan_steps)
+            thunks[f"vmap {name}"] = Stepper(compiled, state, hyper, data)
+            slots[f"vmap {name}"] = results["variants"][name]
+            results["variants"][name][n] = {"compile_s": seconds, "memory": xla_memory(compiled)}
+    for k, ns in cfg.sweep_strategies:
+        if n in ns:
+            compiled, state, hyper, seconds = _sweep_program(trainer, n, data, cfg.scan_steps, vectorize=k)
+            thunks[f"vmap groups of {k}"] = Stepper(compiled, state, hyper, data)
+            slots[f"vmap groups of {k}"] = results["strategies"][k]
+            results["strategies"][k][n] = {"compile_s": seconds, "memory": xla_memory(compiled)}
+            if profiled:
+                programs[("groups", k, n)] = (compiled, state, hyper)
+
+
+def _add_loop(n: int, data, loop_trainer, loop_impl: str, compiled_steps: dict, results: dict, thunks: dict,
+              slots: dict) -> None:
+    """A Python loop of ``n`` single-model steps (the compiled single step reused, or compiled once here)."""
+    hyper1 = Hyperparams(beta=jnp.float32(1.0), alpha=jnp.float32(0.0), prior={})
+    keys = stack_members(Grid(seed=list(range(n))).members())[2]
+    states = [jax.jit(loop_trainer.init)(keys[i], hyper1, 5e-4) for i in range(n)]
+    if loop_impl not in compiled_steps:
+        compiled_steps[loop_impl] = compile_timed(jax.jit(loop_trainer.step), states[0], hyper1, data)
+    compiled, seconds = compiled_steps[loop_impl]
+    thunks["loop"], slots["loop"] = Loop(compiled, states, hyper1, data), results["loop"]
+    results["loop"][n] = {"compile_s": seconds}
 
 
 def bench_profile(cfg: BenchConfig, data, hyper, compiled_steps, programs, log) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The benchmark's data and metric measurements: the dSprites renderer's throughput, the metric suite's time.
 
-``cfg`` is a :class:`benchmarks.bench.BenchConfig` (its ``render_batch``, ``repeats``, ``metric_points`` and
+``cfg`` is a :class:`benchmarks.bench_config.BenchConfig` (its ``render_batch``, ``repeats``, ``metric_points`` and
 ``dci_points``).
 """
 

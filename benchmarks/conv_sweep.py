@@ -129,7 +129,7 @@ def flops(compiled) -> float | None:
     return float(cost.get("flops", float("nan"))) if cost else None
 
 
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round (smoke test)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
@@ -140,34 +140,30 @@ def main(argv=None) -> dict:
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--network", default="dsprites", choices=("dsprites", "conv32"))
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds after warm-up")
-    args = parser.parse_args(argv)
+    return parser
 
-    impls = tuple(args.impls.split(","))
-    ns = tuple(int(n) for n in args.ns.split(",") if n)
-    loop_ns = tuple(int(n) for n in args.loop_ns.split(",") if n)
-    batch, rounds, network = args.batch, args.rounds, args.network
-    if args.quick:
-        ns, loop_ns, batch, rounds, network = (2,), (2,), 4, 1, "conv32"
 
-    load_before = os.getloadavg()
-    t0 = time.perf_counter()
-    variants = build_variants(impls, ns, batch, args.latent_dim, network, loop_ns, jax.random.key(0))
-    compile_s = time.perf_counter() - t0
+def _time_rounds(variants: dict, rounds: int) -> tuple[dict, dict]:
+    """Wall and CPU ms per model-step of each variant per round, after a warm-up; each round in a shuffled order
+    so no variant always follows the same neighbour."""
     for run, _, _ in variants.values():  # warm-up (and first-call dispatch)
         jax.block_until_ready(run())
-    times = {name: [] for name in variants}
-    cpu_times = {name: [] for name in variants}
+    times, cpu_times = {name: [] for name in variants}, {name: [] for name in variants}
     order = list(variants)
     rng = np.random.default_rng(0)
     for _ in range(rounds):
-        rng.shuffle(order)  # no variant always follows the same neighbour
+        rng.shuffle(order)
         for name in order:
             run, n, _ = variants[name]
             t, c = time.perf_counter(), time.process_time()
             jax.block_until_ready(run())
             times[name].append((time.perf_counter() - t) * 1e3 / n)
             cpu_times[name].append((time.process_time() - c) * 1e3 / n)
+    return times, cpu_times
 
+
+def _results(variants: dict, times: dict, cpu_times: dict) -> dict:
+    """Each variant's medians, range, FLOPs per model-step and ratio to the best single model."""
     results = {
         name: {
             "models": n,
@@ -182,35 +178,47 @@ def main(argv=None) -> dict:
     best_single = min(r["ms_per_model_step"] for k, r in results.items() if k.endswith("single"))
     for r in results.values():
         r["ratio_to_best_single"] = r["ms_per_model_step"] / best_single
-    report = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpu": cpu_model(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "jax": jax.__version__,
-        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
-        "network": network,
-        "batch": batch,
-        "latent_dim": args.latent_dim,
-        "rounds": rounds,
-        "compile_s": compile_s,
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "results": results,
-    }
-    print(f"# {report['date']}  {report['cpu']}  backend={report['backend']}  jax {jax.__version__}")
-    print(f"# {network} VAE, Adam step, batch {batch} per model, {rounds} rounds, compile {compile_s:.0f} s")
-    print(f"# load average before: {load_before}, after: {os.getloadavg()}")
+    return results
+
+
+def _print_report(report: dict) -> None:
+    print(f"# {report['date']}  {report['cpu']}  backend={report['backend']}  jax {report['jax']}")
+    print(f"# {report['network']} VAE, Adam step, batch {report['batch']} per model, {report['rounds']} rounds, "
+          f"compile {report['compile_s']:.0f} s")
+    print(f"# load average before: {report['load_average_before']}, after: {report['load_average_after']}")
     print(
         f"{'variant':<18}{'ms/model-step':>14}{'min':>9}{'max':>9}{'x best single':>15}"
         f"{'CPU ms':>9}{'GFLOP/model':>13}"
     )
-    for name, r in results.items():
+    for name, r in report["results"].items():
         gf = "" if r["gflops_per_model_step"] is None else f"{r['gflops_per_model_step']:.2f}"
         print(
             f"{name:<18}{r['ms_per_model_step']:>14.1f}{r['min_ms']:>9.1f}{r['max_ms']:>9.1f}"
             f"{r['ratio_to_best_single']:>15.2f}{r['cpu_ms_per_model_step']:>9.1f}{gf:>13}"
         )
+
+
+def main(argv=None) -> dict:
+    args = _parser().parse_args(argv)
+    impls = tuple(args.impls.split(","))
+    ns = tuple(int(n) for n in args.ns.split(",") if n)
+    loop_ns = tuple(int(n) for n in args.loop_ns.split(",") if n)
+    batch, rounds, network = args.batch, args.rounds, args.network
+    if args.quick:
+        ns, loop_ns, batch, rounds, network = (2,), (2,), 4, 1, "conv32"
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    variants = build_variants(impls, ns, batch, args.latent_dim, network, loop_ns, jax.random.key(0))
+    compile_s = time.perf_counter() - t0
+    results = _results(variants, *_time_rounds(variants, rounds))
+    report = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
+        "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
+        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]), "network": network, "batch": batch,
+        "latent_dim": args.latent_dim, "rounds": rounds, "compile_s": compile_s,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(), "results": results,
+    }
+    _print_report(report)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)

@@ -63,7 +63,7 @@ class ToyDSprites:
         return np.asarray(factors, np.float32)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-train", type=int, default=10000)
     parser.add_argument("--num-test", type=int, default=5000)
@@ -72,24 +72,17 @@ def main() -> None:
     parser.add_argument("--skip-dci", action="store_true")
     parser.add_argument("--sampled", action="store_true", help="also time factor_vae_score and beta_vae_score")
     parser.add_argument("--json", type=str, default=None, help="write the timings here")
-    args = parser.parse_args()
+    return parser
 
-    from sklearn.metrics import mutual_info_score
 
+def _array_suite(args, run) -> None:
+    """Every array-level metric on the synthetic codes, each through ``run(name, thunk)``."""
     import decompvae.metrics as metrics
     from decompvae.priors import pinwheel_mixture
 
     factors_train, codes_train = make_data(0, args.num_train, args.dims)
     factors_test, codes_test = make_data(1, args.num_test, args.dims)
     split = (codes_train, factors_train, codes_test, factors_test)
-    results, seconds = {}, {}
-
-    def run(name, fn):
-        results[name], seconds[name] = timed(fn)
-        print(f"{name:28s} {seconds[name]:9.3f} s   {results[name]}", flush=True)
-
-    print(f"CPU: {cpu_model()} ({platform.machine()}), N = {args.num_train} train / {args.num_test} test, "
-          f"D = {args.dims}, factors {SIZES}, n_jobs = {args.n_jobs}")
     run("mig", lambda: metrics.mig(codes_train, factors_train))
     run("modularity", lambda: metrics.modularity(codes_train, factors_train))
     run("explicitness", lambda: metrics.explicitness(*split))
@@ -106,10 +99,15 @@ def main() -> None:
     run("udr (3 models, spearman)", lambda: metrics.udr(three, kl, correlation="spearman"))
     prior = pinwheel_mixture()
     run("clustering_scores", lambda: metrics.clustering_scores(codes_train[:, :2], factors_train[:, 0], prior=prior))
-    suite_total = sum(seconds.values())
-    print(f"{'array-level suite total':28s} {suite_total:9.3f} s")
 
-    # disentanglement_lib's MI matrix: D·K sklearn calls on the histogram bins.
+
+def _mi_matrix(args) -> dict[str, float]:
+    """disentanglement_lib's MI matrix (D·K sklearn calls on the histogram bins) against the vectorised one."""
+    from sklearn.metrics import mutual_info_score
+
+    import decompvae.metrics as metrics
+
+    factors_train, codes_train = make_data(0, args.num_train, args.dims)
     binned = metrics.histogram_discretize(codes_train, num_bins=20)
 
     def loop_mi():
@@ -121,31 +119,44 @@ def main() -> None:
     agreement = float(np.max(np.abs(reference - vectorised)))
     print(f"MI matrix: sklearn loop {loop_seconds:.3f} s, vectorised {vector_seconds:.3f} s "
           f"(incl. binning), max |difference| {agreement:.1e}")
+    return {"mi_loop_seconds": loop_seconds, "mi_vectorised_seconds": vector_seconds,
+            "mi_max_abs_difference": agreement}
 
+
+def _sampled(args, run) -> None:
+    """The sampled scores (FactorVAE's and β-VAE's) of a linear representation of a toy dSprites."""
+    import jax
+
+    import decompvae.metrics as metrics
+
+    linear = np.concatenate([np.eye(5), np.zeros((5, args.dims - 5))], axis=1).astype(np.float32)
+    representation = lambda x: x @ linear  # noqa: E731
+    key = jax.random.key(0)
+    run("factor_vae_score (dl)", lambda: metrics.factor_vae_score(key, representation, ToyDSprites()))
+    run("beta_vae_score", lambda: metrics.beta_vae_score(key, representation, ToyDSprites()))
+
+
+def main(argv=None) -> None:
+    args = _parser().parse_args(argv)
+    results, seconds = {}, {}
+
+    def run(name, fn):
+        results[name], seconds[name] = timed(fn)
+        print(f"{name:28s} {seconds[name]:9.3f} s   {results[name]}", flush=True)
+
+    print(f"CPU: {cpu_model()} ({platform.machine()}), N = {args.num_train} train / {args.num_test} test, "
+          f"D = {args.dims}, factors {SIZES}, n_jobs = {args.n_jobs}")
+    _array_suite(args, run)
+    suite_total = sum(seconds.values())
+    print(f"{'array-level suite total':28s} {suite_total:9.3f} s")
+    mi = _mi_matrix(args)
     if args.sampled:
-        import jax
-
-        linear = np.concatenate([np.eye(5), np.zeros((5, args.dims - 5))], axis=1).astype(np.float32)
-        representation = lambda x: x @ linear  # noqa: E731
-        key = jax.random.key(0)
-        run("factor_vae_score (dl)", lambda: metrics.factor_vae_score(key, representation, ToyDSprites()))
-        run("beta_vae_score", lambda: metrics.beta_vae_score(key, representation, ToyDSprites()))
-
+        _sampled(args, run)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump(
-                {
-                    "cpu": cpu_model(),
-                    "seconds": seconds,
-                    "suite_total_seconds": suite_total,
-                    "mi_loop_seconds": loop_seconds,
-                    "mi_vectorised_seconds": vector_seconds,
-                    "mi_max_abs_difference": agreement,
-                    "results": {k: v for k, v in results.items()},
-                },
-                handle,
-                indent=2,
-            )
+            json.dump({"cpu": cpu_model(), "seconds": seconds, "suite_total_seconds": suite_total, **mi,
+                       "results": dict(results)}, handle, indent=2,
+                      default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))  # arrays among results
 
 
 if __name__ == "__main__":
