@@ -28,13 +28,11 @@ decrease),
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
-from scipy import stats
 
-from decompvae.stats import CONFIDENCE
+from decompvae.stats import CONFIDENCE, PairedEffect, paired_effect
 
 __all__ = [
     "INCONCLUSIVE",
@@ -60,54 +58,6 @@ NOT_REPRODUCED = "NOT reproduced"
 INCONCLUSIVE = "inconclusive at this budget"
 PARTLY = "partly reproduced"
 LEVEL = CONFIDENCE
-POWER = 0.80
-
-
-class PairedEffect(NamedTuple):
-    """A paired mean difference with its interval and detectable effect.
-
-    Attributes:
-      mean: d̄, the mean of the per-seed differences.
-      half: half-width of its 95% paired t interval (NaN for n < 2).
-      n: number of pairs with finite values on both sides.
-      se: sd(d)/√n.
-      detectable: (t_{0.975, n−1} + t_{0.80, n−1})·se, the effect found with 80% power.
-    """
-
-    mean: float
-    half: float
-    n: int
-    se: float
-    detectable: float
-
-    @property
-    def low(self) -> float:
-        return self.mean - self.half
-
-    @property
-    def high(self) -> float:
-        return self.mean + self.half
-
-    def text(self, digits: int = 3) -> str:
-        """``"+0.031 ± 0.022 (n = 10; detectable 0.044)"``."""
-        if not np.isfinite(self.mean):
-            return "n/a"
-        return (f"{self.mean:+.{digits}f} ± {self.half:.{digits}f} (n = {self.n}; "
-                f"detectable {self.detectable:.{digits}f})")
-
-
-def paired_effect(differences: Iterable[float]) -> PairedEffect:
-    """The paired t summary of per-seed differences ``[n]`` (non-finite ones dropped)."""
-    d = np.asarray([x for x in differences if x is not None and np.isfinite(x)], np.float64)
-    n = d.size
-    if n == 0:
-        return PairedEffect(float("nan"), float("nan"), 0, float("nan"), float("nan"))
-    if n < 2:
-        return PairedEffect(float(d[0]), float("nan"), 1, float("nan"), float("nan"))
-    se = d.std(ddof=1) / math.sqrt(n)
-    t_level = stats.t.ppf(0.5 + LEVEL / 2, n - 1)
-    t_power = stats.t.ppf(POWER, n - 1)
-    return PairedEffect(float(d.mean()), float(t_level * se), n, float(se), float((t_level + t_power) * se))
 
 
 def paired_by_seed(rows: Sequence[dict], metric: str, a: dict, b: dict, pair_by: str = "seed") -> dict:
