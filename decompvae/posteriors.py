@@ -8,6 +8,8 @@ explicit key, never inside a Flax module.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Callable
 
 import distrax
@@ -21,11 +23,11 @@ Array = jax.Array
 __all__ = [
     "POSTERIORS",
     "SCALE_FLOOR",
-    "diagonal_gaussian",
+    "gaussian",
+    "gaussian_softplus",
+    "laplace",
     "make_posterior",
     "marginal_log_prob",
-    "softplus_gaussian",
-    "laplace_posterior",
 ]
 
 #: Added to every encoder scale, as in the published encoders (σ = exp(½·h) + 1e-6, or softplus(h) + 1e-6):
@@ -33,7 +35,7 @@ __all__ = [
 SCALE_FLOOR = 1e-6
 
 
-def diagonal_gaussian(loc: Array, log_var: Array) -> distrax.MultivariateNormalDiag:
+def gaussian(loc: Array, log_var: Array) -> distrax.MultivariateNormalDiag:
     """q(z|x) = N(μ, diag σ²) with σ = exp(½·log_var) + 1e-6 (the published dSprites encoder's head).
 
     Args:
@@ -47,7 +49,7 @@ def diagonal_gaussian(loc: Array, log_var: Array) -> distrax.MultivariateNormalD
     return distrax.MultivariateNormalDiag(loc, jnp.exp(0.5 * jnp.clip(log_var, -80.0, 80.0)) + SCALE_FLOOR)
 
 
-def softplus_gaussian(loc: Array, raw: Array) -> distrax.MultivariateNormalDiag:
+def gaussian_softplus(loc: Array, raw: Array) -> distrax.MultivariateNormalDiag:
     """q(z|x) = N(μ, diag σ²) with σ = softplus(raw) + 1e-6 (the published pinwheel and Fashion-MNIST encoders).
 
     Args:
@@ -60,7 +62,7 @@ def softplus_gaussian(loc: Array, raw: Array) -> distrax.MultivariateNormalDiag:
     return distrax.MultivariateNormalDiag(loc, jax.nn.softplus(raw) + SCALE_FLOOR)
 
 
-def laplace_posterior(loc: Array, log_scale: Array) -> distrax.Independent:
+def laplace(loc: Array, log_scale: Array) -> distrax.Independent:
     """q(z|x) = Π_d Laplace(z_d; μ_d, b_d) with b = exp(log_scale) + 1e-6.
 
     Args:
@@ -74,8 +76,26 @@ def laplace_posterior(loc: Array, log_scale: Array) -> distrax.Independent:
     return distrax.Independent(distrax.Laplace(loc, scale), reinterpreted_batch_ndims=1)
 
 
-#: Posterior families by name: ``(loc, raw) -> q(z|x)``.
-POSTERIORS = {"gaussian": diagonal_gaussian, "gaussian_softplus": softplus_gaussian, "laplace": laplace_posterior}
+#: Posterior families by name: ``(loc, raw) -> q(z|x)``; each constructor is named as its key.
+POSTERIORS = {"gaussian": gaussian, "gaussian_softplus": gaussian_softplus, "laplace": laplace}
+
+
+def _deprecated(old: str, new: Callable) -> Callable:
+    """``new`` under its previous name, warning once per call site that the name is deprecated."""
+
+    @functools.wraps(new)
+    def renamed(*args, **kwargs):
+        warnings.warn(f"decompvae.posteriors.{old} is deprecated; use decompvae.posteriors.{new.__name__} "
+                      f"(the name of its POSTERIORS key)", DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    return renamed
+
+
+#: The names before the constructors took their keys' names (kept, with a DeprecationWarning).
+diagonal_gaussian = _deprecated("diagonal_gaussian", gaussian)
+softplus_gaussian = _deprecated("softplus_gaussian", gaussian_softplus)
+laplace_posterior = _deprecated("laplace_posterior", laplace)
 
 
 def make_posterior(family: str = "gaussian") -> Callable[[Array, Array], distrax.Distribution]:

@@ -7,7 +7,7 @@ import pytest
 from scipy import special, stats
 
 from decompvae.metrics.sampled_mig import marginal_entropies, mig_sampled
-from decompvae.posteriors import diagonal_gaussian
+from decompvae.posteriors import gaussian as gaussian_posterior
 
 SIZES = (1, 3, 4, 5)  # a one-valued factor, like dSprites' colour, and three scored ones
 N = int(np.prod(SIZES))
@@ -43,9 +43,9 @@ def test_equals_a_port_of_chens_formula_on_identical_arrays():
     loc = np.concatenate([f[:, 1:] + 0.3 * rng.standard_normal((N, 3)), rng.standard_normal((N, 2))], 1)
     raw = np.log(rng.uniform(0.05, 0.6, (N, 5)) ** 2)  # log σ²
     loc, raw = loc.astype(np.float32), raw.astype(np.float32)
-    scale = np.asarray(diagonal_gaussian(loc, raw).scale_diag, np.float64)
-    samples = np.asarray(diagonal_gaussian(loc, raw).sample(seed=jax.random.key(1)))
-    ours = mig_sampled(jax.random.key(2), diagonal_gaussian, jnp.asarray(loc), jnp.asarray(raw), SIZES, (1, 2, 3),
+    scale = np.asarray(gaussian_posterior(loc, raw).scale_diag, np.float64)
+    samples = np.asarray(gaussian_posterior(loc, raw).sample(seed=jax.random.key(1)))
+    ours = mig_sampled(jax.random.key(2), gaussian_posterior, jnp.asarray(loc), jnp.asarray(raw), SIZES, (1, 2, 3),
                        num_samples=N, chunk_size=7, samples=jnp.asarray(samples))
     score, h, cond = _chen_mig(samples.astype(np.float64), loc.astype(np.float64), scale, SIZES, (1, 2, 3))
     np.testing.assert_allclose(ours["marginal_entropies"], h, rtol=1e-5, atol=1e-5)
@@ -61,7 +61,7 @@ def test_known_structure(entangled, expected):
     f = _factors()
     loc = np.repeat(f[:, 1:2], 3, axis=1) if entangled else f[:, 1:]
     raw = np.full_like(loc, np.log(0.01 ** 2))
-    out = mig_sampled(jax.random.key(0), diagonal_gaussian, jnp.asarray(loc), jnp.asarray(raw), SIZES, (1, 2, 3),
+    out = mig_sampled(jax.random.key(0), gaussian_posterior, jnp.asarray(loc), jnp.asarray(raw), SIZES, (1, 2, 3),
                       num_samples=N)
     assert out["score"] == pytest.approx(expected, abs=0.02)
     if not entangled:
@@ -72,9 +72,9 @@ def test_a_subset_of_samples_estimates_the_same_entropy():
     rng = np.random.default_rng(3)
     loc = jnp.asarray(rng.standard_normal((400, 2)), jnp.float32)
     raw = jnp.zeros((400, 2))
-    samples = diagonal_gaussian(loc, raw).sample(seed=jax.random.key(4))
-    every = marginal_entropies(jax.random.key(5), diagonal_gaussian, loc, raw, samples, num_samples=400)
-    some = marginal_entropies(jax.random.key(5), diagonal_gaussian, loc, raw, samples, num_samples=200)
+    samples = gaussian_posterior(loc, raw).sample(seed=jax.random.key(4))
+    every = marginal_entropies(jax.random.key(5), gaussian_posterior, loc, raw, samples, num_samples=400)
+    some = marginal_entropies(jax.random.key(5), gaussian_posterior, loc, raw, samples, num_samples=200)
     np.testing.assert_allclose(some, every, atol=0.15)  # N(0, 2): 0.5·log(2πe·2) = 1.77 nats
     np.testing.assert_allclose(every, 0.5 * np.log(2 * np.pi * np.e * 2), atol=0.15)
 
@@ -82,6 +82,6 @@ def test_a_subset_of_samples_estimates_the_same_entropy():
 def test_bad_inputs_are_refused():
     loc = jnp.zeros((N, 2))
     with pytest.raises(ValueError, match="factor 0 has 1 value"):
-        mig_sampled(jax.random.key(0), diagonal_gaussian, loc, loc, SIZES, (0, 1))
+        mig_sampled(jax.random.key(0), gaussian_posterior, loc, loc, SIZES, (0, 1))
     with pytest.raises(ValueError, match="loc has 59 rows but the grid"):
-        mig_sampled(jax.random.key(0), diagonal_gaussian, loc[:59], loc[:59], SIZES, (1,))
+        mig_sampled(jax.random.key(0), gaussian_posterior, loc[:59], loc[:59], SIZES, (1,))

@@ -12,7 +12,7 @@ RAW = np.array([[0.0, -2.0], [1.0, 3.0]])
 
 
 def test_gaussian_scale_is_exp_half_log_variance_plus_floor():
-    q = post.diagonal_gaussian(LOC, RAW)
+    q = post.gaussian(LOC, RAW)
     np.testing.assert_allclose(q.stddev(), np.exp(0.5 * RAW) + post.SCALE_FLOOR, rtol=1e-6)
     z = np.array([[0.1, 0.2], [0.3, 0.4]])
     expected = stats.norm.logpdf(z, LOC, np.exp(0.5 * RAW) + post.SCALE_FLOOR).sum(-1)
@@ -20,9 +20,9 @@ def test_gaussian_scale_is_exp_half_log_variance_plus_floor():
 
 
 def test_softplus_gaussian_and_laplace_scales():
-    np.testing.assert_allclose(post.softplus_gaussian(LOC, RAW).stddev(), np.log1p(np.exp(RAW)) + post.SCALE_FLOOR,
+    np.testing.assert_allclose(post.gaussian_softplus(LOC, RAW).stddev(), np.log1p(np.exp(RAW)) + post.SCALE_FLOOR,
                                rtol=1e-5)
-    q = post.laplace_posterior(LOC, RAW)
+    q = post.laplace(LOC, RAW)
     z = np.array([[0.1, 0.2], [0.3, 0.4]])
     expected = stats.laplace.logpdf(z, LOC, np.exp(RAW) + post.SCALE_FLOOR).sum(-1)
     np.testing.assert_allclose(q.log_prob(z), expected, rtol=1e-5)
@@ -45,3 +45,13 @@ def test_marginal_log_prob_sums_to_the_joint():
 def test_unknown_family_is_named():
     with pytest.raises(ValueError, match="posterior must be one of"):
         post.make_posterior("cauchy")
+
+
+@pytest.mark.parametrize("old, new", [("diagonal_gaussian", "gaussian"), ("softplus_gaussian", "gaussian_softplus"),
+                                      ("laplace_posterior", "laplace")])
+def test_previous_names_warn_and_give_the_same_distribution(old, new):
+    """Each constructor is named as its POSTERIORS key; the previous names still work, with a DeprecationWarning."""
+    assert post.POSTERIORS[new] is getattr(post, new)
+    with pytest.warns(DeprecationWarning, match=f"posteriors.{old} is deprecated; use decompvae.posteriors.{new}"):
+        q_old = getattr(post, old)(LOC, RAW)
+    np.testing.assert_array_equal(q_old.log_prob(LOC + 0.3), getattr(post, new)(LOC, RAW).log_prob(LOC + 0.3))

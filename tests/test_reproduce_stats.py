@@ -1,6 +1,5 @@
 """Seed-paired statistics, verdicts, the gaussianised codes, and the published α scale."""
 
-import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +9,7 @@ from scipy import stats
 from decompvae import priors
 from decompvae.regularisers import make_divergence
 from decompvae.objective import decomposition_terms, reduce_terms
-from decompvae.posteriors import diagonal_gaussian
+from decompvae.posteriors import gaussian as gaussian_posterior
 from decompvae.reproduce import _stats
 from decompvae.metrics.suite import gaussianise
 
@@ -136,7 +135,7 @@ def test_batch_size_times_our_loss_is_the_published_summed_objective(kind):
         k_loc, k_raw, k_x, k_terms = jax.random.split(jax.random.key(0), 4)
         loc = jax.random.normal(k_loc, (b, d), jnp.float64)
         raw = 0.5 * jax.random.normal(k_raw, (b, d), jnp.float64)
-        posterior = diagonal_gaussian(loc, raw)
+        posterior = gaussian_posterior(loc, raw)
         prior = priors.isotropic_gaussian(d, jnp.float64(1.0))
         x = jax.random.normal(k_x, (b, 5), jnp.float64)
         log_likelihood = lambda z: -0.5 * jnp.sum((x - jnp.tile(z, (1, 2))[:, :5]) ** 2, -1)  # noqa: E731
