@@ -53,7 +53,7 @@ import numpy as np
 import optax
 
 from benchmarks.bench import _load_torch_reference, network_init, sprites_batch
-from benchmarks.harness import interleaved, machine_info, matmul_peak
+from benchmarks.harness import Stepper, interleaved, machine_info, matmul_peak
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.priors import make_prior
@@ -138,17 +138,6 @@ def make_project(hidden: Sequence[int] = HIDDEN, latent_dim: int = LATENT_DIM):
     return objective, trainer, init_params
 
 
-class _Advance:
-    """A thunk that feeds its compiled step's new state back on every call."""
-
-    def __init__(self, fn: Callable, state: Any, *args: Any):
-        self.fn, self.state, self.args = fn, state, args
-
-    def __call__(self):
-        self.state, out = self.fn(self.state, *self.args)
-        return out
-
-
 def _floor_run(optimizer: optax.GradientTransformation, steps: int):
     """``((params, opt_state, key), x) -> (new, losses [steps])``: floor steps (gradient + AMSGrad) in a scan."""
     value_and_grad = jax.value_and_grad(floor_loss)
@@ -181,8 +170,8 @@ def _thunks(batch: int, torch_ref, steps: int) -> dict[str, Callable[[], Any]]:
     thunks = {
         "floor grad": lambda: floor_grad(floor, key, x),
         "objective grad": lambda: objective_grad(key, params, hyper, x),
-        "floor step": _Advance(_floor_run(optimizer, steps), (floor, optimizer.init(floor), key), x),
-        "project step": _Advance(jax.jit(trainer.run, static_argnums=3), state, hyper, x, steps),
+        "floor step": Stepper(_floor_run(optimizer, steps), (floor, optimizer.init(floor), key), x),
+        "project step": Stepper(jax.jit(trainer.run, static_argnums=3), state, hyper, x, steps),
     }
     if torch_ref is not None:
         thunks["torch step"] = torch_ref.make_step(np.asarray(x), latent_dim=LATENT_DIM, hidden=HIDDEN,
