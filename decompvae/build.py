@@ -29,9 +29,8 @@ from decompvae.data import TrainingData, load_training_data
 from decompvae.likelihoods import likelihood_mean, make_likelihood
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, Model, make_iwae, make_model, make_objective
-from decompvae.regularisers import adversaries, make_regularisers
 from decompvae.posteriors import make_posterior
-from decompvae.regularisers import REGULARISERS, estimate_note
+from decompvae.regularisers import REGULARISERS, adversaries, estimate_note, make_regularisers
 from decompvae.sweep import Grid
 from decompvae.train import Trainer, make_trainer
 

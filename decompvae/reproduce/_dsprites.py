@@ -91,11 +91,14 @@ def base_dict(settings: dict, *, prior: str, prior_params: dict | None = None, s
     }
 
 
-def budget(settings: dict) -> list[str]:
-    """The summary's budget line for a profile with curves (the rebased ones), else nothing."""
+def budget(settings: dict, dataset: str = "dSprites", dataset_images: int = DSPRITES_IMAGES) -> list[str]:
+    """The summary's budget line for a profile with curves (the rebased ones), else nothing.
+
+    ``dataset`` and ``dataset_images`` name the data and its size, for the line's epochs.
+    """
     if not settings.get("eval_every"):
         return []
-    return ["", budget_line(settings["steps"] * settings["batch"], "dSprites", DSPRITES_IMAGES)]
+    return ["", budget_line(settings["steps"] * settings["batch"], dataset, dataset_images)]
 
 
 def eval_sizes(settings: dict, **changes) -> EvalSizes:

@@ -26,7 +26,7 @@ from decompvae.config import Config
 from decompvae.data.grouped import PAIR_NUM_IMAGES
 from decompvae.metrics.suite import make_evaluator
 from decompvae.reproduce import _dsprites
-from decompvae.reproduce._common import Context, aggregate, budget_line, markdown_table, member_slices, write_csv
+from decompvae.reproduce._common import Context, aggregate, markdown_table, member_slices, write_csv
 from decompvae.reproduce._curves import member_curves, without_curves, write_curves
 from decompvae.reproduce._stats import claim, paired_differences, paired_effect, verdict_section
 
@@ -113,7 +113,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"an IMQ kernel on each block (`divergence_options.blocks`). {_dsprites.describe(settings, ctx.profile)} "
         "Block MIG: joint histograms of each 5-D block (4 bins per dimension, ≤ 1,024 cells), information summed "
         "over a group's factors (`decompvae.metrics.block_mig`), on MIG's sample.",
-        *budget(settings),
+        *_dsprites.budget(settings, "sprite pairs", PAIR_NUM_IMAGES),
         "",
         *verdict_section(VERDICT_RULE, judged_claims(rows),
                          "Reported, not judged (block Student-t − isotropic, seed-paired, same α):",
@@ -127,13 +127,6 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         *curves,
     ]
     (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
-
-
-def budget(settings: dict) -> list[str]:
-    """The summary's budget line for a profile with curves (the rebased ones), else nothing."""
-    if not settings.get("eval_every"):
-        return []
-    return ["", budget_line(settings["steps"] * settings["batch"], "sprite pairs", PAIR_NUM_IMAGES)]
 
 
 def _pair(rows: list[dict], metric: str, alpha: float) -> list[float]:
