@@ -3,7 +3,7 @@
 :data:`KINDS` lists them and :data:`OPTIONS` their static options;
 :func:`make_divergence` builds one. The estimators live in
 :mod:`decompvae.divergences` (MMD, KLs, β-TCVAE's decomposition, InfoVAE),
-:mod:`decompvae.methods` (DIP-VAE, AnnealedVAE) and
+:mod:`decompvae.penalties` (DIP-VAE, AnnealedVAE) and
 :mod:`decompvae.discriminator` (FactorVAE); this module sits above them so
 none imports another lazily.
 """
@@ -14,7 +14,7 @@ import functools
 import math
 from typing import Any, Callable, Mapping, NamedTuple
 
-from decompvae import discriminator, methods
+from decompvae import discriminator, penalties
 from decompvae._checks import check_block_sizes, check_choice
 from decompvae.divergences import (
     Adversary,
@@ -116,9 +116,9 @@ REGULARISERS: dict[str, KindSpec] = {
     "dimensionwise_kl": KindSpec(_make_tc_term(dimensionwise_kl, uses_prior=True), _TC_OPTIONS,
                                  from_run=("dataset_size",), mws_offset=lambda d: -d, example=_TC_EXAMPLE),
     "info_vae": KindSpec(_make_info_vae, ("kernel", "scales")),
-    "dip_offdiagonal": KindSpec(functools.partial(methods.make_dip, "dip_offdiagonal"), ("variant",)),
-    "dip_diagonal": KindSpec(functools.partial(methods.make_dip, "dip_diagonal"), ("variant",)),
-    "capacity": KindSpec(methods.make_capacity, ("num_steps", "c_max"), example=lambda dim: {"num_steps": 10}),
+    "dip_offdiagonal": KindSpec(functools.partial(penalties.make_dip, "dip_offdiagonal"), ("variant",)),
+    "dip_diagonal": KindSpec(functools.partial(penalties.make_dip, "dip_diagonal"), ("variant",)),
+    "capacity": KindSpec(penalties.make_capacity, ("num_steps", "c_max"), example=lambda dim: {"num_steps": 10}),
     "factor_vae": KindSpec(discriminator.make_factor_vae,
                            ("latent_dim", "hidden", "negative_slope", "learning_rate", "b1", "b2"),
                            from_run=("latent_dim",), example=lambda dim: {"latent_dim": dim, "hidden": (16, 16)}),
@@ -144,8 +144,8 @@ def make_divergence(kind: str, **options) -> Divergence | Regulariser:
           ``"dimensionwise_kl"`` (dataset_size, sampling);
         * ``"info_vae"`` (:func:`info_vae_mmd`; kernel, scales);
         * DIP-VAE's ``"dip_offdiagonal"``, ``"dip_diagonal"`` (variant ``"i"``/``"ii"``,
-          :mod:`decompvae.methods`);
-        * AnnealedVAE's ``"capacity"`` (num_steps, c_max; :mod:`decompvae.methods`);
+          :mod:`decompvae.penalties`);
+        * AnnealedVAE's ``"capacity"`` (num_steps, c_max; :mod:`decompvae.penalties`);
         * FactorVAE's ``"factor_vae"`` (latent_dim required; :mod:`decompvae.discriminator`).
       **options: static options of the estimator.
 

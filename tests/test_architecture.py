@@ -64,6 +64,31 @@ def test_no_import_cycles():
     assert _cycles(graph) == []
 
 
+#: What the pure objective may import: the distributions, the estimators and the registry of regulariser kinds.
+OBJECTIVE_NEEDS = {
+    "decompvae._checks", "decompvae.divergences", "decompvae.penalties", "decompvae.discriminator",
+    "decompvae.regularisers", "decompvae.likelihoods", "decompvae.posteriors",
+}
+
+
+def _imported_by(name: str) -> set[str]:
+    """Every package module ``name`` imports at import time, directly or through another (its package's ``__init__`` aside)."""
+    modules = _modules()
+    graph = {m: _top_level_imports(m, tree, modules) - {"decompvae"} for m, tree in modules.items()}
+    seen, todo = set(), [name]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_the_objective_imports_only_what_a_loss_needs():
+    """No method presets, configs, builders, trainers, data or metrics behind the loss (issue: registries)."""
+    assert _imported_by("decompvae.objective") <= OBJECTIVE_NEEDS, sorted(_imported_by("decompvae.objective"))
+    assert "decompvae.methods" not in _imported_by("decompvae.regularisers")
+
+
 def test_imports_are_at_the_top():
     lazy = []
     for name, tree in _modules().items():

@@ -11,7 +11,7 @@ from decompvae.regularisers import KINDS, make_divergence
 from _tiny_networks import B, D, X_DIM, Decoder, Encoder
 
 from decompvae import divergences as dv
-from decompvae import methods, priors
+from decompvae import methods, penalties, priors
 from decompvae.objective import make_objective
 from decompvae.regularisers import adversaries, make_regularisers
 from decompvae.sweep import Grid, stack_members
@@ -55,12 +55,12 @@ def test_dip_penalties_vanish_for_a_whitened_aggregate():
 
 def test_capacity_schedule_is_linear_then_flat():
     steps = jnp.array([0, 250, 500, 1000, 5000])
-    np.testing.assert_allclose(methods.capacity_schedule(steps, 25.0, 1000), [0.0, 6.25, 12.5, 25.0, 25.0], rtol=1e-6)
+    np.testing.assert_allclose(penalties.capacity_schedule(steps, 25.0, 1000), [0.0, 6.25, 12.5, 25.0, 25.0], rtol=1e-6)
     # Traced C_max: vmap over it equals a loop; jit equals eager.
     c_max = jnp.array([5.0, 10.0, 100.0])
-    vmapped = jax.vmap(methods.capacity_schedule, in_axes=(None, 0, None))(jnp.int32(300), c_max, 1000)
+    vmapped = jax.vmap(penalties.capacity_schedule, in_axes=(None, 0, None))(jnp.int32(300), c_max, 1000)
     np.testing.assert_allclose(vmapped, [c * 0.3 for c in (5.0, 10.0, 100.0)], rtol=1e-6)
-    jitted = jax.jit(methods.capacity_schedule, static_argnums=2)
+    jitted = jax.jit(penalties.capacity_schedule, static_argnums=2)
     np.testing.assert_allclose(jitted(jnp.int32(300), 10.0, 1000), 3.0, rtol=1e-6)
 
 

@@ -12,7 +12,7 @@ from decompvae import sweep as sw
 from decompvae.checkpoint import Checkpointer
 from decompvae.data import make_batcher, make_pinwheel
 from decompvae.regularisers import make_divergence
-from decompvae.methods import capacity_schedule
+from decompvae.penalties import capacity_schedule
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.regularisers import adversaries, make_regularisers
