@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from decompvae import data, likelihoods, networks, posteriors, priors, regularisers
-from decompvae._checks import check_blocks, check_choice
+from decompvae._checks import check_choice
 
 __all__ = [
     "Config",
@@ -167,9 +167,10 @@ class ModelConfig:
     def _check_divergence(self) -> None:
         if isinstance(self.divergence, str):
             check_choice("model.divergence", self.divergence, DIVERGENCES)
-            if self.divergence == "factor_vae":
-                raise ValueError('model.divergence="factor_vae" trains a discriminator: give it as a list, '
-                                 'model.divergence = ["factor_vae"], with train.alpha = {factor_vae = γ}')
+            if self.divergence != "none" and regularisers.REGULARISERS[self.divergence].adversary:
+                raise ValueError(f'model.divergence="{self.divergence}" trains an adversary: give it as a list, '
+                                 f'model.divergence = ["{self.divergence}"], with train.alpha = '
+                                 f'{{{self.divergence} = α}}')
             return
         if isinstance(self.divergence, (list, tuple)):
             object.__setattr__(self, "divergence", tuple(self.divergence))
@@ -202,11 +203,11 @@ class ModelConfig:
                 raise ValueError(f"model.prior_options.{err}") from None
         named = self.divergence_names()
         for name, kind in named.items():
-            options = self.options_of(name)
-            if kind == "mmd" and isinstance(options, Mapping) and options.get("blocks") is not None:
+            options, check = self.options_of(name), regularisers.REGULARISERS[kind].check
+            if check is not None and isinstance(options, Mapping):
                 where = f"model.divergence_options.{name}" if self.composed else "model.divergence_options"
                 try:
-                    check_blocks("blocks", options["blocks"], self.latent_dim)
+                    check(options, self.latent_dim)
                 except ValueError as err:
                     raise ValueError(f"{where}.{err}") from None
 

@@ -15,7 +15,7 @@ import math
 from typing import Any, Callable, Mapping, NamedTuple
 
 from decompvae import discriminator, penalties
-from decompvae._checks import check_block_sizes, check_choice
+from decompvae._checks import check_block_sizes, check_blocks, check_choice
 from decompvae.divergences import (
     Adversary,
     Divergence,
@@ -48,6 +48,12 @@ class KindSpec(NamedTuple):
       example: ``example(dim) -> options``: valid options at D = ``dim`` (with
         what ``from_run`` fills given), on which the registry's contract test
         drives the kind.
+      adversary: whether the kind trains an adversary beside the VAE (FactorVAE's
+        discriminator), whose state the train state keeps by the regulariser's
+        name; a config must then name it (``model.divergence = [kind]``).
+      check: ``check(options, latent_dim)``, raising ``ValueError`` (its message
+        starting with the option's name) where options do not fit D; what a
+        config can check before anything is built. None: nothing to check.
     """
 
     make: Callable[..., Divergence | Regulariser]
@@ -55,6 +61,8 @@ class KindSpec(NamedTuple):
     from_run: tuple[str, ...] = ()
     mws_offset: Callable[[int], int] | None = None
     example: Callable[[int], dict] = lambda dim: {}
+    adversary: bool = False
+    check: Callable[[Mapping, int], None] | None = None
 
 
 def _make_mmd(**options) -> Divergence:
@@ -70,6 +78,12 @@ def _make_mmd(**options) -> Divergence:
         return mmd(z, y, **options)
 
     return mmd_divergence
+
+
+def _check_mmd(options: Mapping, latent_dim: int) -> None:
+    """MMD's blocks of dimensions partition the D latent dimensions."""
+    if options.get("blocks") is not None:
+        check_blocks("blocks", options["blocks"], latent_dim)
 
 
 def _make_info_vae(**options) -> Divergence:
@@ -105,7 +119,7 @@ _TC_EXAMPLE = lambda dim: {"dataset_size": 1_000}  # noqa: E731
 
 #: Kind → :class:`KindSpec`: the one list of regularisers a config may name (``model.divergence``).
 REGULARISERS: dict[str, KindSpec] = {
-    "mmd": KindSpec(_make_mmd, ("kernel", "per_dimension", "scales", "blocks")),
+    "mmd": KindSpec(_make_mmd, ("kernel", "per_dimension", "scales", "blocks"), check=_check_mmd),
     "inclusive_kl": KindSpec(_make_inclusive_kl, ("num_samples",), example=lambda dim: {"num_samples": 8}),
     "exclusive_kl": KindSpec(_make_exclusive_kl, ("dataset_size",), from_run=("dataset_size",),
                              example=_TC_EXAMPLE),
@@ -121,7 +135,8 @@ REGULARISERS: dict[str, KindSpec] = {
     "capacity": KindSpec(penalties.make_capacity, ("num_steps", "c_max"), example=lambda dim: {"num_steps": 10}),
     "factor_vae": KindSpec(discriminator.make_factor_vae,
                            ("latent_dim", "hidden", "negative_slope", "learning_rate", "b1", "b2"),
-                           from_run=("latent_dim",), example=lambda dim: {"latent_dim": dim, "hidden": (16, 16)}),
+                           from_run=("latent_dim",), example=lambda dim: {"latent_dim": dim, "hidden": (16, 16)},
+                           adversary=True),
 }
 
 #: Static options of each kind (a view of :data:`REGULARISERS`).

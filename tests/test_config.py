@@ -65,6 +65,16 @@ def test_dataset_paths_are_required_where_the_registry_says(tmp_path):
                 load_config(None, [f"data.name={name}"])
 
 
+def test_a_kind_with_an_adversary_must_be_named(tmp_path):
+    """A kind whose registry entry trains an adversary (FactorVAE) is refused in the scalar form, by its name."""
+    trained = [kind for kind, spec in regularisers.REGULARISERS.items() if spec.adversary]
+    assert trained == ["factor_vae"]
+    for kind in trained:
+        with pytest.raises(ValueError, match=f'model.divergence="{kind}" trains an adversary.*\\["{kind}"\\]'):
+            _tiny_config(tmp_path, f"model.divergence={kind}")
+        assert _tiny_config(tmp_path, f'model.divergence=["{kind}"]').model.divergence == (kind,)
+
+
 def test_overrides_parse_as_toml():
     assert config_lib.parse_override("sweep.beta=[1,2]") == (["sweep", "beta"], [1, 2])
     assert config_lib.parse_override("model.prior=student_t") == (["model", "prior"], "student_t")

@@ -74,6 +74,14 @@ def test_every_kind_meets_the_contract(kind, check):
     check(kind)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_registry_says_which_kinds_train_an_adversary(kind):
+    """``KindSpec.adversary`` is what the built regulariser carries (the config's rule reads the flag)."""
+    spec = regularisers.REGULARISERS[kind]
+    built = regularisers.lift(regularisers.make_divergence(kind, **spec.example(DIM)))
+    assert spec.adversary == (built.adversary is not None)
+
+
 def _make_centred(*, power: float = 2.0):
     return lambda key, y, posterior, prior: jnp.sum(jnp.abs(jnp.mean(y, axis=0)) ** power)
 
