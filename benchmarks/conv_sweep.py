@@ -35,10 +35,9 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from benchmarks.harness import cpu_model
+from benchmarks.harness import Stepper, cpu_model, interleaved_clocks, xla_flops
 from decompvae.networks import make_networks
 
 IMPLS = ("lax", "phase", "matmul")
@@ -76,20 +75,9 @@ def make_step(impl: str, latent_dim: int, network: str, learning_rate: float = 5
     return init, step, shape
 
 
-def _advance(fn, state, *args):
-    """A callable that runs ``state, loss = fn(state, *args)`` and keeps the new state."""
-    box = [state]
-
-    def run():
-        box[0], loss = fn(box[0], *args)
-        return loss
-
-    return run
-
-
-def _advance_each(fn, states, keys, data):
-    """A callable that advances each of ``states`` once with ``fn`` (a Python loop)."""
-    runs = [_advance(fn, s, keys[i], data[i]) for i, s in enumerate(states)]
+def _loop(step, states: list, keys, data):
+    """A Python loop over N models, model i on its own key and batch, each a call of the compiled single step."""
+    runs = [Stepper(step, state, keys[i], data[i]) for i, state in enumerate(states)]
     return lambda: [run() for run in runs]
 
 
@@ -108,25 +96,15 @@ def build_variants(impls, ns, batch, latent_dim, network, loop_ns, key):
         keys = jax.random.split(k_init, n_max)
         state = init(keys[0])
         single = jax.jit(step, donate_argnums=0).lower(state, keys[0], data[0]).compile()
-        variants[f"{impl} single"] = (_advance(single, state, keys[0], data[0]), 1, single)
+        variants[f"{impl} single"] = (Stepper(single, state, keys[0], data[0]), 1, single)
         for n in loop_ns:
             states = [init(keys[i]) for i in range(n)]
-            variants[f"{impl} loop {n}"] = (_advance_each(single, states, keys, data), n, None)
+            variants[f"{impl} loop {n}"] = (_loop(single, states, keys, data), n, None)
         for n in ns:
             vstate = jax.vmap(init)(keys[:n])
             vstep = jax.jit(jax.vmap(step), donate_argnums=0).lower(vstate, keys[:n], data[:n]).compile()
-            variants[f"{impl} vmap {n}"] = (_advance(vstep, vstate, keys[:n], data[:n]), n, vstep)
+            variants[f"{impl} vmap {n}"] = (Stepper(vstep, vstate, keys[:n], data[:n]), n, vstep)
     return variants
-
-
-def flops(compiled) -> float | None:
-    """FLOPs of a compiled step from XLA's cost analysis."""
-    if compiled is None:
-        return None
-    cost = compiled.cost_analysis()
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    return float(cost.get("flops", float("nan"))) if cost else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,22 +122,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _time_rounds(variants: dict, rounds: int) -> tuple[dict, dict]:
-    """Wall and CPU ms per model-step of each variant per round, after a warm-up; each round in a shuffled order
-    so no variant always follows the same neighbour."""
-    for run, _, _ in variants.values():  # warm-up (and first-call dispatch)
-        jax.block_until_ready(run())
-    times, cpu_times = {name: [] for name in variants}, {name: [] for name in variants}
-    order = list(variants)
-    rng = np.random.default_rng(0)
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            run, n, _ = variants[name]
-            t, c = time.perf_counter(), time.process_time()
-            jax.block_until_ready(run())
-            times[name].append((time.perf_counter() - t) * 1e3 / n)
-            cpu_times[name].append((time.process_time() - c) * 1e3 / n)
-    return times, cpu_times
+    """Wall and CPU ms per model-step of each variant per round (:func:`benchmarks.harness.interleaved_clocks`,
+    each round in a shuffled order so no variant always follows the same neighbour)."""
+    clocks = interleaved_clocks({name: run for name, (run, _, _) in variants.items()}, rounds, order_seed=0)
+    per_step = lambda name, seconds: [1e3 * t / variants[name][1] for t in seconds]  # noqa: E731
+    return ({name: per_step(name, c.wall) for name, c in clocks.items()},
+            {name: per_step(name, c.cpu) for name, c in clocks.items()})
 
 
 def _results(variants: dict, times: dict, cpu_times: dict) -> dict:
@@ -171,7 +139,7 @@ def _results(variants: dict, times: dict, cpu_times: dict) -> dict:
             "min_ms": min(times[name]),
             "max_ms": max(times[name]),
             "cpu_ms_per_model_step": statistics.median(cpu_times[name]),
-            "gflops_per_model_step": None if flops(c) is None else flops(c) / n / 1e9,
+            "gflops_per_model_step": _gflops(c, n),
         }
         for name, (_, n, c) in variants.items()
     }
@@ -179,6 +147,12 @@ def _results(variants: dict, times: dict, cpu_times: dict) -> dict:
     for r in results.values():
         r["ratio_to_best_single"] = r["ms_per_model_step"] / best_single
     return results
+
+
+def _gflops(compiled, n: int) -> float | None:
+    """XLA's GFLOPs per model-step of a compiled step of ``n`` models (None for a loop or when not reported)."""
+    total = None if compiled is None else xla_flops(compiled)
+    return None if total is None else total / n / 1e9
 
 
 def _print_report(report: dict) -> None:

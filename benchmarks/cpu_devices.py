@@ -61,6 +61,7 @@ def _worker(mode: str, ns: list[int], repeats: int, scan_steps: int, batch: int)
     import jax  # noqa: PLC0415 - imported here: the parent never imports jax with the child's flags
 
     from benchmarks.bench import make_bench_trainer, sprites_batch
+    from benchmarks.harness import interleaved, summary
     from decompvae.objective import Hyperparams
     from decompvae.sweep import Grid, init_members, make_sweep, stack_members, sweep_mesh
 
@@ -96,15 +97,8 @@ def _worker(mode: str, ns: list[int], repeats: int, scan_steps: int, batch: int)
 
             per_call = n * scan_steps
         compile_s = time.perf_counter() - start
-        jax.block_until_ready(call())
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            jax.block_until_ready(call())
-            times.append(time.perf_counter() - t0)
-        ms = [1e3 * t / per_call for t in times]
-        out["ns"][n] = {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms),
-                        "devices_used": used, "compile_s": compile_s}
+        times = interleaved({"call": call}, repeats)["call"]
+        out["ns"][n] = {**summary(times, per=per_call), "devices_used": used, "compile_s": compile_s}
     return out
 
 

@@ -12,17 +12,19 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Loop", "Stepper", "compile_timed", "cpu_model", "device_peak_bytes", "interleaved", "machine_info",
+__all__ = ["Clocks", "Loop", "Stepper", "compile_timed", "cpu_model", "device_peak_bytes", "interleaved",
+           "interleaved_clocks", "machine_info",
            "matmul_peak", "max_rss_bytes", "summary", "xla_flops", "xla_memory"]
 
 
@@ -84,17 +86,39 @@ def summary(seconds: list[float], per: float = 1.0) -> dict[str, float]:
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "repeats": len(ms)}
 
 
-def interleaved(thunks: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
-    """Seconds of each thunk per round, after one warm-up call each; rounds interleave the thunks."""
+class Clocks(NamedTuple):
+    """Seconds of one thunk per round: wall (``perf_counter``) and this process's CPU (``process_time``)."""
+
+    wall: list[float]
+    cpu: list[float]
+
+
+def interleaved_clocks(thunks: dict[str, Callable[[], Any]], repeats: int, *,
+                       order_seed: int | None = None) -> dict[str, Clocks]:
+    """Wall and CPU seconds of each thunk per round, after one warm-up call each.
+
+    Rounds interleave the thunks, so a load change touches every variant alike; with ``order_seed``
+    each round runs them in a fresh shuffled order (seeded), so no thunk always follows the same one.
+    """
     for fn in thunks.values():
         jax.block_until_ready(fn())
-    times: dict[str, list[float]] = {name: [] for name in thunks}
+    clocks = {name: Clocks([], []) for name in thunks}
+    order, rng = list(thunks), random.Random(order_seed)
     for _ in range(repeats):
-        for name, fn in thunks.items():
-            start = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[name].append(time.perf_counter() - start)
-    return times
+        if order_seed is not None:
+            rng.shuffle(order)
+        for name in order:
+            wall, cpu = time.perf_counter(), time.process_time()
+            jax.block_until_ready(thunks[name]())
+            clocks[name].wall.append(time.perf_counter() - wall)
+            clocks[name].cpu.append(time.process_time() - cpu)
+    return clocks
+
+
+def interleaved(thunks: dict[str, Callable[[], Any]], repeats: int, *,
+                order_seed: int | None = None) -> dict[str, list[float]]:
+    """Wall seconds of each thunk per round (:func:`interleaved_clocks`' ``wall``)."""
+    return {name: c.wall for name, c in interleaved_clocks(thunks, repeats, order_seed=order_seed).items()}
 
 
 def compile_timed(jitted, *args) -> tuple[Any, float]:

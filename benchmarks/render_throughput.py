@@ -31,7 +31,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from benchmarks.harness import cpu_model
+from benchmarks.harness import cpu_model, interleaved
 from decompvae.data import (
     FACTOR_SIZES,
     factors_to_index,
@@ -72,14 +72,8 @@ def make_shift_renderer():
 
 
 def time_call(fn, arg, repeats: int) -> float:
-    """Median seconds of ``fn(arg)`` after one warm-up call."""
-    jax.block_until_ready(fn(arg))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(arg))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of ``fn(arg)`` after one warm-up call (:func:`benchmarks.harness.interleaved`)."""
+    return statistics.median(interleaved({"call": lambda: fn(arg)}, repeats)["call"])
 
 
 def main(argv=None) -> None:

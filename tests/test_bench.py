@@ -84,6 +84,25 @@ def test_summary_is_per_step_milliseconds():
     assert s == {"median_ms": 100.0, "min_ms": 50.0, "max_ms": 150.0, "repeats": 3}
 
 
+def _recorder(calls: list):
+    return {name: (lambda name=name: calls.append(name)) for name in "abc"}
+
+
+def test_interleaved_rounds_run_every_thunk_once_after_a_warm_up():
+    calls = []
+    times = harness.interleaved(_recorder(calls), 4)
+    assert calls == list("abc") * 5  # the warm-up round, then 4 rounds in the given order
+    assert {name: len(t) for name, t in times.items()} == {"a": 4, "b": 4, "c": 4}
+    calls.clear()
+    clocks = harness.interleaved_clocks(_recorder(calls), 6, order_seed=0)
+    rounds = [calls[i:i + 3] for i in range(3, len(calls), 3)]
+    assert all(sorted(r) == list("abc") for r in rounds) and len({tuple(r) for r in rounds}) > 1  # shuffled
+    assert all(len(c.wall) == len(c.cpu) == 6 and min(c.wall) >= 0 for c in clocks.values())
+    calls.clear()
+    harness.interleaved_clocks(_recorder(calls), 6, order_seed=0)
+    assert [calls[i:i + 3] for i in range(3, len(calls), 3)] == rounds  # the seed fixes the orders
+
+
 def _report(torch_ms, backend="cpu"):
     timings = {"jax lax step": {"median_ms": 400.0}, "jax lax run": {"median_ms": 300.0},
                "jax matmul step": {"median_ms": 200.0}, "jax matmul run": {"median_ms": 250.0}}
