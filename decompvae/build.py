@@ -30,7 +30,7 @@ from decompvae.likelihoods import likelihood_mean, make_likelihood
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, Model, make_iwae, make_model, make_objective
 from decompvae.posteriors import make_posterior
-from decompvae.regularisers import REGULARISERS, adversaries, estimate_note, make_regularisers
+from decompvae.regularisers import REGULARISERS, adversaries, estimate_note, from_kinds
 from decompvae.sweep import Grid
 from decompvae.train import Trainer, make_trainer
 
@@ -90,7 +90,7 @@ def build(config: Config) -> RunSetup:
     prior_fn = priors.make_prior(m.prior, m.latent_dim, **m.prior_options)
     fixed_prior, learned_prior = _prior_parameters(config, data)
     structure = dict(likelihood=_likelihood(config), prior=prior_fn, posterior=m.posterior)
-    regularisers = make_regularisers(*_divergence(config, data))
+    regularisers = from_kinds(_kinds_and_options(config, data), single=not m.composed)
     objective_kw = dict(structure, divergence=regularisers, num_samples=m.num_samples)
     objective = make_objective(encoder, decoder, train=True, **objective_kw)
     init_params = _init_params(encoder, decoder, data.data_shape, m.latent_dim, learned_prior)
@@ -145,17 +145,6 @@ def _kinds_and_options(config: Config, data: TrainingData) -> dict[str, tuple[st
             options["latent_dim"] = m.latent_dim
         named[name] = (kind, options)
     return named
-
-
-def _divergence(config: Config, data: TrainingData) -> tuple[Any, dict | None]:
-    """``(divergence, options)`` for :func:`make_regularisers`: the config's form, options filled in."""
-    named = _kinds_and_options(config, data)
-    if not named:
-        return None, None
-    if config.model.composed:
-        return {n: kind for n, (kind, _) in named.items()}, {n: o for n, (_, o) in named.items() if o} or None
-    ((kind, options),) = named.values()
-    return kind, options or None
 
 
 def estimate_notes(config: Config, data: TrainingData) -> dict[str, str]:

@@ -30,8 +30,8 @@ from decompvae.divergences import (
     total_correlation,
 )
 
-__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "estimate_note", "lift",
-           "make_divergence", "make_regularisers", "traced_numbers", "weighted_sum"]
+__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "estimate_note",
+           "from_kinds", "lift", "make_divergence", "make_regularisers", "traced_numbers", "weighted_sum"]
 
 
 class KindSpec(NamedTuple):
@@ -280,6 +280,21 @@ def make_regularisers(divergence: Any = None, divergence_options: Mapping | None
             "e.g. divergence={'factor_vae': 'factor_vae'}"
         )
     return Regularisers({SINGLE: single}, single=True)
+
+
+def from_kinds(kinds: Mapping[str, tuple[str, Mapping | None]], *, single: bool) -> Regularisers:
+    """:class:`Regularisers` straight from ``{name: (kind, options)}`` (a config's divergences, options filled in).
+
+    Args:
+      kinds: ``{name: (kind, options)}``; at most one entry where ``single``.
+      single: the scalar form (its one regulariser is named :data:`SINGLE`, whatever ``kinds`` calls it).
+    """
+    built = {name: lift(make_divergence(kind, **(options or {}))) for name, (kind, options) in kinds.items()}
+    if single:
+        if len(built) > 1:
+            raise ValueError(f"the scalar form holds one divergence; got {sorted(built)}")
+        return make_regularisers(next(iter(built.values()), None))
+    return Regularisers(built, single=False)
 
 
 def _one(divergence, options, name: str) -> Regulariser:

@@ -9,7 +9,8 @@ from decompvae.divergences import Regulariser, RegulariserInputs
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.priors import make_prior
-from decompvae.regularisers import SINGLE, Regularisers, lift, make_regularisers, traced_numbers, weighted_sum
+from decompvae.regularisers import (SINGLE, Regularisers, from_kinds, lift, make_regularisers, traced_numbers,
+                                   weighted_sum)
 
 
 def centred(key, y, posterior, prior):
@@ -49,6 +50,28 @@ def test_a_function_and_its_lifted_regulariser_give_the_same_loss():
     normalised = make_objective(encoder, decoder, divergence=make_regularisers(centred), **kw)(
         jax.random.key(3), params, hyper, x)
     assert plain[0] == lifted[0] == normalised[0] and plain[1].divergence.shape == ()
+
+
+def test_regularisers_from_kinds_are_the_normalised_config_forms():
+    """build.py's path (``{name: (kind, options)}``) gives the loss of make_regularisers on the config's form."""
+    encoder, decoder = make_networks("mlp", 2, data_shape=(3,), hidden=(8,))
+    x = jax.random.normal(jax.random.key(0), (32, 3))
+    params = {"encoder": encoder.init(jax.random.key(1), x), "decoder": decoder.init(jax.random.key(2), x[:, :2])}
+    kw = dict(likelihood="gaussian", prior=make_prior("isotropic", 2))
+    loss = lambda regs, alpha: make_objective(encoder, decoder, divergence=regs, **kw)(  # noqa: E731
+        jax.random.key(3), params, Hyperparams(alpha=alpha), x)[0]
+    single = from_kinds({"mmd": ("mmd", {"kernel": "rbf"})}, single=True)
+    assert single.single and list(single.named) == [SINGLE]
+    assert loss(single, 2.0) == loss(make_regularisers("mmd", {"kernel": "rbf"}), 2.0)
+    kinds = {"m": ("mmd", None), "tc": ("total_correlation", {"dataset_size": 100})}
+    several = from_kinds(kinds, single=False)
+    assert not several.single and sorted(several.named) == ["m", "tc"]
+    alpha = {"m": 2.0, "tc": 0.5}
+    assert loss(several, alpha) == loss(make_regularisers({"m": "mmd", "tc": "total_correlation"},
+                                                          {"tc": {"dataset_size": 100}}), alpha)
+    assert from_kinds({}, single=True) == Regularisers({}, single=True)
+    with pytest.raises(ValueError, match="scalar form holds one divergence"):
+        from_kinds(kinds, single=True)
 
 
 def test_traced_numbers_and_the_weighted_sum_follow_the_form():
