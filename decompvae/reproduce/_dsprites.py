@@ -107,7 +107,7 @@ def eval_sizes(settings: dict, **changes) -> EvalSizes:
                                       **changes)
 
 
-def describe(settings: dict, profile: str, *, disentanglement: bool = True) -> str:
+def describe(settings: dict, *, disentanglement: bool = True) -> str:
     """One paragraph: the training and metric settings, and what was reduced."""
     s = settings["sizes"]
     net = ("the published dSprites convnet" if settings["network"] == "dsprites"

@@ -76,7 +76,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"# {TITLE} — profile `{ctx.profile}`",
         "",
         f"Command: `decompvae reproduce heavy_tails --profile {ctx.profile}`. Prior Π_d StudentT(ν, 0, 1), "
-        f"ν ∈ {settings['dfs']}, β = 1, α = 0. {_dsprites.describe(settings, ctx.profile)} FactorVAE is computed on "
+        f"ν ∈ {settings['dfs']}, β = 1, α = 0. {_dsprites.describe(settings)} FactorVAE is computed on "
         "the raw means and, with the same votes, on the means mapped to a Gaussian, Φ⁻¹(F_ν(μ_d)) (the published "
         "analysis; \"wo OT\" there is the raw score).",
         *_dsprites.budget(settings),

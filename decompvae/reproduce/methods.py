@@ -127,7 +127,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     figure(ctx.results_dir / "methods.png", groups, settings)
     lines = [f"# {TITLE} — profile `{ctx.profile}`", "",
              f"Command: `decompvae reproduce methods --profile {ctx.profile}` (cpu: in shards, `--shard I/6`). "
-             f"{describe(settings, ctx.profile)}", *_dsprites.budget(settings), "",
+             f"{describe(settings)}", *_dsprites.budget(settings), "",
              "No claim is tested, so there is no verdict: the table says what each method gives on this recipe "
              f"and budget. Means ± 95% CI (t) over {settings['seeds']} seed(s):", "",
              markdown_table(groups, GROUP_BY, metrics, HEADERS), "", *published_lines(groups), "",
@@ -135,14 +135,14 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 
-def describe(settings: dict, profile: str) -> str:
+def describe(settings: dict) -> str:
     """The methods, their values and the schedule, then the training and metric settings."""
     values = "; ".join(f"{name} {METHODS[name].varied[0]} ∈ {{{', '.join(f'{v:g}' for v in WEIGHTS[name])}}}"
                        for name in settings["methods"])
     sizes = settings["sizes"]
     return (f"Each method at the value its paper used on dSprites and one stronger: {values}. "
             f"AnnealedVAE's capacity reaches C_max after steps / 3 = {max(1, settings['steps'] // 3):,} steps. "
-            f"{_dsprites.describe(settings, profile, disentanglement=False)} MIG (20 bins) on {sizes.mig_points:,} "
+            f"{_dsprites.describe(settings, disentanglement=False)} MIG (20 bins) on {sizes.mig_points:,} "
             f"points; FactorVAE (disentanglement_lib) {sizes.variance_points:,} variance points, "
             f"{sizes.train_votes:,}/{sizes.eval_votes:,} votes of {sizes.points_per_vote}; DCI on "
             f"{sizes.dci_points:,} training codes; SAP, modularity and explicitness on {sizes.mig_points:,} training "

@@ -80,7 +80,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"# {TITLE} — profile `{ctx.profile}`",
         "",
         f"Command: `decompvae reproduce overlap --profile {ctx.profile}`. β ∈ {settings['betas']}, isotropic "
-        f"N(0, I) prior, D = 10, α = 0. {_dsprites.describe(settings, ctx.profile, disentanglement=False)}",
+        f"N(0, I) prior, D = 10, α = 0. {_dsprites.describe(settings, disentanglement=False)}",
         "",
         f"I_q(x;z) and KL(q(z) ‖ p(z)) with the exact aggregate posterior over all 737,280 images and "
         f"{settings['dataset_overlap_points']} outer Monte-Carlo points per network (Monte-Carlo standard error "

@@ -119,7 +119,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"Command: `decompvae reproduce rotation --profile {ctx.profile}`. β ∈ {settings['betas']}, α = 0; priors: "
         "isotropic N(0, I); anisotropic N(0, diag v) with v_d = D·softmax(ℓ)_d and ℓ = log of the top-10 PCA "
         "eigenvalues of 2,000 centred training images (fixed); the same with ℓ learned, initialised at the PCA "
-        f"values (as published). {_dsprites.describe(settings, ctx.profile)}",
+        f"values (as published). {_dsprites.describe(settings)}",
         *_dsprites.budget(settings),
         "",
         *verdict_section(VERDICT_RULE, claims,

@@ -110,7 +110,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"Command: `decompvae reproduce subspaces --profile {ctx.profile}` (cpu: in shards, `--shard I/3`). Data: `dsprites_pair` (two sprites per "
         f"64×64 image, 147,456 factor combinations, fresh batches each step). Priors: isotropic N(0, I) and "
         f"Π_g t_ν(z_g; 0, I) with ν = {DF:g} on blocks {BLOCKS}; β = 1; α ∈ {{0, {ALPHA:g}}} times the MMD with "
-        f"an IMQ kernel on each block (`divergence_options.blocks`). {_dsprites.describe(settings, ctx.profile)} "
+        f"an IMQ kernel on each block (`divergence_options.blocks`). {_dsprites.describe(settings)} "
         "Block MIG: joint histograms of each 5-D block (4 bins per dimension, ≤ 1,024 cells), information summed "
         "over a group's factors (`decompvae.metrics.block_mig`), on MIG's sample.",
         *_dsprites.budget(settings, "sprite pairs", PAIR_NUM_IMAGES),
