@@ -128,3 +128,13 @@ def test_the_slow_list_names_existing_tests():
         tree = ast.parse((root / path).read_text())
         defined = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         assert all(name.split("[")[0] in defined for name in names), node
+
+
+def test_the_slow_list_is_written_per_test_function():
+    """_slow_list sums a function's parametrizations, so an entry selects the whole function."""
+    from _slow_list import function_times
+
+    seconds = {"tests/a.py::test_t[1]": 2.0, "tests/a.py::test_t[2]": 3.0, "tests/a.py::test_u": 1.0,
+               "tests/a.py::TestC::test_v[x-y]": 4.0}
+    assert function_times(seconds) == {"tests/a.py::test_t": 5.0, "tests/a.py::test_u": 1.0,
+                                       "tests/a.py::TestC::test_v": 4.0}
