@@ -59,6 +59,7 @@ from decompvae.sweep import (
     run_members,
     stack_members,
     sweep_mesh,
+    take_members,
 )
 from decompvae.train import StepInfo, TrainState, model_params
 
@@ -216,12 +217,17 @@ def _devices(config: Config, n_members: int) -> list:
     return local[: math.gcd(len(local), n_members)] if len(local) > 1 else local[:1]
 
 
+def _first_member(setup: RunSetup, members: _Members) -> tuple[TrainState, Hyperparams]:
+    """The first member alone, stacked ``[1]``: its initial train state and its hyperparameters (for sizing)."""
+    first = take_members(members.hyper, 1)
+    return init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1]), first
+
+
 def _chunk_size(setup: RunSetup, members: _Members, data, n_devices: int) -> int | None:
     """Members per compiled call: the config's, or XLA's memory estimate for large sweeps; None: all at once."""
     n, chunk = len(members.labels), setup.config.sweep.chunk_size
     if not chunk and n > AUTO_CHUNK_ABOVE:
-        first = jax.tree.map(lambda a: a[:1], members.hyper)
-        small = init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1])
+        small, first = _first_member(setup, members)
         chunk = estimate_chunk_size(setup.trainer, small, first, data, setup.config.train.log_every,
                                     n_devices=n_devices, vectorize=setup.config.sweep.vectorize)
         chunk = int(distributed.broadcast(np.asarray(chunk)))  # the processes must agree on the chunks
@@ -400,8 +406,7 @@ def plan(config: Config, *, time_it: bool = True) -> Plan:
     n_devices = len(_devices(config, len(members.labels)))
     chunk = _chunk_size(setup, members, setup.data.data, n_devices) or len(members.labels)
     lengths = {t.log_every} | ({t.steps % t.log_every} if t.steps % t.log_every else set())
-    first = jax.tree.map(lambda a: a[:1], members.hyper)
-    state = init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1])
+    state, first = _first_member(setup, members)
     one, two = (program_bytes(setup.trainer, state, first, setup.data.data, t.log_every, count,
                               vectorize=config.sweep.vectorize) for count in (1, 2))
     per_member = max(two - one, 0)

@@ -100,6 +100,13 @@ def test_plan_counts_members_programs_and_memory(tmp_path):
     assert "6 member(s), 40 steps each" in text and "chunk: 6 member(s)" in text
 
 
+def test_a_large_sweep_is_chunked_by_the_memory_estimate(tmp_path, monkeypatch):
+    """Above AUTO_CHUNK_ABOVE members and with no chunk_size, the chunk comes from XLA's estimate for one member."""
+    monkeypatch.setattr(runner, "AUTO_CHUNK_ABOVE", 2)
+    p = runner.plan(_tiny_config(tmp_path, "sweep.beta=[0.5,1.0,2.0]", "sweep.devices=1"))
+    assert len(p.labels) == 3 and 1 <= p.chunk_size and p.bytes_per_member > 0
+
+
 def test_plan_estimates_the_training_time_from_a_timed_chunk(tmp_path):
     grid = ["sweep.beta=[0.5,1.0,2.0]", "sweep.chunk_size=2", "sweep.devices=1"]
     config = _tiny_config(tmp_path, *grid)
