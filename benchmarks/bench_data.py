@@ -17,7 +17,7 @@ import numpy as np
 import decompvae.metrics as metrics
 from benchmarks.harness import interleaved, summary
 from decompvae.data import FACTOR_SIZES, render_factors, sample_uniform_factors
-from decompvae.priors import pinwheel_mixture
+from decompvae.priors import pinwheel
 
 __all__ = ["bench_metrics", "bench_renderer"]
 
@@ -51,7 +51,7 @@ def bench_metrics(cfg, log) -> dict[str, Any]:
     f_train, c_train = _synthetic_codes(0, n_train)
     f_test, c_test = _synthetic_codes(1, n_test)
     split = (c_train, f_train, c_test, f_test)
-    prior = pinwheel_mixture()
+    prior = pinwheel()
     suite = {
         "mig": lambda: metrics.mig(c_train, f_train),
         "modularity": lambda: metrics.modularity(c_train, f_train),

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 def _array_suite(args, run) -> None:
     """Every array-level metric on the synthetic codes, each through ``run(name, thunk)``."""
     import decompvae.metrics as metrics
-    from decompvae.priors import pinwheel_mixture
+    from decompvae.priors import pinwheel
 
     factors_train, codes_train = make_data(0, args.num_train, args.dims)
     factors_test, codes_test = make_data(1, args.num_test, args.dims)
@@ -97,7 +97,7 @@ def _array_suite(args, run) -> None:
     kl[:, -1] = 0.0  # the collapsed (constant) dimension is inactive, as its KL would say
     run("udr (3 models, lasso)", lambda: metrics.udr(three, kl))
     run("udr (3 models, spearman)", lambda: metrics.udr(three, kl, correlation="spearman"))
-    prior = pinwheel_mixture()
+    prior = pinwheel()
     run("clustering_scores", lambda: metrics.clustering_scores(codes_train[:, :2], factors_train[:, 0], prior=prior))
 
 

@@ -7,6 +7,10 @@ and pass through unchecked.
 
 from __future__ import annotations
 
+import functools
+import warnings
+from typing import Callable
+
 import jax
 import numpy as np
 
@@ -70,3 +74,18 @@ def check_blocks(name: str, blocks, dim: int) -> tuple[int, ...]:
 
 def _show(arr: np.ndarray) -> str:
     return repr(arr.item()) if arr.size == 1 else np.array2string(arr, threshold=8)
+
+
+def renamed(module: str, old: str, new: Callable, registry: str) -> Callable:
+    """``new`` under its previous name ``old``, warning (``DeprecationWarning``) that the name is deprecated.
+
+    ``module`` and ``registry`` name where ``new`` lives and the registry whose key it is now named after.
+    """
+
+    @functools.wraps(new)
+    def deprecated(*args, **kwargs):
+        warnings.warn(f"{module}.{old} is deprecated; use {module}.{new.__name__} (the name of its {registry} key)",
+                      DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    return deprecated

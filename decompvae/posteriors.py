@@ -8,15 +8,13 @@ explicit key, never inside a Flax module.
 
 from __future__ import annotations
 
-import functools
-import warnings
 from typing import Callable
 
 import distrax
 import jax
 import jax.numpy as jnp
 
-from decompvae._checks import check_choice
+from decompvae._checks import check_choice, renamed
 
 Array = jax.Array
 
@@ -80,22 +78,11 @@ def laplace(loc: Array, log_scale: Array) -> distrax.Independent:
 POSTERIORS = {"gaussian": gaussian, "gaussian_softplus": gaussian_softplus, "laplace": laplace}
 
 
-def _deprecated(old: str, new: Callable) -> Callable:
-    """``new`` under its previous name, warning once per call site that the name is deprecated."""
-
-    @functools.wraps(new)
-    def renamed(*args, **kwargs):
-        warnings.warn(f"decompvae.posteriors.{old} is deprecated; use decompvae.posteriors.{new.__name__} "
-                      f"(the name of its POSTERIORS key)", DeprecationWarning, stacklevel=2)
-        return new(*args, **kwargs)
-
-    return renamed
-
-
 #: The names before the constructors took their keys' names (kept, with a DeprecationWarning).
-diagonal_gaussian = _deprecated("diagonal_gaussian", gaussian)
-softplus_gaussian = _deprecated("softplus_gaussian", gaussian_softplus)
-laplace_posterior = _deprecated("laplace_posterior", laplace)
+_MODULE = "decompvae.posteriors"
+diagonal_gaussian = renamed(_MODULE, "diagonal_gaussian", gaussian, "POSTERIORS")
+softplus_gaussian = renamed(_MODULE, "softplus_gaussian", gaussian_softplus, "POSTERIORS")
+laplace_posterior = renamed(_MODULE, "laplace_posterior", laplace, "POSTERIORS")
 
 
 def make_posterior(family: str = "gaussian") -> Callable[[Array, Array], distrax.Distribution]:

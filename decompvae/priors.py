@@ -31,6 +31,7 @@ from decompvae._checks import (
     check_in_range,
     check_positive,
     is_concrete,
+    renamed,
 )
 
 Array = jax.Array
@@ -43,22 +44,22 @@ __all__ = [
     "block_scale_mixture",
     "block_student_t",
     "hierarchical",
-    "anisotropic_gaussian",
-    "anisotropic_gaussian_from_logits",
-    "gaussian_mixture",
-    "isotropic_gaussian",
+    "anisotropic",
+    "anisotropic_logits",
+    "mixture",
+    "isotropic",
     "PRIORS",
     "PriorSpec",
-    "laplace_prior",
+    "laplace",
     "make_prior",
     "pca_variances",
-    "pinwheel_mixture",
+    "pinwheel",
     "sparse",
     "student_t",
 ]
 
 
-def isotropic_gaussian(dim: int, scale=1.0) -> distrax.MultivariateNormalDiag:
+def isotropic(dim: int, scale=1.0) -> distrax.MultivariateNormalDiag:
     """The isotropic Gaussian prior N(0, s·I).
 
     Args:
@@ -76,7 +77,7 @@ def isotropic_gaussian(dim: int, scale=1.0) -> distrax.MultivariateNormalDiag:
     return distrax.MultivariateNormalDiag(jnp.zeros_like(std), std)
 
 
-def anisotropic_gaussian(variances) -> distrax.MultivariateNormalDiag:
+def anisotropic(variances) -> distrax.MultivariateNormalDiag:
     """The axis-aligned anisotropic Gaussian prior N(0, diag v).
 
     Breaks the rotation invariance of Theorem 2 when the ``v_d`` are distinct.
@@ -94,7 +95,7 @@ def anisotropic_gaussian(variances) -> distrax.MultivariateNormalDiag:
     return distrax.MultivariateNormalDiag(jnp.zeros_like(variances), jnp.sqrt(variances))
 
 
-def anisotropic_gaussian_from_logits(logits, total_scale=1.0) -> distrax.MultivariateNormalDiag:
+def anisotropic_logits(logits, total_scale=1.0) -> distrax.MultivariateNormalDiag:
     """Anisotropic Gaussian with variances v_d = s·D·softmax(ℓ)_d (learnable ℓ).
 
     The total variance Σ_d v_d = s·D is fixed, so learning ℓ only redistributes
@@ -258,7 +259,7 @@ def sparse(dim: int, gamma, spike_scale=0.05, slab_scale=1.0) -> distrax.Indepen
     return distrax.Independent(mixture, reinterpreted_batch_ndims=1)
 
 
-def gaussian_mixture(means, variances, weights=None) -> distrax.MixtureSameFamily:
+def mixture(means, variances, weights=None) -> distrax.MixtureSameFamily:
     """Gaussian mixture prior Σ_c π_c N(z; m_c, diag v_c).
 
     Args:
@@ -302,17 +303,17 @@ def gaussian_mixture(means, variances, weights=None) -> distrax.MixtureSameFamil
     )
 
 
-def pinwheel_mixture(variance=0.03) -> distrax.MixtureSameFamily:
+def pinwheel(variance=0.03) -> distrax.MixtureSameFamily:
     """The paper's pinwheel prior: 4 equal components at (0,±1), (±1,0), D = 2.
 
     Args:
       variance: per-dimension variance of each component (paper: 0.03).
     """
     means = jnp.array([[0.0, -1.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
-    return gaussian_mixture(means, variance * jnp.ones((4,)))
+    return mixture(means, variance * jnp.ones((4,)))
 
 
-def laplace_prior(dim: int, scale=1.0) -> distrax.Independent:
+def laplace(dim: int, scale=1.0) -> distrax.Independent:
     """Laplace prior Π_d Laplace(z_d; 0, b).
 
     Args:
@@ -703,7 +704,7 @@ def _with_dim(dim: int, params_dim: int):
 def _anisotropic(dim):
     def prior_fn(variances):
         _with_dim(dim, jnp.shape(variances)[-1])
-        return anisotropic_gaussian(variances)
+        return anisotropic(variances)
 
     return prior_fn
 
@@ -711,7 +712,7 @@ def _anisotropic(dim):
 def _anisotropic_logits(dim):
     def prior_fn(logits, **numbers):
         _with_dim(dim, jnp.shape(logits)[-1])
-        return anisotropic_gaussian_from_logits(logits, **numbers)
+        return anisotropic_logits(logits, **numbers)
 
     return prior_fn
 
@@ -719,7 +720,7 @@ def _anisotropic_logits(dim):
 def _mixture(dim):
     def prior_fn(means, variances, **numbers):
         _with_dim(dim, jnp.shape(means)[-1])
-        return gaussian_mixture(means, variances, **numbers)
+        return mixture(means, variances, **numbers)
 
     return prior_fn
 
@@ -770,7 +771,7 @@ def _mixture_example(dim: int) -> tuple[dict, dict]:
 #:                         ``parent_scale``; option ``parents`` (required)
 #: ======================= ===========================================
 PRIORS: dict[str, PriorSpec] = {
-    "isotropic": PriorSpec(lambda dim: functools.partial(isotropic_gaussian, dim), example=lambda dim: ({}, {"scale": 2.0})),
+    "isotropic": PriorSpec(lambda dim: functools.partial(isotropic, dim), example=lambda dim: ({}, {"scale": 2.0})),
     "anisotropic": PriorSpec(_anisotropic, required=("variances",),
                              example=lambda dim: ({}, {"variances": _ramp(dim, 0.5, 2.0)})),
     "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",), example=_logits_example),
@@ -782,10 +783,10 @@ PRIORS: dict[str, PriorSpec] = {
         lambda dim: functools.partial(sparse, dim),
         required=("gamma",), example=lambda dim: ({}, {"gamma": 0.8}),
     ),
-    "laplace": PriorSpec(lambda dim: functools.partial(laplace_prior, dim),
+    "laplace": PriorSpec(lambda dim: functools.partial(laplace, dim),
                          example=lambda dim: ({}, {"scale": 0.7})),
     "mixture": PriorSpec(_mixture, required=("means", "variances"), clusters=True, example=_mixture_example),
-    "pinwheel": PriorSpec(lambda dim: pinwheel_mixture, dim=2, clusters=True,
+    "pinwheel": PriorSpec(lambda dim: pinwheel, dim=2, clusters=True,
                           example=lambda dim: ({}, {"variance": 0.05})),
     "block_student_t": PriorSpec(_block_student_t, required=("df",), options=("blocks",),
                                  example=lambda dim: (_split_blocks(dim), {"df": 5.0, "scale": 1.2})),
@@ -836,3 +837,13 @@ def make_prior(name: str, dim: int, **options) -> Callable[..., distrax.Distribu
         if option not in options:
             raise ValueError(f"{option} is required by the {name} prior (a static option)")
     return spec.make(dim, **options)
+
+
+#: The names before the constructors took their keys' names (kept, with a DeprecationWarning).
+_MODULE = "decompvae.priors"
+isotropic_gaussian = renamed(_MODULE, "isotropic_gaussian", isotropic, "PRIORS")
+anisotropic_gaussian = renamed(_MODULE, "anisotropic_gaussian", anisotropic, "PRIORS")
+anisotropic_gaussian_from_logits = renamed(_MODULE, "anisotropic_gaussian_from_logits", anisotropic_logits, "PRIORS")
+gaussian_mixture = renamed(_MODULE, "gaussian_mixture", mixture, "PRIORS")
+pinwheel_mixture = renamed(_MODULE, "pinwheel_mixture", pinwheel, "PRIORS")
+laplace_prior = renamed(_MODULE, "laplace_prior", laplace, "PRIORS")

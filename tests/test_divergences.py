@@ -85,7 +85,7 @@ def _same_encoders(q0_loc, q0_scale, batch):
 
 @pytest.mark.usefixtures("x64")
 def test_inclusive_kl_zero_when_encoders_are_the_prior():
-    prior = priors.isotropic_gaussian(3, 1.0)
+    prior = priors.isotropic(3, 1.0)
     post = _same_encoders(jnp.zeros(3), jnp.ones(3), 8)
     np.testing.assert_allclose(dv.inclusive_kl(jax.random.key(0), post, prior), 0.0, atol=1e-12)
 
@@ -94,7 +94,7 @@ def test_inclusive_kl_zero_when_encoders_are_the_prior():
 def test_inclusive_and_exclusive_kl_match_closed_form():
     # All B encoders equal q0: q̂ = q0, so the estimators are MC estimates of
     # KL(p‖q0) and KL(q0‖p), which distrax knows in closed form.
-    prior = priors.anisotropic_gaussian(jnp.array([0.5, 1.0, 2.0]))
+    prior = priors.anisotropic(jnp.array([0.5, 1.0, 2.0]))
     loc, scale = jnp.array([0.3, -0.2, 0.1]), jnp.array([0.8, 1.1, 1.3])
     q0 = distrax.MultivariateNormalDiag(loc, scale)
     batch = 1000
@@ -201,7 +201,7 @@ def test_tcvae_terms_match_quadrature_on_a_finite_data_set():
     repeats = 250
     post = distrax.MultivariateNormalDiag(jnp.asarray(np.tile(loc, (repeats, 1))),
                                           jnp.asarray(np.tile(scale, (repeats, 1))))
-    prior = priors.isotropic_gaussian(2)
+    prior = priors.isotropic(2)
     y = post.sample(seed=jax.random.key(3))
     got = _tcvae_terms(y, post, prior)
     # Per-sample integrands for the standard errors.
@@ -224,7 +224,7 @@ def test_tcvae_terms_of_identical_encoders_have_closed_forms():
     # exactly on any sample, and Σ_d KL(q(z_d) ‖ p(z_d)) = KL(N(m, s²) ‖ N(0, I)) in closed form.
     m, s = jnp.array([0.4, -0.3, 1.0]), jnp.array([0.7, 1.2, 0.5])
     post = _same_encoders(m, s, 1000)
-    prior = priors.isotropic_gaussian(3)
+    prior = priors.isotropic(3)
     y = post.sample(seed=jax.random.key(1))
     mi, tc, dim_kl = _tcvae_terms(y, post, prior)
     np.testing.assert_allclose([mi, tc], 0.0, atol=1e-10)
@@ -261,7 +261,7 @@ def test_minibatch_weighted_sampling_offsets_on_the_full_data_set():
     b, d, n = 12, 3, 500
     loc, scale = rng.normal(size=(b, d)), rng.uniform(0.3, 1.2, (b, d))
     post = distrax.MultivariateNormalDiag(jnp.asarray(loc), jnp.asarray(scale))
-    prior = priors.isotropic_gaussian(d)
+    prior = priors.isotropic(d)
     y = post.sample(seed=jax.random.key(0))
     mixture = _tcvae_terms(y, post, prior)
     mws = _tcvae_terms(y, post, prior, n, "mws")
@@ -304,7 +304,7 @@ def test_minibatch_stratified_sampling_formula_and_unbiasedness():
 
 def test_tcvae_terms_jit_and_sampling_validation():
     post = _same_encoders(jnp.zeros(2), jnp.ones(2), 8)
-    prior = priors.isotropic_gaussian(2)
+    prior = priors.isotropic(2)
     y = post.sample(seed=jax.random.key(0))
     div = make_divergence("total_correlation", dataset_size=100, sampling="mss")  # reads joint and marginals
     np.testing.assert_allclose(jax.jit(div)(jax.random.key(0), y, post, prior), div(jax.random.key(0), y, post, prior),
@@ -327,7 +327,7 @@ def test_info_vae_is_the_published_joint_kernel_mmd(kernel):
     rng = np.random.default_rng(7)
     b, d = 6, 3
     y = jnp.asarray(rng.normal(size=(b, d)))
-    prior = priors.isotropic_gaussian(d)
+    prior = priors.isotropic(d)
     key = jax.random.key(2)
     z = np.asarray(prior.sample(seed=key, sample_shape=(b,)))
     if kernel == "rbf":

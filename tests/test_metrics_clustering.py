@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from decompvae.metrics import assign_to_components, clustering_scores
-from decompvae.priors import gaussian_mixture, pinwheel_mixture
+from decompvae.priors import mixture, pinwheel
 
 EXACT = 1e-12
 
@@ -31,7 +31,7 @@ def test_hand_computed_accuracy_and_nmi_oracle():
 
 
 def test_assign_to_components_of_the_pinwheel_prior():
-    prior = pinwheel_mixture()
+    prior = pinwheel()
     means = np.array([[0.0, -1.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 300)
@@ -44,9 +44,9 @@ def test_assign_to_components_of_the_pinwheel_prior():
 
 def test_mixture_weights_break_ties():
     # (0, 0) is equidistant from both equal-variance components: the heavier one wins.
-    prior = gaussian_mixture(jnp.array([[0.0, -1.0], [0.0, 1.0]]), 0.5, weights=jnp.array([0.3, 0.7]))
+    prior = mixture(jnp.array([[0.0, -1.0], [0.0, 1.0]]), 0.5, weights=jnp.array([0.3, 0.7]))
     assert assign_to_components(prior, np.zeros((1, 2)))[0] == 1
-    prior = gaussian_mixture(jnp.array([[0.0, -1.0], [0.0, 1.0]]), 0.5, weights=jnp.array([0.7, 0.3]))
+    prior = mixture(jnp.array([[0.0, -1.0], [0.0, 1.0]]), 0.5, weights=jnp.array([0.7, 0.3]))
     assert assign_to_components(prior, np.zeros((1, 2)))[0] == 0
 
 
@@ -59,6 +59,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="codes_or_assignments"):
         clustering_scores(np.zeros(4), labels)
     with pytest.raises(ValueError, match="codes"):
-        assign_to_components(pinwheel_mixture(), np.zeros((4, 3)))
+        assign_to_components(pinwheel(), np.zeros((4, 3)))
     with pytest.raises(ValueError, match="prior"):
         assign_to_components(object(), np.zeros((4, 2)))

@@ -40,7 +40,7 @@ def test_non_gaussian_families_use_their_log_prob():
 
 def test_dataset_overlap_limits_and_identity():
     n, d = 500, 2
-    prior = priors.isotropic_gaussian(d)
+    prior = priors.isotropic(d)
     # Far-apart, narrow encoders: a look-up table, I_q = log N.
     loc = 50.0 * jnp.stack([jnp.arange(n, dtype=jnp.float32), jnp.zeros(n)], -1)
     raw = jnp.full((n, d), -4.0)

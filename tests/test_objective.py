@@ -164,7 +164,7 @@ def test_iwae_exact_at_true_posterior_and_bounds_ordered():
     def log_lik(z):
         return jnp.sum(-0.5 * ((x - z @ w.T) / sigma) ** 2 - np.log(sigma) - 0.5 * np.log(2 * np.pi), axis=-1)
 
-    prior = priors.isotropic_gaussian(D)
+    prior = priors.isotropic(D)
     got = iwae_bound(jax.random.key(0), exact_q, log_lik, prior, num_samples=50, chunk_size=10)
     np.testing.assert_allclose(got, log_px, rtol=1e-10)
     # An over-dispersed posterior: ELBO < IWAE_1000 ≈ log p(x).

@@ -25,21 +25,21 @@ def _points(dim=DIM, n=7, seed=0):
 class TestLogProb:
     def test_isotropic(self):
         z = _points()
-        got = priors.isotropic_gaussian(DIM, 2.5).log_prob(z)
+        got = priors.isotropic(DIM, 2.5).log_prob(z)
         want = st.multivariate_normal(np.zeros(DIM), 2.5 * np.eye(DIM)).logpdf(z)
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
     def test_anisotropic(self):
         v = np.array([0.5, 1.0, 3.0])
         z = _points()
-        got = priors.anisotropic_gaussian(v).log_prob(z)
+        got = priors.anisotropic(v).log_prob(z)
         np.testing.assert_allclose(got, st.multivariate_normal(np.zeros(DIM), np.diag(v)).logpdf(z), rtol=1e-12)
 
     def test_anisotropic_from_logits(self):
         logits, s = np.array([0.3, -1.0, 2.0]), 1.7
         v = s * DIM * softmax(logits)
         z = _points()
-        got = priors.anisotropic_gaussian_from_logits(logits, s).log_prob(z)
+        got = priors.anisotropic_logits(logits, s).log_prob(z)
         np.testing.assert_allclose(got, st.multivariate_normal(np.zeros(DIM), np.diag(v)).logpdf(z), rtol=1e-12)
         np.testing.assert_allclose(np.sum(v), s * DIM)
 
@@ -62,7 +62,7 @@ class TestLogProb:
     def test_sparse_gamma_zero_is_standard_normal(self):
         z = _points(n=50)
         np.testing.assert_allclose(
-            priors.sparse(DIM, 0.0).log_prob(z), priors.isotropic_gaussian(DIM, 1.0).log_prob(z), rtol=1e-14
+            priors.sparse(DIM, 0.0).log_prob(z), priors.isotropic(DIM, 1.0).log_prob(z), rtol=1e-14
         )
 
     def test_mixture(self):
@@ -70,7 +70,7 @@ class TestLogProb:
         var = np.array([[0.1, 0.2], [0.3, 0.3], [0.05, 0.5]])
         w = np.array([0.2, 0.3, 0.5])
         z = _points(dim=2)
-        got = priors.gaussian_mixture(means, var, w).log_prob(z)
+        got = priors.mixture(means, var, w).log_prob(z)
         comps = [np.log(w[c]) + st.multivariate_normal(means[c], np.diag(var[c])).logpdf(z) for c in range(3)]
         np.testing.assert_allclose(got, logsumexp(comps, axis=0), rtol=1e-12)
 
@@ -78,12 +78,12 @@ class TestLogProb:
         z = _points(dim=2)
         means = [(0, -1), (0, 1), (1, 0), (-1, 0)]
         comps = [np.log(0.25) + st.multivariate_normal(m, 0.03 * np.eye(2)).logpdf(z) for m in means]
-        np.testing.assert_allclose(priors.pinwheel_mixture().log_prob(z), logsumexp(comps, axis=0), rtol=1e-12)
+        np.testing.assert_allclose(priors.pinwheel().log_prob(z), logsumexp(comps, axis=0), rtol=1e-12)
 
     def test_laplace(self):
         z = _points()
         np.testing.assert_allclose(
-            priors.laplace_prior(DIM, 0.8).log_prob(z), st.laplace(0, 0.8).logpdf(z).sum(-1), rtol=1e-12
+            priors.laplace(DIM, 0.8).log_prob(z), st.laplace(0, 0.8).logpdf(z).sum(-1), rtol=1e-12
         )
 
 
@@ -99,7 +99,7 @@ def _check_moments(samples, mean, var, kurtosis_bound=10.0):
 @pytest.mark.parametrize(
     "name, dist, cdf, mean, var",
     [
-        ("isotropic", lambda: priors.isotropic_gaussian(DIM, 2.0), st.norm(0, np.sqrt(2.0)).cdf, 0.0, 2.0),
+        ("isotropic", lambda: priors.isotropic(DIM, 2.0), st.norm(0, np.sqrt(2.0)).cdf, 0.0, 2.0),
         ("student_t", lambda: priors.student_t(DIM, 5.0, 0.5), st.t(5.0, 0, 0.5).cdf, 0.0, 0.25 * 5 / 3),
         (
             "sparse",
@@ -108,7 +108,7 @@ def _check_moments(samples, mean, var, kurtosis_bound=10.0):
             0.0,
             0.8 * 0.05**2 + 0.2,
         ),
-        ("laplace", lambda: priors.laplace_prior(DIM, 0.5), st.laplace(0, 0.5).cdf, 0.0, 2 * 0.25),
+        ("laplace", lambda: priors.laplace(DIM, 0.5), st.laplace(0, 0.5).cdf, 0.0, 2 * 0.25),
     ],
 )
 def test_samples_match_density(name, dist, cdf, mean, var):
@@ -124,7 +124,7 @@ def test_samples_match_density(name, dist, cdf, mean, var):
 
 
 def test_mixture_samples_moments():
-    prior = priors.pinwheel_mixture()
+    prior = priors.pinwheel()
     samples = np.asarray(prior.sample(seed=jax.random.key(2), sample_shape=(N_SAMPLES,)), dtype=np.float64)
     # Means (0,±1), (±1,0): mean 0, per-dim variance 0.03 + 0.5.
     _check_moments(samples, 0.0, 0.53, kurtosis_bound=3.0)
@@ -132,7 +132,7 @@ def test_mixture_samples_moments():
 
 def test_anisotropic_samples_moments():
     v = np.array([0.2, 1.0, 4.0])
-    samples = np.asarray(priors.anisotropic_gaussian(v).sample(seed=jax.random.key(3), sample_shape=(N_SAMPLES,)))
+    samples = np.asarray(priors.anisotropic(v).sample(seed=jax.random.key(3), sample_shape=(N_SAMPLES,)))
     _check_moments(samples.astype(np.float64), 0.0, v, kurtosis_bound=3.0)
 
 
@@ -178,12 +178,12 @@ def test_traced_parameters_vmap():
         (lambda: priors.student_t(3, 0.0), "df"),
         (lambda: priors.student_t(3, -2.0), "df"),
         (lambda: priors.student_t(3, 2.0, scale=0.0), "scale"),
-        (lambda: priors.isotropic_gaussian(3, -1.0), "scale"),
-        (lambda: priors.isotropic_gaussian(0), "dim"),
-        (lambda: priors.anisotropic_gaussian([1.0, 0.0]), "variances"),
-        (lambda: priors.laplace_prior(3, 0.0), "scale"),
-        (lambda: priors.gaussian_mixture(np.zeros((2, 3)), [1.0, 1.0, 1.0]), "variances"),
-        (lambda: priors.gaussian_mixture(np.zeros((2, 3)), 1.0, [0.5, 0.6]), "weights"),
+        (lambda: priors.isotropic(3, -1.0), "scale"),
+        (lambda: priors.isotropic(0), "dim"),
+        (lambda: priors.anisotropic([1.0, 0.0]), "variances"),
+        (lambda: priors.laplace(3, 0.0), "scale"),
+        (lambda: priors.mixture(np.zeros((2, 3)), [1.0, 1.0, 1.0]), "variances"),
+        (lambda: priors.mixture(np.zeros((2, 3)), 1.0, [0.5, 0.6]), "weights"),
         (lambda: priors.make_prior("cauchy", 3), "prior must be one of"),
         (lambda: priors.make_prior("pinwheel", 3), "dim"),
         (lambda: priors.make_prior("anisotropic", 3)(variances=jnp.ones(4)), "dim"),
@@ -192,3 +192,18 @@ def test_traced_parameters_vmap():
 def test_invalid_input(build, name):
     with pytest.raises(ValueError, match=name):
         build()
+
+
+@pytest.mark.parametrize("old, new, args", [
+    ("isotropic_gaussian", "isotropic", (3, 2.0)), ("anisotropic_gaussian", "anisotropic", (np.array([0.5, 2.0]),)),
+    ("anisotropic_gaussian_from_logits", "anisotropic_logits", (np.array([0.1, -0.4]),)),
+    ("gaussian_mixture", "mixture", (np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0.2, 0.3]))),
+    ("pinwheel_mixture", "pinwheel", ()), ("laplace_prior", "laplace", (2, 0.5)),
+])
+def test_previous_prior_names_warn_and_give_the_same_distribution(old, new, args):
+    """Each constructor is named as its PRIORS key; the previous names still work, with a DeprecationWarning."""
+    with pytest.warns(DeprecationWarning, match=f"priors.{old} is deprecated; use decompvae.priors.{new} "):
+        p_old = getattr(priors, old)(*args)
+    p_new = getattr(priors, new)(*args)
+    z = np.full(p_new.event_shape, 0.3)
+    np.testing.assert_array_equal(p_old.log_prob(z), p_new.log_prob(z))

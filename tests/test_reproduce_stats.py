@@ -136,7 +136,7 @@ def test_batch_size_times_our_loss_is_the_published_summed_objective(kind):
         loc = jax.random.normal(k_loc, (b, d), jnp.float64)
         raw = 0.5 * jax.random.normal(k_raw, (b, d), jnp.float64)
         posterior = gaussian_posterior(loc, raw)
-        prior = priors.isotropic_gaussian(d, jnp.float64(1.0))
+        prior = priors.isotropic(d, jnp.float64(1.0))
         x = jax.random.normal(k_x, (b, 5), jnp.float64)
         log_likelihood = lambda z: -0.5 * jnp.sum((x - jnp.tile(z, (1, 2))[:, :5]) ** 2, -1)  # noqa: E731
         seen = {}

@@ -59,8 +59,8 @@ def test_log_f_beta_closed_form_by_quadrature(beta):
 def test_theorem1_annealed_prior(beta, full):
     """L_β = [E_q log p(x|z) − KL(q ‖ f_β)] + (β − 1)·H[q] + log F_β."""
     cov = np.array([0.5, 1.0, 2.0, 3.0])
-    prior = priors.anisotropic_gaussian(jnp.asarray(cov))
-    annealed = priors.anisotropic_gaussian(jnp.asarray(cov / beta))  # f_β = N(0, Σ/β)
+    prior = priors.anisotropic(jnp.asarray(cov))
+    annealed = priors.anisotropic(jnp.asarray(cov / beta))  # f_β = N(0, Σ/β)
     q, log_lik = _encoder(full=full), _decoder()
     key = jax.random.key(3)
     lhs, _ = _objective(key, q, log_lik, prior, beta)
@@ -73,7 +73,7 @@ def test_theorem1_annealed_prior(beta, full):
 def test_corollary_rescaling(beta):
     """L_β(x) = ELBO'(x) + ((β−1)/2)·log|S'| + c for z' = √β z."""
     cov = np.array([0.5, 1.0, 2.0, 3.0])
-    prior = priors.anisotropic_gaussian(jnp.asarray(cov))
+    prior = priors.anisotropic(jnp.asarray(cov))
     q, log_lik = _encoder(), _decoder()
     key = jax.random.key(4)
     lhs, _ = _objective(key, q, log_lik, prior, beta)
@@ -133,7 +133,7 @@ ISOTROPIC_DIVERGENCES = {
 @pytest.mark.parametrize("name", sorted(ISOTROPIC_DIVERGENCES))
 def test_theorem2_rotation_invariance_isotropic(name, full):
     alpha, divergence = ISOTROPIC_DIVERGENCES[name]
-    prior = priors.isotropic_gaussian(D, 1.7)
+    prior = priors.isotropic(D, 1.7)
     key = jax.random.key(5)
     identity = jnp.eye(D)
     base = _rotated_objective(key, identity, prior, 4.0, alpha, divergence, full)
@@ -144,7 +144,7 @@ def test_theorem2_rotation_invariance_isotropic(name, full):
 
 @pytest.mark.parametrize("full", [False, True])
 def test_theorem2_closed_form_kl_is_invariant(full):
-    prior = priors.isotropic_gaussian(D, 1.7)
+    prior = priors.isotropic(D, 1.7)
     q = _encoder(full=full)
     cov = q.covariance()
     rotation = _random_rotation(7)
@@ -153,9 +153,9 @@ def test_theorem2_closed_form_kl_is_invariant(full):
 
 
 NON_INVARIANT = {
-    "anisotropic": (lambda: priors.anisotropic_gaussian(jnp.array([0.3, 0.8, 1.5, 3.0])), 0.0, None, False),
+    "anisotropic": (lambda: priors.anisotropic(jnp.array([0.3, 0.8, 1.5, 3.0])), 0.0, None, False),
     "student_t": (lambda: priors.student_t(D, 3.0), 0.0, None, False),
-    "per_dimension_mmd": (lambda: priors.isotropic_gaussian(D, 1.0), 50.0, make_divergence("mmd"), True),
+    "per_dimension_mmd": (lambda: priors.isotropic(D, 1.0), 50.0, make_divergence("mmd"), True),
 }
 
 
@@ -188,7 +188,7 @@ def test_kl_decomposition_identity():
     # Exact on the same samples …
     np.testing.assert_allclose(info.mean_kl, info.mutual_information + info.aggregate_kl, rtol=1e-12)
     # … and the Monte-Carlo estimates agree with closed forms where they exist.
-    gauss = priors.isotropic_gaussian(2, 1.0)
+    gauss = priors.isotropic(2, 1.0)
     info_g = overlap(jax.random.key(10), q, gauss, num_samples=4000, chunk_size=1000)
     np.testing.assert_allclose(info_g.mean_kl, jnp.mean(q.kl_divergence(gauss)), rtol=2e-2)
     np.testing.assert_allclose(info_g.entropy, jnp.mean(q.entropy()), rtol=1e-12)

@@ -112,7 +112,7 @@ INVARIANT = {  # name: (prior, α, D)
     "block_scale_mixture": (_block_mixture, 0.0, None),
     "block_student_t+block_mmd": (_block_t, 5.0, make_divergence("mmd", blocks=BLOCKS)),
     "block_scale_mixture+block_mmd_rbf": (_block_mixture, 5.0, make_divergence("mmd", blocks=BLOCKS, kernel="rbf")),
-    "isotropic+block_mmd": (lambda: priors.isotropic_gaussian(D, 1.3), 5.0, make_divergence("mmd", blocks=BLOCKS)),
+    "isotropic+block_mmd": (lambda: priors.isotropic(D, 1.3), 5.0, make_divergence("mmd", blocks=BLOCKS)),
     "block_student_t+inclusive_kl": (_block_t, 1.0, make_divergence("inclusive_kl")),
 }
 
@@ -132,7 +132,7 @@ NOT_INVARIANT = {  # name: (prior, α, D); prior samples are rotated only where 
     "block_student_t": (_block_t, 0.0, None, False),
     "block_scale_mixture": (_block_mixture, 0.0, None, False),
     "isotropic+block_mmd": (
-        lambda: priors.isotropic_gaussian(D, 1.3), 50.0, make_divergence("mmd", blocks=BLOCKS), True
+        lambda: priors.isotropic(D, 1.3), 50.0, make_divergence("mmd", blocks=BLOCKS), True
     ),
 }
 
@@ -243,7 +243,7 @@ def test_objective_prefers_the_true_parent_child_assignment():
     assert mean > 0.5 * kl > 0.5
     assert abs(mean - kl) < SE_TOL * se
     # Control: a prior that is symmetric under the swap (isotropic) has no preference.
-    iso = priors.isotropic_gaussian(4, 1.0)
+    iso = priors.isotropic(4, 1.0)
     iso_true = decomposition_terms(key, posterior, log_lik, iso, num_samples=4, kl="mc")
     iso_perm = decomposition_terms(key, swapped, swapped_lik, iso, num_samples=4, kl="mc")
     np.testing.assert_allclose(iso_perm.recon - iso_perm.kl, iso_true.recon - iso_true.kl, atol=EXACT)

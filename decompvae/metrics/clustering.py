@@ -30,7 +30,7 @@ def component_log_posterior(prior: distrax.MixtureSameFamily, codes) -> jax.Arra
 
     Args:
       prior: a distrax ``MixtureSameFamily`` with event shape ``(D,)`` and C
-        components (e.g. :func:`decompvae.priors.pinwheel_mixture`).
+        components (e.g. :func:`decompvae.priors.pinwheel`).
       codes: ``[N, D]``.
 
     Returns:
