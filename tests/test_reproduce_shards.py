@@ -2,14 +2,17 @@
 
 import filecmp
 import json
+from pathlib import Path
 
 import pytest
 
 from decompvae import cli
-from decompvae.reproduce import SHARDED, _rows, run_experiment
+from decompvae.reproduce import (RESULTS_ROOT, SHARDED, _module, _rows, profile_settings, program_fingerprints,
+                                 run_experiment)
 from decompvae.reproduce._common import Context
 from decompvae.reproduce._readme import finding_status
 
+REPO = Path(__file__).resolve().parents[1]
 FINGERPRINT = {"config": {"train": {"steps": 4}}, "settings": {"seeds": [0, 1]}}
 
 
@@ -47,6 +50,36 @@ def test_gather_orders_rows_by_grid_member_and_names_the_missing_shards(tmp_path
     assert [(r["prior"], r["member"]) for r in rows] == [("isotropic", m) for m in range(4)] + \
         [("hierarchical", 1), ("hierarchical", 3)]
     assert missing == ["hierarchical shard 0/2", "stale shard 0/2", "stale shard 1/2"]
+
+
+def test_fingerprints_compare_configs_as_this_release_reads_them(tmp_path):
+    current = {"config": {"train": {"steps": 4, "beta": 1.0}}, "settings": {"seeds": [0, 1]}}
+    older = {"config": {"train": {"steps": 4}, "output_dir": "elsewhere"}, "settings": {"seeds": [0, 1]}}
+    assert _rows.same_program(older, current)  # a key at its default, an output directory: the same program
+    assert not _rows.same_program({**older, "config": {"train": {"steps": 5}}}, current)
+    assert not _rows.same_program({**older, "config": {"train": {"no_such_key": 1}}}, current)
+    assert not _rows.same_program({**older, "settings": {"seeds": [0]}}, current)
+    _store(tmp_path, "isotropic", (0, 1), [0, 1], fingerprint=older)
+    rows, missing = _rows.gather(tmp_path, {"isotropic": current}, 1)
+    assert [r["member"] for r in rows] == [0, 1] and missing == []
+
+
+def _committed_rows():
+    for name in SHARDED:
+        for folder in sorted((REPO / RESULTS_ROOT).glob(f"{name}-*/{_rows.ROWS_DIR}")):
+            for path in sorted(folder.glob("*.json")):
+                profile = folder.parent.name[len(name) + 1:]
+                yield pytest.param(name, profile, path, id=f"{folder.parent.name}/{path.name}")
+
+
+@pytest.mark.parametrize("name, profile, path", list(_committed_rows()))
+def test_committed_rows_match_their_programs_today(name, profile, path):
+    """A config change that orphans committed rows (their summaries could no longer be regenerated) fails here."""
+    settings = profile_settings(name, profile)
+    fingerprints = program_fingerprints(_module(name).configs(settings), settings)
+    variant = _rows._NAME.fullmatch(path.name)["variant"]
+    assert variant in fingerprints, f"{path}: no program {variant!r} in {name}/{profile}"
+    assert _rows.same_program(json.loads(path.read_text())["fingerprint"], fingerprints[variant])
 
 
 def test_partial_summary_lists_the_missing_shards_and_gives_no_verdict(tmp_path):

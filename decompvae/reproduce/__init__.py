@@ -224,11 +224,17 @@ def run_experiment(name: str, profile: str = "cpu", output: str | Path | None = 
     return results
 
 
+def program_fingerprints(configs: dict, settings: dict) -> dict:
+    """``{variant: fingerprint}``: what each program's stored rows depend on (its config less ``output_dir``, and the
+    profile's settings); see :mod:`decompvae.reproduce._rows`."""
+    return {variant: {"config": {k: v for k, v in config.to_dict().items() if k != "output_dir"},
+                      "settings": _plain(settings)} for variant, config in configs.items()}
+
+
 def _run_programs(ctx: Context, module: ModuleType, settings: dict) -> None:
     """Train and evaluate this shard's share of each program (skipping stored rows), then summarise all rows present."""
     configs = module.configs(settings)
-    fingerprints = {variant: {"config": {k: v for k, v in config.to_dict().items() if k != "output_dir"},
-                              "settings": _plain(settings)} for variant, config in configs.items()}
+    fingerprints = program_fingerprints(configs, settings)
     for variant, config in configs.items():
         _rows.program_rows(ctx, variant, fingerprints[variant],
                            lambda: module.evaluate(ctx, settings, variant, train(ctx, config, variant)))

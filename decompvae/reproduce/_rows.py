@@ -10,7 +10,10 @@ rows of one program and shard are written, as soon as they exist, to
     <results>/rows/<variant>.shard-<I>-of-<N>.json     # shard I of N
 
 with the program's *fingerprint* (its config without the output directory,
-and the profile's settings). A rerun whose fingerprint matches skips the
+and the profile's settings). Fingerprints are compared with their configs
+read as this release reads them (:meth:`decompvae.config.Config.from_dict`,
+deprecated keys included), so a renamed config key or a new key with its
+default leaves committed rows valid. A rerun whose fingerprint matches skips the
 program, so a killed shard loses at most the program in progress; one that
 does not match (changed settings) trains and evaluates again. To re-evaluate
 with changed code, delete ``<results>/rows``.
@@ -23,12 +26,14 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from decompvae.config import Config
 from decompvae.reproduce._common import Context, aggregate, markdown_table, write_csv
 
-__all__ = ["ROWS_DIR", "check_shard_count", "gather", "partial_summary", "program_rows", "rows_path"]
+__all__ = ["ROWS_DIR", "check_shard_count", "gather", "partial_summary", "program_rows", "rows_path", "same_program"]
 
 ROWS_DIR = "rows"
 _NAME = re.compile(r"(?P<variant>.+?)(?:\.shard-(?P<index>\d+)-of-(?P<count>\d+))?\.json")
@@ -71,7 +76,7 @@ def program_rows(ctx: Context, variant: str, fingerprint: Mapping[str, Any],
     shard = ctx.shard or (0, 1)
     path = rows_path(ctx.results_dir, variant, shard)
     stored = _read(path)
-    if stored is not None and stored["fingerprint"] == _plain_json(fingerprint):
+    if stored is not None and same_program(stored["fingerprint"], fingerprint):
         ctx.echo(f"[{ctx.name}/{ctx.profile}] {variant}: rows of shard {shard[0]}/{shard[1]} already in {path}")
         return stored["rows"]
     if stored is not None:
@@ -103,7 +108,7 @@ def gather(results_dir: Path, fingerprints: Mapping[str, Mapping[str, Any]], cou
         program = []
         for index in range(count):
             stored = _read(rows_path(results_dir, variant, (index, count)))
-            if stored is None or stored["fingerprint"] != _plain_json(fingerprint):
+            if stored is None or not same_program(stored["fingerprint"], fingerprint):
                 missing.append(f"{variant} shard {index}/{count}")
             else:
                 program += stored["rows"]
@@ -131,6 +136,28 @@ def partial_summary(ctx: Context, title: str, rows: Sequence[dict], missing: Seq
     path = ctx.results_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def same_program(stored: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Whether a stored fingerprint is ``current``, each config read as this release reads it (:func:`_canonical`)."""
+    return _canonical(_plain_json(stored)) == _canonical(_plain_json(current))
+
+
+def _canonical(fingerprint: dict) -> dict:
+    """``fingerprint`` with its ``config`` through ``Config.from_dict(...).to_dict()``, less ``output_dir``.
+
+    A config this release refuses (a removed key, a bad value) is left as stored: it matches no current one.
+    """
+    if not isinstance(fingerprint.get("config"), dict):
+        return fingerprint
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # an old key is read as its new name
+            config = Config.from_dict(fingerprint["config"]).to_dict()
+    except (KeyError, TypeError, ValueError):
+        return fingerprint
+    config.pop("output_dir", None)
+    return {**fingerprint, "config": config}
 
 
 def _read(path: Path) -> dict | None:
