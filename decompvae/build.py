@@ -167,20 +167,19 @@ def _likelihood(config: Config) -> str | Callable:
 
 
 def _prior_parameters(config: Config, data: TrainingData) -> tuple[dict, dict]:
-    """``(fixed, learned)`` prior parameters: the config's shared numbers, PCA logits, learned logits' start."""
+    """``(fixed, learned)`` prior parameters: the config's shared numbers, and the parameter set from the data
+    (``model.prior_init``) among the fixed ones or, with ``model.prior_learned``, as the learned one's start."""
     m = config.model
-    spec = priors.PRIORS[m.prior]
     fixed = {k: v for k, v in m.prior_params.items() if k not in config.sweep.prior}
-    if spec.logits is None:
+    if m.prior_init is None:
         return fixed, {}
-    if spec.logits == "pca" or m.prior_init == "pca":
+    if m.prior_init == "pca":  # ℓ = log of the top-D PCA variances
         variances = priors.pca_variances(np.asarray(data.pca_source), m.latent_dim)
-        logits = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
-    else:  # model.prior_init = "zeros": the learned prior starts isotropic
-        logits = np.zeros(m.latent_dim, np.float32)
-    if spec.logits == "pca":
-        return {**fixed, "logits": logits}, {}
-    return fixed, {"logits": logits}
+        start = np.log(np.maximum(variances, 1e-12)).astype(np.float32)
+    else:  # "zeros": isotropic
+        start = np.zeros(m.latent_dim, np.float32)
+    param = priors.PRIORS[m.prior].initialisable
+    return (fixed, {param: start}) if m.prior_learned else ({**fixed, param: start}, {})
 
 
 def _init_params(encoder, decoder, data_shape, latent_dim: int, learned_prior: dict):

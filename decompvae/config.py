@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,6 +47,9 @@ DIVERGENCES = ("none", *regularisers.KINDS)
 LIKELIHOODS = tuple(likelihoods.LIKELIHOODS)
 POSTERIORS = tuple(posteriors.POSTERIORS)
 PRIOR_INITS = ("pca", "zeros")
+#: Former ``model.prior`` names (read with a DeprecationWarning) and the settings they stand for.
+FORMER_PRIORS = {"anisotropic_pca": {"prior": "anisotropic_logits", "prior_init": "pca"},
+                 "anisotropic_learned": {"prior": "anisotropic_logits", "prior_init": "pca", "prior_learned": True}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,12 +96,19 @@ class ModelConfig:
         ``"learned"`` makes the mlp decoder learn it.
       posterior: one of ``POSTERIORS``: ``gaussian`` (σ = exp(½h) + 1e-6),
         ``gaussian_softplus`` (σ = softplus(h) + 1e-6) or ``laplace``.
-      prior: one of ``PRIORS``; ``anisotropic_pca`` fixes the variances to the
-        data's top-D PCA eigenvalues rescaled to total variance s·D;
-        ``anisotropic_learned`` learns the logits ℓ.
-      prior_init: where ``anisotropic_learned`` starts: ``"pca"`` (ℓ = log of
-        the PCA variances, as published; the default) or ``"zeros"``
-        (isotropic). None for the other priors.
+      prior: one of ``PRIORS``. The former names ``anisotropic_pca`` and
+        ``anisotropic_learned`` are read, with a DeprecationWarning, as
+        ``anisotropic_logits`` with ``prior_init = "pca"`` (and
+        ``prior_learned = true``).
+      prior_init: where the prior's initialisable parameter
+        (:attr:`decompvae.priors.PriorSpec.initialisable`: ℓ of
+        ``anisotropic_logits``) comes from instead of ``prior_params``:
+        ``"pca"`` (ℓ = log of the data's top-D PCA variances, so v =
+        s·D·softmax(ℓ) is the PCA spectrum rescaled to total variance s·D, as
+        published) or ``"zeros"`` (isotropic); None: from ``prior_params``.
+      prior_learned: train that parameter with the networks (its start is
+        ``prior_init``, ``"pca"`` unless given; the paper's learned
+        anisotropic prior).
       prior_params: numeric prior parameters for all members (scale, df,
         gamma, …); a sweep may override them per member.
       prior_options: the prior's static options (structure, closed over, never
@@ -130,6 +141,7 @@ class ModelConfig:
     posterior: str = "gaussian"
     prior: str = "isotropic"
     prior_init: str | None = None
+    prior_learned: bool = False
     prior_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     prior_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     divergence: str | tuple[str, ...] | Mapping[str, str] = "none"
@@ -144,12 +156,9 @@ class ModelConfig:
         check_choice("model.compute_dtype", self.compute_dtype, tuple(networks.COMPUTE_DTYPES))
         check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
         check_choice("model.posterior", self.posterior, POSTERIORS)
+        self._read_former_prior_name()
         check_choice("model.prior", self.prior, PRIORS)
-        if priors.PRIORS[self.prior].logits == "learned":
-            object.__setattr__(self, "prior_init", self.prior_init or "pca")
-            check_choice("model.prior_init", self.prior_init, PRIOR_INITS)
-        elif self.prior_init is not None:
-            raise ValueError(f"model.prior_init applies to model.prior='anisotropic_learned' only; got prior={self.prior!r}")
+        self._check_prior_init()
         self._check_divergence()
         _positive("model.latent_dim", self.latent_dim)
         _positive("model.num_samples", self.num_samples)
@@ -163,6 +172,37 @@ class ModelConfig:
             raise ValueError("model.likelihood_scale is not used by the bernoulli likelihood; remove it")
         if self.hidden is not None:
             object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def _read_former_prior_name(self) -> None:
+        """``anisotropic_pca`` / ``anisotropic_learned`` → ``anisotropic_logits`` with where ℓ comes from."""
+        if self.prior not in FORMER_PRIORS:
+            return
+        settings = FORMER_PRIORS[self.prior]
+        warnings.warn(f"model.prior={self.prior!r} is deprecated; use "
+                      + ", ".join(f"model.{k}={v!r}" for k, v in settings.items()), DeprecationWarning, stacklevel=4)
+        object.__setattr__(self, "prior", settings["prior"])
+        object.__setattr__(self, "prior_init", self.prior_init or settings["prior_init"])
+        object.__setattr__(self, "prior_learned", self.prior_learned or settings.get("prior_learned", False))
+
+    def _check_prior_init(self) -> None:
+        """``prior_init`` / ``prior_learned`` only for a prior with an initialisable parameter; learned starts at PCA."""
+        if not isinstance(self.prior_learned, bool):
+            raise ValueError(f"model.prior_learned must be true or false; got {self.prior_learned!r}")
+        param = priors.PRIORS[self.prior].initialisable
+        if param is None:
+            for key, value in (("prior_init", self.prior_init), ("prior_learned", self.prior_learned)):
+                if value:
+                    allowed = [n for n, spec in priors.PRIORS.items() if spec.initialisable]
+                    raise ValueError(f"model.{key} applies to a prior with a parameter set from the data "
+                                     f"({allowed}); got prior={self.prior!r}")
+            return
+        if self.prior_learned and self.prior_init is None:
+            object.__setattr__(self, "prior_init", "pca")  # the published start
+        if self.prior_init is not None:
+            check_choice("model.prior_init", self.prior_init, PRIOR_INITS)
+            if param in self.prior_params:
+                raise ValueError(f"model.prior_params.{param} and model.prior_init={self.prior_init!r} both set "
+                                 f"{param}; give one")
 
     def _check_divergence(self) -> None:
         if isinstance(self.divergence, str):
@@ -431,8 +471,10 @@ class Config:
     output_dir: str = "runs/default"
 
     def __post_init__(self):
-        for name in priors.PRIORS[self.model.prior].required:
-            if name not in self.model.prior_params and name not in self.sweep.prior:
+        spec = priors.PRIORS[self.model.prior]
+        for name in spec.required:
+            from_data = name == spec.initialisable and self.model.prior_init is not None
+            if name not in self.model.prior_params and name not in self.sweep.prior and not from_data:
                 raise ValueError(
                     f"model.prior={self.model.prior!r} needs model.prior_params.{name} or sweep.prior.{name}"
                 )
@@ -492,6 +534,18 @@ class Config:
         if "output_dir" in tree:
             kwargs["output_dir"] = str(tree["output_dir"])
         return cls(**kwargs)
+
+
+def current_form(tree: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A stored config (``config.json``, a rows fingerprint) as this release reads it: ``Config.from_dict(tree)
+    .to_dict()``, former key names and values taken silently (each is read with a DeprecationWarning when loaded for
+    a run) and keys added since at their defaults; None when this release refuses it (a removed key, a bad value)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return Config.from_dict(tree).to_dict()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _positive(name: str, value) -> None:

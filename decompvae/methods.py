@@ -47,6 +47,7 @@ class Method(NamedTuple):
         :class:`decompvae.sweep.Grid` (seeds and learning rates apart).
       varied: the published symbol the grid varies and its values, e.g. ``("β", (1, 2, 4, 6, 8, 16))``.
       prior: the prior (a :data:`decompvae.priors.PRIORS` name).
+      prior_init: where the prior's initialisable parameter comes from (``model.prior_init``: ``"pca"``), or None.
       notes: how the paper's symbols map to ours.
       at: ``at(values) -> grid``: keyword arguments of :class:`decompvae.sweep.Grid` that set the varied
         symbol to each of ``values`` (``at(varied[1])`` gives ``grid``'s members on the axes it sets).
@@ -62,6 +63,7 @@ class Method(NamedTuple):
     grid: dict
     varied: tuple[str, tuple]
     prior: str = "isotropic"
+    prior_init: str | None = None
     notes: str = ""
     at: Callable[[Sequence[float]], dict] | None = None
 
@@ -184,7 +186,7 @@ METHODS: dict[str, Method] = {
         formula="−E log p(x|z) + β·KL(q(z|x) ‖ p(z)) + α·D(q(z), p(z));  ours: as written",
         divergence={}, divergence_options={}, beta=1.0, alpha={}, divergence_params={},
         grid={"beta": [1.0, 2.0, 4.0, 6.0, 8.0, 16.0]}, varied=("β", (1, 2, 4, 6, 8, 16)), at=_beta_at,
-        prior="anisotropic_pca",
+        prior="anisotropic_logits", prior_init="pca",
         notes="the paper's rotation-breaking prior on the β-VAE grid; add D_k to compose (e.g. mmd for sparsity)",
     ),
 }

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from decompvae.checkpoint import DAMAGED_SUFFIX
-from decompvae.config import Config
+from decompvae.config import Config, current_form
 from decompvae.rundir import write_error, write_text_atomic
 
 __all__ = [
@@ -103,7 +103,8 @@ def prepare_output(config: Config, resume: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     saved, current = out / "config.json", config.to_dict()
     if saved.exists() and resume:
-        previous = json.loads(saved.read_text())
+        stored = json.loads(saved.read_text())
+        previous = current_form(stored) or stored  # a run of an earlier release, read with today's key names
         changed = _changed_settings(previous, current)
         extended = changed == ["train.steps"] and current["train"]["steps"] > previous["train"]["steps"]
         if changed and not extended:

@@ -14,6 +14,7 @@ Disentanglement in Variational Autoencoders", ICML 2019, §4 and App. B.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Callable, Mapping, NamedTuple
 
 import distrax
@@ -652,10 +653,11 @@ class PriorSpec(NamedTuple):
         (D and the static options) closed over.
       required: parameters without a default (a config must give them in
         ``model.prior_params`` or sweep them).
-      logits: for the anisotropic Gaussian on logits, where ℓ comes from:
-        ``"pca"`` (fixed to the log of the data's top-D PCA variances) or
-        ``"learned"`` (trained with the networks, ``params["prior"]``); None
-        for the other priors.
+      initialisable: the numeric parameter that a run may set from the data
+        instead of the config (``model.prior_init``: ``"pca"``, the log of the
+        data's top-D PCA variances, or ``"zeros"``) and may train with the
+        networks (``model.prior_learned``, in ``params["prior"]``): ``"logits"``
+        (ℓ) for ``anisotropic_logits``; None for the other priors.
       dim: the one latent dimension the prior has, or None for any D.
       options: the static options ``make`` accepts (``model.prior_options``),
         e.g. ``("blocks",)``; never traced.
@@ -674,7 +676,7 @@ class PriorSpec(NamedTuple):
 
     make: Callable[..., Callable[..., distrax.Distribution]]
     required: tuple[str, ...] = ()
-    logits: str | None = None
+    initialisable: str | None = None
     dim: int | None = None
     options: tuple[str, ...] = ()
     required_options: tuple[str, ...] = ()
@@ -757,9 +759,7 @@ def _mixture_example(dim: int) -> tuple[dict, dict]:
 #: ======================= ===========================================
 #: ``isotropic``           ``scale`` (variance s)
 #: ``anisotropic``         ``variances`` [D]
-#: ``anisotropic_logits``  ``logits`` [D], ``total_scale``
-#: ``anisotropic_pca``     as ``anisotropic_logits``, ℓ fixed from the data's PCA
-#: ``anisotropic_learned`` as ``anisotropic_logits``, ℓ learned
+#: ``anisotropic_logits``  ``logits`` [D] (or from the data: PCA, learned), ``total_scale``
 #: ``student_t``           ``df``, ``scale``
 #: ``sparse``              ``gamma``, ``spike_scale``, ``slab_scale``
 #: ``laplace``             ``scale``
@@ -774,9 +774,8 @@ PRIORS: dict[str, PriorSpec] = {
     "isotropic": PriorSpec(lambda dim: functools.partial(isotropic, dim), example=lambda dim: ({}, {"scale": 2.0})),
     "anisotropic": PriorSpec(_anisotropic, required=("variances",),
                              example=lambda dim: ({}, {"variances": _ramp(dim, 0.5, 2.0)})),
-    "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",), example=_logits_example),
-    "anisotropic_pca": PriorSpec(_anisotropic_logits, logits="pca", example=_logits_example),
-    "anisotropic_learned": PriorSpec(_anisotropic_logits, logits="learned", example=_logits_example),
+    "anisotropic_logits": PriorSpec(_anisotropic_logits, required=("logits",), initialisable="logits",
+                                    example=_logits_example),
     "student_t": PriorSpec(lambda dim: functools.partial(student_t, dim), required=("df",),
                            student_t_marginals=True, example=lambda dim: ({}, {"df": 5.0, "scale": 1.5})),
     "sparse": PriorSpec(
@@ -804,6 +803,12 @@ PRIORS: dict[str, PriorSpec] = {
 }
 
 
+#: Registry keys that named a source of ℓ rather than a prior (kept by :func:`make_prior`, with a
+#: DeprecationWarning): the PCA-fixed and the learned anisotropic Gaussian are ``anisotropic_logits``
+#: with ``model.prior_init = "pca"`` (and ``model.prior_learned = true``).
+FORMER_NAMES = {"anisotropic_pca": "anisotropic_logits", "anisotropic_learned": "anisotropic_logits"}
+
+
 def make_prior(name: str, dim: int, **options) -> Callable[..., distrax.Distribution]:
     """A prior constructor with the structure (name, D, static options) closed over.
 
@@ -826,6 +831,10 @@ def make_prior(name: str, dim: int, **options) -> Callable[..., distrax.Distribu
         starts with the option's name.
     """
     check_dim("dim", dim)
+    if name in FORMER_NAMES:
+        warnings.warn(f"the prior name {name!r} is deprecated; use {FORMER_NAMES[name]!r} (where ℓ comes from is "
+                      "the run's model.prior_init / model.prior_learned)", DeprecationWarning, stacklevel=2)
+        name = FORMER_NAMES[name]
     check_choice("prior", name, tuple(PRIORS))
     spec = PRIORS[name]
     if spec.dim is not None and dim != spec.dim:

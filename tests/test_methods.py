@@ -130,8 +130,7 @@ def test_every_method_builds_and_evaluates(name):
     adv = adversaries(regs)
     if adv:
         params["adversary"] = {n: a.init(jax.random.key(4)) for n, a in adv.items()}
-    prior_name = "isotropic" if method.prior == "anisotropic_pca" else method.prior
-    prior_fn = priors.make_prior(prior_name, D)
+    prior_fn = priors.make_prior("isotropic" if method.prior_init else method.prior, D)  # ℓ from data: none here
     objective = make_objective(enc, dec, likelihood="bernoulli", prior=prior_fn, divergence=regs)
     grid = Grid(**method.grid)
     hyper, _, _ = stack_members(grid.members())

@@ -30,6 +30,7 @@ def test_config_is_the_methods_grid(name):
     method = METHODS[name]
     config = load_config(CONFIGS / f"{name}.toml")
     assert config.model.prior == method.prior and config.train.beta == method.beta
+    assert config.model.prior_init == method.prior_init and not config.model.prior_learned
     assert config.model.divergence_names() == method.divergence
     expected = Grid(**{"beta": [method.beta], **method.grid, "seed": list(range(5)),
                        "learning_rate": [1e-4]}).members()

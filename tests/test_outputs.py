@@ -51,3 +51,19 @@ def test_resume_check_names_the_changed_settings(tmp_path):
     with pytest.raises(ValueError, match=r"changed: train.beta"):
         outputs.prepare_output(changed, resume=True)
     outputs.prepare_output(changed, resume=False)  # --fresh: allowed
+
+
+def test_a_run_directory_of_the_previous_release_resumes_under_todays_names(tmp_path):
+    """config.json as the release before prior_init/prior_learned wrote it: prior = "anisotropic_pca"."""
+    base = ["data.name=pinwheel", "model.network=mlp", "model.latent_dim=2", "model.likelihood=gaussian",
+            f"output_dir={tmp_path}"]
+    config = load_config(None, [*base, "model.prior=anisotropic_logits", "model.prior_init=pca"])
+    previous = config.to_dict()
+    previous["model"].update(prior="anisotropic_pca", prior_init=None)
+    del previous["model"]["prior_learned"]
+    (tmp_path / "config.json").write_text(json.dumps(previous))
+    outputs.prepare_output(config, resume=True)  # the same run: resumes
+    learned = load_config(None, [*base, "model.prior=anisotropic_logits", "model.prior_learned=true"])
+    (tmp_path / "config.json").write_text(json.dumps(previous))
+    with pytest.raises(ValueError, match=r"changed: model.prior_learned"):
+        outputs.prepare_output(learned, resume=True)

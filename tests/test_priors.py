@@ -207,3 +207,15 @@ def test_previous_prior_names_warn_and_give_the_same_distribution(old, new, args
     p_new = getattr(priors, new)(*args)
     z = np.full(p_new.event_shape, 0.3)
     np.testing.assert_array_equal(p_old.log_prob(z), p_new.log_prob(z))
+
+
+@pytest.mark.parametrize("old", ["anisotropic_pca", "anisotropic_learned"])
+def test_former_registry_names_of_the_logits_prior_warn_and_give_it(old):
+    """They named where ℓ comes from, which is now the run's model.prior_init / model.prior_learned."""
+    logits = np.array([0.5, -0.2, 0.1], np.float32)
+    with pytest.warns(DeprecationWarning, match=f"prior name '{old}' is deprecated; use 'anisotropic_logits'"):
+        p_old = priors.make_prior(old, 3)(logits=logits)
+    p_new = priors.make_prior("anisotropic_logits", 3)(logits=logits)
+    assert old not in priors.PRIORS
+    z = np.full(3, 0.3)
+    np.testing.assert_array_equal(p_old.log_prob(z), p_new.log_prob(z))

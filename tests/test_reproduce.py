@@ -103,8 +103,9 @@ def test_paper_profiles_are_the_published_settings():
             assert (m["network"], m["latent_dim"], m["likelihood"], m["posterior"]) == ("dsprites", 10, "bernoulli",
                                                                                        "gaussian")
             assert (t["batch_size"], t["learning_rate"], t["amsgrad"], t["steps"]) == (64, 5e-4, True, 230_400)
-    learned = [r for r in resolved_settings("rotation", "paper")["runs"] if r["model"]["prior"] == "anisotropic_learned"]
-    assert learned[0]["model"]["prior_init"] == "pca"
+    learned = [r for r in resolved_settings("rotation", "paper")["runs"] if r["model"]["prior_learned"]]
+    assert len(learned) == 1 and learned[0]["model"]["prior_init"] == "pca"
+    assert learned[0]["model"]["prior"] == "anisotropic_logits"
     sparse = resolved_settings("sparsity", "paper")
     (run,) = sparse["runs"]
     assert (run["data"]["name"], run["data"]["image_size"], run["model"]["network"]) == ("fashion_mnist", 32, "fashion")

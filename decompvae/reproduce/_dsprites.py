@@ -68,14 +68,17 @@ def rebased_profiles(**per_profile) -> dict:
 
 
 def base_config(settings: dict, *, prior: str, prior_params: dict | None = None, sweep: dict,
-                latent_dim: int = 10) -> Config:
-    """A dSprites sweep config for one prior family (with training curves where ``settings`` has ``eval_every``)."""
+                latent_dim: int = 10, **prior_source) -> Config:
+    """A dSprites sweep config for one prior family (with training curves where ``settings`` has ``eval_every``).
+
+    ``prior_source``: ``prior_init`` and ``prior_learned`` of :class:`decompvae.config.ModelConfig`, where given.
+    """
     return Config.from_dict(base_dict(settings, prior=prior, prior_params=prior_params, sweep=sweep,
-                                      latent_dim=latent_dim))
+                                      latent_dim=latent_dim, **prior_source))
 
 
 def base_dict(settings: dict, *, prior: str, prior_params: dict | None = None, sweep: dict,
-              latent_dim: int = 10) -> dict:
+              latent_dim: int = 10, **prior_source) -> dict:
     """:func:`base_config` as the dict ``Config.from_dict`` reads (for an experiment that adds to it)."""
     steps = settings["steps"]
     curves = ({"eval_every": settings["eval_every"], "eval_points": settings["curve_points"]}
@@ -83,7 +86,7 @@ def base_dict(settings: dict, *, prior: str, prior_params: dict | None = None, s
     return {
         "data": {"name": "dsprites", "eval_points": settings["eval_points"]},
         "model": {"network": settings["network"], "latent_dim": latent_dim, "hidden": settings["hidden"],
-                  "likelihood": "bernoulli", "prior": prior, "prior_params": prior_params or {}},
+                  "likelihood": "bernoulli", "prior": prior, "prior_params": prior_params or {}, **prior_source},
         "train": {"steps": steps, "batch_size": settings["batch"], "learning_rate": 5e-4,
                   "log_every": min(100 if steps < 10_000 else 1000, steps),
                   "checkpoint_every": min(steps, 500 if steps < 10_000 else 10_000), **curves},

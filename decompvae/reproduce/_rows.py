@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from decompvae.config import Config
+from decompvae.config import current_form
 from decompvae.reproduce._common import Context, aggregate, markdown_table, write_csv
 
 __all__ = ["ROWS_DIR", "check_shard_count", "gather", "partial_summary", "program_rows", "rows_path", "same_program"]
@@ -144,17 +143,13 @@ def same_program(stored: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
 
 
 def _canonical(fingerprint: dict) -> dict:
-    """``fingerprint`` with its ``config`` through ``Config.from_dict(...).to_dict()``, less ``output_dir``.
+    """``fingerprint`` with its ``config`` as this release reads it (:func:`decompvae.config.current_form`), less
+    ``output_dir``.
 
     A config this release refuses (a removed key, a bad value) is left as stored: it matches no current one.
     """
-    if not isinstance(fingerprint.get("config"), dict):
-        return fingerprint
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # an old key is read as its new name
-            config = Config.from_dict(fingerprint["config"]).to_dict()
-    except (KeyError, TypeError, ValueError):
+    config = current_form(fingerprint["config"]) if isinstance(fingerprint.get("config"), dict) else None
+    if config is None:
         return fingerprint
     config.pop("output_dir", None)
     return {**fingerprint, "config": config}

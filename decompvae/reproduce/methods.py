@@ -81,7 +81,8 @@ def method_config(settings: dict, name: str, values) -> Config:
                for k, opts in method.divergence_options.items()}
     if "capacity" in options:
         options["capacity"]["num_steps"] = max(1, steps // 3)
-    config = _dsprites.base_dict(settings, prior=method.prior, sweep=method.at(values))
+    source = {"prior_init": method.prior_init} if method.prior_init else {}
+    config = _dsprites.base_dict(settings, prior=method.prior, sweep=method.at(values), **source)
     if method.divergence:
         config["model"].update(divergence=method.divergence, divergence_options=options,
                                divergence_params=method.divergence_params)

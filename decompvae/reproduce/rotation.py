@@ -38,10 +38,17 @@ BETAS = {"tiny": [1.0, 4.0], "cpu": [1.0], "paper": [1.0, 2.0, 4.0, 8.0, 16.0]}
 SEEDS = {"tiny": 2, "cpu": 8, "paper": 10}
 PROFILES = _dsprites.rebased_profiles(betas=BETAS, seeds=SEEDS)
 
+#: The prior families: label → run name (the variant, its run directory and rows).
 PRIORS = {
     "isotropic": "isotropic",
     "anisotropic (PCA, fixed)": "anisotropic_pca",
     "anisotropic (learned)": "anisotropic_learned",
+}
+#: Run name → its prior's settings (:class:`decompvae.config.ModelConfig`): ℓ from the data's PCA, fixed or learned.
+PRIOR_SETTINGS = {
+    "isotropic": {"prior": "isotropic"},
+    "anisotropic_pca": {"prior": "anisotropic_logits", "prior_init": "pca"},
+    "anisotropic_learned": {"prior": "anisotropic_logits", "prior_init": "pca", "prior_learned": True},
 }
 GROUP_BY = ["prior", "beta"]
 METRICS = ["factor_vae_dlib", "factor_vae_paper", "mig", "recon", "active_dims"]
@@ -98,8 +105,8 @@ def prior_variances(params: dict, hyper) -> np.ndarray | None:
 
 def configs(settings: dict) -> dict:
     """``{run name: Config}``: one vmapped sweep over β × seeds per prior family."""
-    return {prior: _dsprites.base_config(settings, prior=prior, sweep={"beta": settings["betas"]})
-            for prior in PRIORS.values()}
+    return {variant: _dsprites.base_config(settings, **PRIOR_SETTINGS[variant], sweep={"beta": settings["betas"]})
+            for variant in PRIORS.values()}
 
 
 def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
