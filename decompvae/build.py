@@ -31,7 +31,7 @@ from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, Model, make_iwae, make_model, make_objective
 from decompvae.posteriors import make_posterior
 from decompvae.regularisers import REGULARISERS, adversaries, estimate_note, from_kinds
-from decompvae.sweep import Grid
+from decompvae.sweep import Grid, Member
 from decompvae.train import Trainer, make_trainer
 
 Array = jax.Array
@@ -48,7 +48,8 @@ class RunSetup(NamedTuple):
     Attributes:
       config: the run's configuration.
       data: :class:`~decompvae.data.TrainingData` (batch function, evaluation points).
-      members: one dict per sweep member (``beta``, ``alpha``, ``prior.*``, ``learning_rate``, ``seed``);
+      members: the sweep's members (:class:`decompvae.sweep.Member`: β, α, prior and regulariser numbers,
+        learning rate, seed);
         with ``sweep.shard = [I, N]`` only the grid's members I, I + N, …
       fixed_prior: prior parameters shared by every member (PCA logits included).
       trainer: :class:`~decompvae.train.Trainer` (``init``/``step``/``run``).
@@ -65,7 +66,7 @@ class RunSetup(NamedTuple):
 
     config: Config
     data: TrainingData
-    members: list[dict]
+    members: list[Member]
     fixed_prior: dict
     trainer: Trainer
     objective: Callable[[Array, dict, Hyperparams, Array], tuple[Array, Any]]
@@ -200,14 +201,13 @@ def _init_params(encoder, decoder, data_shape, latent_dim: int, learned_prior: d
 def _check_members(members, prior_fn, fixed_prior: dict, learned_prior: dict, name: str) -> None:
     """Build every member's prior once before tracing, so that a wrong parameter fails with its name."""
     for member in members:
-        swept = {k[len("prior."):]: v for k, v in member.items() if k.startswith("prior.")}
         try:
-            prior_fn(**fixed_prior, **swept, **learned_prior)
+            prior_fn(**fixed_prior, **member.prior, **learned_prior)
         except TypeError as err:
             raise ValueError(f"model.prior_params / sweep.prior do not fit model.prior={name!r}: {err}") from None
 
 
-def shard_members(members: list[dict], shard: tuple[int, ...] = ()) -> tuple[tuple[int, ...], list[dict]]:
+def shard_members(members: list[Member], shard: tuple[int, ...] = ()) -> tuple[tuple[int, ...], list[Member]]:
     """``(indices, members)`` of shard ``(I, N)``: the grid's members I, I + N, I + 2N, … (all for ``()``).
 
     Raises:

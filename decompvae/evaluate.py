@@ -19,9 +19,11 @@ the experiments' ``metrics.csv``) and prints a table.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 import jax
 
@@ -33,7 +35,7 @@ from decompvae.metrics.suite import EvalSizes, applicable_measures, make_evaluat
 from decompvae.metrics.udr import udr_of_members
 from decompvae.objective import Hyperparams
 from decompvae.report import write_report
-from decompvae.sweep import init_members, make_sweep, member_label, stack_members, take_member
+from decompvae.sweep import Member, init_members, make_sweep, member_label, stack_members, take_member
 from decompvae.train import TrainState, model_params
 
 __all__ = ["UDR_POINTS", "evaluate_run", "format_metrics", "load_run", "main", "seed_groups", "udr_of_run"]
@@ -68,11 +70,11 @@ def load_run(run_dir: str | Path, step: int | None = None) -> tuple[RunSetup, Tr
 UDR_POINTS = 1000
 
 
-def seed_groups(members: list[dict]) -> list[list[int]]:
+def seed_groups(members: Sequence[Member]) -> list[list[int]]:
     """Indices of the members that differ only in their seed: every such group of ≥ 2, in grid order."""
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[str, list[int]] = {}
     for i, member in enumerate(members):
-        groups.setdefault(tuple(sorted((k, repr(v)) for k, v in member.items() if k != "seed")), []).append(i)
+        groups.setdefault(repr(dataclasses.replace(member, seed=0)), []).append(i)
     return [g for g in groups.values() if len(g) >= 2]
 
 

@@ -170,15 +170,16 @@ def _csv(rows: list[dict], fieldnames: list[str]) -> str:
     return f.getvalue()
 
 
-def write_members(path: Path, members: list[dict], grid_indices: Sequence[int] | None = None) -> None:
-    """``members.csv``: one row per member with its index and hyperparameters.
+def write_members(path: Path, members: Sequence, grid_indices: Sequence[int] | None = None) -> None:
+    """``members.csv``: one row per member (:class:`decompvae.sweep.Member`) with its index and its flat form.
 
     With ``grid_indices`` (a shard of a grid) a ``grid_member`` column gives
     each member's index in the whole grid.
     """
     grid = {} if grid_indices is None else {"grid_member": list(grid_indices)}
-    rows = [{"member": i, **{k: v[i] for k, v in grid.items()}, **member} for i, member in enumerate(members)]
-    write_text_atomic(path, _csv(rows, ["member", *grid, *members[0]]))
+    flat = [member.flat() for member in members]
+    rows = [{"member": i, **{k: v[i] for k, v in grid.items()}, **member} for i, member in enumerate(flat)]
+    write_text_atomic(path, _csv(rows, ["member", *grid, *flat[0]]))
 
 
 def write_summary(out: Path, summary: list[dict]) -> None:

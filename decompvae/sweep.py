@@ -4,7 +4,7 @@ A :class:`Grid` lists values of β, α (one weight, or one per divergence:
 ``{name: values}``, or ``{name: value}`` points that move together), the
 prior's numeric parameters, the regularisers' traced parameters, the learning
 rate and the seed; :meth:`Grid.members` expands it (Cartesian product or
-zipped) into N members. :func:`stack_members` turns them into
+zipped) into N :class:`Member` records. :func:`stack_members` turns them into
 stacked pytrees (``Hyperparams`` with leading axis N, learning rates [N],
 keys [N]), and :func:`make_sweep` vmaps a :class:`~decompvae.train.Trainer`
 over that axis, shards it across devices on a ``Mesh`` with a ``"sweep"``
@@ -36,7 +36,7 @@ from decompvae.train import StepInfo, Trainer, TrainState
 
 Array = jax.Array
 
-__all__ = ["Grid", "Sweep", "make_sweep", "member_label", "resolve_vectorize", "stack_members", "sweep_mesh",
+__all__ = ["Grid", "Member", "Sweep", "make_sweep", "member_label", "resolve_vectorize", "stack_members", "sweep_mesh",
            "take_member"]
 
 SWEEP_AXIS = "sweep"
@@ -68,8 +68,7 @@ class Grid:
         ``key`` ``"<divergence>.<param>"`` (e.g. ``"capacity.c_max"``) or
         ``"<param>"`` for a single divergence.
 
-    Members are flat dicts: ``alpha.<name>`` and ``divergence_params.<key>``
-    keys beside ``prior.<name>`` (see :meth:`members`).
+    :meth:`members` gives :class:`Member` records.
     """
 
     beta: Sequence[float] = (1.0,)
@@ -124,11 +123,8 @@ class Grid:
         axes["seed"] = [int(s) for s in self.seed]
         return axes
 
-    def members(self) -> list[dict[str, Any]]:
-        """The N members as flat dicts ``{"beta", "alpha" or "alpha.<name>", "prior.<name>", …, "seed"}``.
-
-        A ``{name: value}`` alpha point becomes ``alpha.<name>`` keys.
-        """
+    def members(self) -> list["Member"]:
+        """The N members (:class:`Member`), in grid order (the last axis fastest in ``product`` mode)."""
         axes = self._axes()
         names = list(axes)
         if self.mode == "product":
@@ -136,60 +132,122 @@ class Grid:
         else:
             length = max(len(v) for v in axes.values())
             rows = zip(*(axes[n] * length if len(axes[n]) == 1 else axes[n] for n in names))
-        return [_flatten_alpha(dict(zip(names, row))) for row in rows]
+        return [Member.from_flat(dict(zip(names, row))) for row in rows]
 
     def __len__(self) -> int:
         return len(self.members())
 
 
-def _flatten_alpha(member: dict) -> dict:
-    """``{"alpha": {name: v}}`` → ``{"alpha.<name>": v}`` in place of ``alpha`` (other keys unchanged)."""
-    if not isinstance(member.get("alpha"), Mapping):
-        return member
-    out = {}
-    for key, value in member.items():
-        if key == "alpha":
-            out.update({f"alpha.{k}": v for k, v in value.items()})
-        else:
-            out[key] = value
-    return out
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One network of a sweep: the numbers it trains with (a row of :meth:`Grid.members`).
+
+    Attributes:
+      beta: β.
+      alpha: α: a number (one divergence), or ``{name: α_k}`` (several).
+      prior: ``{param: value}``: the prior numbers the grid sets (the fixed ones are the run's).
+      divergence_params: the regularisers' traced numbers the grid sets: ``{param: value}`` (one
+        divergence) or ``{name: {param: value}}``.
+      learning_rate: the learning rate.
+      seed: the seed of every random number of the member.
+
+    :meth:`flat` is the one flat form (``members.csv``'s columns); :func:`stack_members` stacks members.
+    """
+
+    beta: float = 1.0
+    alpha: float | Mapping[str, float] = 0.0
+    prior: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    divergence_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    learning_rate: float = 5e-4
+    seed: int = 0
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> "Member":
+        """From ``{"beta", "alpha" (a number or ``{name: α}``) or "alpha.<name>", "prior.<param>",
+        "divergence_params.<param>" or "divergence_params.<name>.<param>", "learning_rate", "seed"}``."""
+        alpha = flat.get("alpha", 0.0)
+        named = {k[len("alpha."):]: v for k, v in flat.items() if k.startswith("alpha.")}
+        if named and "alpha" in flat:
+            raise ValueError("members mix a scalar alpha with alpha.<name> weights")
+        params: dict = {}
+        for key, value in flat.items():
+            if key.startswith("divergence_params."):
+                name, _, param = key[len("divergence_params."):].partition(".")
+                if param:
+                    params.setdefault(name, {})[param] = value
+                else:
+                    params[name] = value
+        return cls(beta=flat.get("beta", 1.0), alpha=named or (dict(alpha) if isinstance(alpha, Mapping) else alpha),
+                   prior={k[len("prior."):]: v for k, v in flat.items() if k.startswith("prior.")},
+                   divergence_params=params, learning_rate=flat.get("learning_rate", 5e-4), seed=flat.get("seed", 0))
+
+    def flat(self) -> dict[str, Any]:
+        """``{"beta", "alpha" or "alpha.<name>", "prior.<param>", "divergence_params.<key>", "learning_rate",
+        "seed"}``: the columns of ``members.csv``."""
+        alpha = ({f"alpha.{k}": v for k, v in self.alpha.items()} if isinstance(self.alpha, Mapping)
+                 else {"alpha": self.alpha})
+        return {"beta": self.beta, **alpha, **{f"prior.{k}": v for k, v in self.prior.items()},
+                **{f"divergence_params.{k}": v for k, v in _dotted(self.divergence_params).items()},
+                "learning_rate": self.learning_rate, "seed": self.seed}
+
+    @property
+    def label(self) -> str:
+        """A short readable label (:func:`member_label`)."""
+        return _label(self.flat())
+
+
+def _dotted(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: {param: v}}`` / ``{param: v}`` → ``{"<name>.<param>": v}`` / ``{"<param>": v}``."""
+    return {f"{k}.{p}" if isinstance(v, Mapping) else k: x
+            for k, v in params.items() for p, x in (v.items() if isinstance(v, Mapping) else [(None, v)])}
 
 
 _SHORT = {"learning_rate": "lr"}
 
 
-def member_label(member: Mapping[str, Any]) -> str:
-    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1`` (or ``capacity.c_max=25``)."""
+def member_label(member: Member | Mapping[str, Any]) -> str:
+    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1`` (or ``capacity.c_max=25``).
+
+    ``member``: a :class:`Member`, or a row of ``members.csv`` (only its columns are labelled).
+    """
+    if isinstance(member, Member):
+        return member.label
+    flat = {}
+    for key, value in member.items():  # a {name: α} point written by hand: alpha.<name> in its place
+        flat.update({f"alpha.{k}": v for k, v in value.items()} if key == "alpha" and isinstance(value, Mapping)
+                    else {key: value})
+    return _label(flat)
+
+
+def _label(flat: Mapping[str, Any]) -> str:
     def short(key: str) -> str:
         return key[len("divergence_params."):] if key.startswith("divergence_params.") else _SHORT.get(key, key)
 
-    flat = _flatten_alpha(dict(member))
     return " ".join(f"{short(k)}={v:g}" if isinstance(v, float) else f"{short(k)}={v}" for k, v in flat.items())
 
 
-def _nested(members: Sequence[Mapping[str, Any]], prefix: str) -> dict:
-    """``{key: [N] float32}`` of the members' ``<prefix><key>`` entries (every member must have the same keys)."""
-    keys = sorted({k[len(prefix):] for m in members for k in m if k.startswith(prefix)})
-    missing = [k for k in keys for m in members if prefix + k not in m]
-    if missing:
-        raise ValueError(f"every member must give {prefix}{missing[0]}")
-    return {k: jnp.asarray([float(m[prefix + k]) for m in members], jnp.float32) for k in keys}
+def _stacked(values: Sequence[Mapping[str, Any]], what: str) -> dict:
+    """``{key: [N] float32}`` of each member's ``{key: value}`` (every member must give every key)."""
+    keys = sorted({k for v in values for k in v})
+    for key in keys:
+        if any(key not in v for v in values):
+            raise ValueError(f"every member must give {what}.{key}")
+    return {k: jnp.asarray([float(v[k]) for v in values], jnp.float32) for k in keys}
 
 
-def _stacked_alpha(members: Sequence[Mapping[str, Any]]):
-    """α ``[N]``, or ``{name: [N]}`` from ``alpha.<name>`` keys (or dict-valued ``alpha``)."""
-    flat = [_flatten_alpha(dict(m)) for m in members]
-    named = _nested(flat, "alpha.")
-    if named:
-        if any("alpha" in m for m in flat):
-            raise ValueError("members mix a scalar alpha with alpha.<name> weights")
-        return named
-    return jnp.asarray([float(m["alpha"]) for m in flat], jnp.float32)
+def _stacked_alpha(members: Sequence[Member]):
+    """α ``[N]``, or ``{name: [N]}`` where the members weigh several divergences."""
+    named = [m.alpha for m in members if isinstance(m.alpha, Mapping)]
+    if not named:
+        return jnp.asarray([float(m.alpha) for m in members], jnp.float32)
+    if len(named) != len(members):
+        raise ValueError("members mix a scalar alpha with alpha.<name> weights")
+    return _stacked(named, "alpha")
 
 
-def _stacked_divergence_params(members: Sequence[Mapping[str, Any]]) -> dict | None:
-    """``{param: [N]}`` (single divergence) or ``{name: {param: [N]}}`` from ``divergence_params.<key>``."""
-    flat = _nested(members, "divergence_params.")
+def _stacked_divergence_params(members: Sequence[Member]) -> dict | None:
+    """``{param: [N]}`` (one divergence) or ``{name: {param: [N]}}``; None where no member sets any."""
+    flat = _stacked([_dotted(m.divergence_params) for m in members], "divergence_params")
     if not flat:
         return None
     out: dict = {}
@@ -202,15 +260,15 @@ def _stacked_divergence_params(members: Sequence[Mapping[str, Any]]) -> dict | N
     return out
 
 
-def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str, Any] | None = None):
+def stack_members(members: Sequence[Member | Mapping[str, Any]], fixed_prior: Mapping[str, Any] | None = None):
     """Stacked ``(Hyperparams [N], learning_rates [N], keys [N, 2])`` for members.
 
     Keys are raw key data (``jax.random.key_data``), one per seed. ``alpha``
-    is ``[N]``, or ``{name: [N]}`` for members with ``alpha.<name>`` weights;
-    ``divergence_params.<key>`` entries become ``Hyperparams.divergence_params``.
+    is ``[N]``, or ``{name: [N]}`` for members that weigh several divergences;
+    the members' ``divergence_params`` become ``Hyperparams.divergence_params``.
 
     Args:
-      members: from :meth:`Grid.members`.
+      members: :class:`Member` s (from :meth:`Grid.members`), or their flat form (:meth:`Member.from_flat`).
       fixed_prior: prior parameters shared by all members (broadcast to N).
 
     Returns:
@@ -219,20 +277,21 @@ def stack_members(members: Sequence[Mapping[str, Any]], fixed_prior: Mapping[str
     n = len(members)
     if n == 0:
         raise ValueError("a sweep needs at least one member")
-    prior = _nested(members, "prior.")
+    members = [m if isinstance(m, Member) else Member.from_flat(m) for m in members]
+    prior = _stacked([m.prior for m in members], "prior")
     for name, value in (fixed_prior or {}).items():
         if name in prior:
             raise ValueError(f"prior parameter {name!r} is both swept and fixed")
         value = jnp.asarray(value, jnp.float32)
         prior[name] = jnp.broadcast_to(value, (n,) + value.shape)
     hyper = Hyperparams(
-        beta=jnp.asarray([float(m["beta"]) for m in members], jnp.float32),
+        beta=jnp.asarray([float(m.beta) for m in members], jnp.float32),
         alpha=_stacked_alpha(members),
         prior=prior,
         divergence_params=_stacked_divergence_params(members),
     )
-    learning_rates = jnp.asarray([float(m["learning_rate"]) for m in members], jnp.float32)
-    keys = jnp.stack([jax.random.key_data(jax.random.key(int(m["seed"]))) for m in members])
+    learning_rates = jnp.asarray([float(m.learning_rate) for m in members], jnp.float32)
+    keys = jnp.stack([jax.random.key_data(jax.random.key(int(m.seed))) for m in members])
     return hyper, learning_rates, keys
 
 

@@ -19,7 +19,7 @@ def _config(*extra):
 
 def test_functions_agree_with_each_other():
     setup = build(_config("model.prior=isotropic", "sweep.beta=[1,2]"))
-    assert [m["beta"] for m in setup.members] == [1.0, 2.0]
+    assert [m.beta for m in setup.members] == [1.0, 2.0]
     hyper = Hyperparams(beta=1.0, alpha=0.0, prior={})
     params = setup.trainer.init(jax.random.key(0), hyper, 1e-3).params
     x = jnp.asarray(setup.data.eval_x[:5])

@@ -7,6 +7,7 @@ import pytest
 
 from decompvae import cli, evaluate, runner
 from decompvae.config import load_config
+from decompvae.sweep import Member
 
 
 def _train(tmp_path, *overrides):
@@ -61,8 +62,7 @@ def test_evaluate_errors(tmp_path):
 
 
 def test_seed_groups_are_the_members_that_differ_only_in_their_seed():
-    members = [{"beta": b, "alpha": 0.0, "seed": s} for b in (1.0, 4.0) for s in (0, 1, 2)] + [{"beta": 8.0, "seed": 0,
-                                                                                              "alpha": 0.0}]
+    members = [Member(beta=b, seed=s) for b in (1.0, 4.0) for s in (0, 1, 2)] + [Member(beta=8.0)]
     assert evaluate.seed_groups(members) == [[0, 1, 2], [3, 4, 5]]  # β = 8 has no seed partner
     assert evaluate.seed_groups(members[:1]) == []
 

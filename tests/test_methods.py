@@ -14,7 +14,7 @@ from decompvae import divergences as dv
 from decompvae import methods, penalties, priors
 from decompvae.objective import make_objective
 from decompvae.regularisers import adversaries, make_regularisers
-from decompvae.sweep import Grid, stack_members
+from decompvae.sweep import Grid, Member, stack_members
 
 
 
@@ -102,18 +102,18 @@ def test_methods_registry_pins_unsupervised_study_v1():
     for name, varied in PUBLISHED_GRIDS.items():
         assert methods.METHODS[name].varied == varied, name
     grid = lambda name: Grid(**methods.METHODS[name].grid)  # noqa: E731
-    assert [m["beta"] for m in grid("beta_vae").members()] == [1, 2, 4, 6, 8, 16]
+    assert [m.beta for m in grid("beta_vae").members()] == [1, 2, 4, 6, 8, 16]
     annealed = grid("annealed_vae").members()
-    assert [m["divergence_params.capacity.c_max"] for m in annealed] == [5, 10, 25, 50, 75, 100]
-    assert {m["alpha.capacity"] for m in annealed} == {1000.0} and {m["beta"] for m in annealed} == {0.0}
+    assert [m.divergence_params["capacity"]["c_max"] for m in annealed] == [5, 10, 25, 50, 75, 100]
+    assert {m.alpha["capacity"] for m in annealed} == {1000.0} and {m.beta for m in annealed} == {0.0}
     assert methods.METHODS["annealed_vae"].divergence_options["capacity"]["num_steps"] == 100_000
-    assert [m["alpha.factor_vae"] for m in grid("factor_vae").members()] == [10, 20, 30, 40, 50, 100]
+    assert [m.alpha["factor_vae"] for m in grid("factor_vae").members()] == [10, 20, 30, 40, 50, 100]
     for name, factor in [("dip_vae_i", 10.0), ("dip_vae_ii", 1.0)]:
         members = grid(name).members()
-        assert [m["alpha.dip_offdiagonal"] for m in members] == [1, 2, 5, 10, 20, 50]
-        assert [m["alpha.dip_diagonal"] for m in members] == [factor * v for v in (1, 2, 5, 10, 20, 50)]
+        assert [m.alpha["dip_offdiagonal"] for m in members] == [1, 2, 5, 10, 20, 50]
+        assert [m.alpha["dip_diagonal"] for m in members] == [factor * v for v in (1, 2, 5, 10, 20, 50)]
     # disentanglement_lib's β-TCVAE: KL + (β − 1)·TC, i.e. our β = 1 and α_tc = β − 1.
-    assert [m["alpha.total_correlation"] + 1 for m in grid("beta_tcvae").members()] == [1, 2, 4, 6, 8, 10]
+    assert [m.alpha["total_correlation"] + 1 for m in grid("beta_tcvae").members()] == [1, 2, 4, 6, 8, 10]
 
 
 @pytest.mark.parametrize("name", sorted(methods.METHODS))
@@ -145,13 +145,12 @@ def test_every_method_builds_and_evaluates(name):
 
 
 def test_grid_alpha_forms_and_traced_parameters():
-    # {name: values}: one axis per name; a list of {name: value} points: one axis; members flat.
+    # {name: values}: one axis per name; a list of {name: value} points: one axis; members typed, flat on demand.
     per_name = Grid(alpha={"mmd": [0.0, 1.0], "tc": [5.0]}, seed=[0, 1]).members()
-    assert len(per_name) == 4 and per_name[1] == {
-        "beta": 1.0, "alpha.mmd": 0.0, "alpha.tc": 5.0, "learning_rate": 5e-4, "seed": 1
-    }
+    assert len(per_name) == 4 and per_name[1] == Member(alpha={"mmd": 0.0, "tc": 5.0}, seed=1)
+    assert per_name[1].flat() == {"beta": 1.0, "alpha.mmd": 0.0, "alpha.tc": 5.0, "learning_rate": 5e-4, "seed": 1}
     points = Grid(alpha=[{"od": 1.0, "d": 10.0}, {"od": 2.0, "d": 20.0}], seed=[0, 1, 2]).members()
-    assert len(points) == 6 and [(m["alpha.od"], m["alpha.d"]) for m in points[::3]] == [(1.0, 10.0), (2.0, 20.0)]
+    assert len(points) == 6 and [(m.alpha["od"], m.alpha["d"]) for m in points[::3]] == [(1.0, 10.0), (2.0, 20.0)]
     hyper, _, _ = stack_members(points)
     np.testing.assert_array_equal(hyper.alpha["d"], [10, 10, 10, 20, 20, 20])
     annealed = Grid(beta=[0.0], alpha={"capacity": [1000.0]}, divergence_params={"capacity.c_max": [5.0, 25.0]})

@@ -81,7 +81,7 @@ def test_beyond_the_paper_profiles_pair_the_priors():
             settings = module.PROFILES[profile]
             runs = module.configs(settings)
             assert len(runs) == variants
-            seeds = [[m["seed"] for m in build_grid(c).members()] for c in runs.values()]
+            seeds = [[m.seed for m in build_grid(c).members()] for c in runs.values()]
             assert all(s == list(range(settings["seeds"])) for s in seeds)
     runs = subspaces.configs(subspaces.PROFILES["cpu"])
     block = runs["block_student_t-alpha100"].model

@@ -20,10 +20,11 @@ def test_at_sets_the_grids_values(name):
     found = Grid(**method.at(method.varied[1])).members()
     expected = Grid(**{"beta": [method.beta], **method.grid}).members()
     assert len(found) == len(expected) == len(method.varied[1])
-    changed = [{k: v for k, v in f.items() if default.get(k) != v} for f in found]
+    default = default.flat()
+    changed = [{k: v for k, v in f.flat().items() if default.get(k) != v} for f in found]
     assert any(changed)
     for c, e in zip(changed, expected):
-        assert c.items() <= e.items()
+        assert c.items() <= e.flat().items()
 
 
 def test_the_cpu_profile_trains_every_method_at_its_two_values():
@@ -39,16 +40,16 @@ def test_the_cpu_profile_trains_every_method_at_its_two_values():
         assert [experiment.value_of(name, m) for m in members] == [v for v in experiment.WEIGHTS[name]
                                                                    for _ in range(settings["seeds"])]
         assert config.train.beta == method.beta and config.model.prior == method.prior
-        assert all(m["beta"] == method.beta for m in members) or "beta" in method.at([1.0])
+        assert all(m.beta == method.beta for m in members) or "beta" in method.at([1.0])
     # the values in the published grid are its members; the others (stronger than the grid) are the same axis
     beta_tcvae = build_grid(configs["beta_tcvae"]).members()
-    assert [m["alpha.total_correlation"] for m in beta_tcvae[::settings["seeds"]]] == [5.0, 9.0]  # α_tc = β − 1
+    assert [m.alpha["total_correlation"] for m in beta_tcvae[::settings["seeds"]]] == [5.0, 9.0]  # α_tc = β − 1
     dip = build_grid(configs["dip_vae_i"]).members()
-    assert [(m["alpha.dip_offdiagonal"], m["alpha.dip_diagonal"]) for m in dip[::3]] == [(10.0, 100.0), (50.0, 500.0)]
+    assert [(m.alpha["dip_offdiagonal"], m.alpha["dip_diagonal"]) for m in dip[::3]] == [(10.0, 100.0), (50.0, 500.0)]
     annealed = configs["annealed_vae"]
     assert annealed.model.divergence_options["capacity"]["num_steps"] == settings["steps"] // 3  # C reaches C_max
     decomposed = build_grid(configs["beta_tcvae_decomposed"]).members()[0]
-    assert (decomposed["beta"], decomposed["alpha.mutual_information"], decomposed["alpha.dimensionwise_kl"]) == (
+    assert (decomposed.beta, decomposed.alpha["mutual_information"], decomposed.alpha["dimensionwise_kl"]) == (
         0.0, 1.0, 1.0)
 
 

@@ -43,8 +43,8 @@ GRID = sw.Grid(beta=[1.0, 4.0], alpha=[0.0, 2.0], prior={"df": [3.0]}, learning_
 def test_grid_expansion():
     assert len(sw.Grid(beta=[1, 2, 4], seed=[0, 1])) == 6
     members = GRID.members()
-    assert [m["beta"] for m in members] == [1.0, 4.0] and [m["seed"] for m in members] == [0, 1]
-    assert [m["prior.df"] for m in members] == [3.0, 3.0]  # length-1 lists broadcast in zip mode
+    assert [m.beta for m in members] == [1.0, 4.0] and [m.seed for m in members] == [0, 1]
+    assert [m.prior["df"] for m in members] == [3.0, 3.0]  # length-1 lists broadcast in zip mode
     with pytest.raises(ValueError, match="zip"):
         sw.Grid(beta=[1, 2], seed=[0, 1, 2], mode="zip")
     with pytest.raises(ValueError, match="beta"):

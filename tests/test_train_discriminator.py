@@ -83,7 +83,7 @@ def test_sweep_over_gamma_equals_single_runs():
     trainer, _, batcher, _ = _setup(FACTOR_VAE, FACTOR_VAE_OPTIONS)
     grid = sw.Grid(alpha={"fv": [0.0, 20.0], "dip": [1.0]}, seed=[0, 1], learning_rate=[1e-3])
     members = grid.members()
-    assert [m["alpha.fv"] for m in members] == [0.0, 0.0, 20.0, 20.0]
+    assert [m.alpha["fv"] for m in members] == [0.0, 0.0, 20.0, 20.0]
     hyper, lrs, keys = sw.stack_members(members)
     assert set(hyper.alpha) == {"fv", "dip"} and hyper.alpha["fv"].shape == (4,)
     sweep = sw.make_sweep(trainer)

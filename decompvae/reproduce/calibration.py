@@ -104,8 +104,8 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     curves = member_curves(result, CURVE_COLUMNS[1:])
     rows = []
     for index, member, params, hyper, diverged_at in member_slices(result):
-        row = {"method": variant, "beta": member["beta"], "alpha": settings["alpha_tc"] if variant == "beta_tcvae"
-               else 0.0, "seed": member["seed"], "member": index, "diverged_at": diverged_at,
+        row = {"method": variant, "beta": member.beta, "alpha": settings["alpha_tc"] if variant == "beta_tcvae"
+               else 0.0, "seed": member.seed, "member": index, "diverged_at": diverged_at,
                "images_seen": settings["steps"] * settings["batch"]}
         row.update(evaluator(jax.random.key(index), params, hyper))
         row["curve"] = curves.get(index, [])

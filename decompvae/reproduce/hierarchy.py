@@ -86,7 +86,7 @@ def evaluate(ctx: Context, settings: dict, label: str, result) -> list[dict]:
                                ("terms", "block_mig"), latent_blocks=(2, 2))
     rows = []
     for index, member, params, hyper, diverged_at in member_slices(result):
-        rows.append({"prior": label, "member": index, "seed": member["seed"], "diverged_at": diverged_at,
+        rows.append({"prior": label, "member": index, "seed": member.seed, "diverged_at": diverged_at,
                      **evaluator(jax.random.key(2000 + index), params, hyper)})
     ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {label}: {len(rows)} networks")
     return rows

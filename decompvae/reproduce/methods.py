@@ -29,7 +29,7 @@ from decompvae.reproduce._common import (Context, aggregate, ci_plot, format_val
                                          pyplot, write_csv)
 from decompvae.reproduce._curves import member_curves, without_curves, write_curves
 from decompvae.reproduce.calibration import DLIB_SIZES, PUBLISHED, TINY_SIZES
-from decompvae.sweep import Grid
+from decompvae.sweep import Grid, Member
 
 TITLE = "The methods side by side on dSprites (calibrated recipe)"
 
@@ -98,7 +98,7 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     rows = []
     for index, member, params, hyper, diverged_at in member_slices(result):
         row = {"method": variant, "symbol": METHODS[variant].varied[0], "value": value_of(variant, member),
-               "seed": member["seed"], "member": index, "diverged_at": diverged_at,
+               "seed": member.seed, "member": index, "diverged_at": diverged_at,
                "images_seen": settings["steps"] * settings["batch"]}
         row.update(evaluator(jax.random.key(3000 + index), params, hyper))
         row["curve"] = curves.get(index, [])
@@ -107,13 +107,15 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     return rows
 
 
-def value_of(name: str, member: dict) -> float:
-    """The value of the method's varied symbol (:data:`WEIGHTS`) that a grid member (a flat dict) was trained at."""
+def value_of(name: str, member: Member) -> float:
+    """The value of the method's varied symbol (:data:`WEIGHTS`) that a grid member was trained at: the one whose
+    probe member agrees with it on the columns where the two probes differ."""
     at = METHODS[name].at
-    probes = {v: Grid(**at([v])).members()[0] for v in WEIGHTS[name]}
+    probes = {v: Grid(**at([v])).members()[0].flat() for v in WEIGHTS[name]}
     first, second = probes.values()
     keys = [k for k in first if first[k] != second.get(k)]
-    return next(v for v, probe in probes.items() if all(member[k] == probe[k] for k in keys))
+    flat = member.flat()
+    return next(v for v, probe in probes.items() if all(flat[k] == probe[k] for k in keys))
 
 
 def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:

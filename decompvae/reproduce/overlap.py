@@ -54,7 +54,7 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     member_metrics = make_evaluator(result.setup, sizes, ("terms", "overlap"))
     rows = []
     for index, member, params, hyper, diverged_at in member_slices(result):
-        row = {"member": index, "beta": member["beta"], "seed": member["seed"], "diverged_at": diverged_at}
+        row = {"member": index, "beta": member.beta, "seed": member.seed, "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(index), params, hyper))
         rows.append(row)
         ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated member {index}")

@@ -78,9 +78,8 @@ def member_rows(ctx: Context, settings: dict, result, extra: dict) -> list[dict]
                                     ("terms", "overlap", "factor_vae", "mig"))
     rows, curves = [], member_curves(result)
     for index, member, params, hyper, diverged_at in member_slices(result):
-        row = {**extra, "member": index, "beta": member["beta"],
-               **{k: v for k, v in member.items() if k.startswith("prior.")},
-               "seed": member["seed"], "diverged_at": diverged_at}
+        row = {**extra, "member": index, "beta": member.beta, **{f"prior.{k}": v for k, v in member.prior.items()},
+               "seed": member.seed, "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(1000 + index), params, hyper))
         if index in curves:
             row["curve"] = curves[index]

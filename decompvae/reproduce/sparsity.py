@@ -134,8 +134,8 @@ def run(ctx: Context, settings: dict) -> None:
     member_metrics = make_evaluator(setup, sizes, ("terms", "overlap", "hoyer"))
     rows, params_of = [], {}
     for i, member, params, hyper, diverged_at in member_slices(result):
-        row = {"member": i, "gamma": member["prior.gamma"], "beta": member["beta"], "alpha": member["alpha"],
-               "seed": member["seed"], "diverged_at": diverged_at}
+        row = {"member": i, "gamma": member.prior["gamma"], "beta": member.beta, "alpha": member.alpha,
+               "seed": member.seed, "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(i), params, hyper))
         rows.append(row)
         params_of[i] = params

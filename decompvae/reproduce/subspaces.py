@@ -86,7 +86,7 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     prior, alpha = VARIANTS[label]
     rows, curves = [], member_curves(result)
     for index, member, params, hyper, diverged_at in member_slices(result):
-        rows.append({"variant": label, "prior": prior, "alpha": alpha, "member": index, "seed": member["seed"],
+        rows.append({"variant": label, "prior": prior, "alpha": alpha, "member": index, "seed": member.seed,
                      "diverged_at": diverged_at, **evaluator(jax.random.key(3000 + index), params, hyper)})
         if index in curves:
             rows[-1]["curve"] = curves[index]
