@@ -32,6 +32,19 @@ def format_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def backends_line(backends: dict[str, Any] | None) -> str:
+    """One line: the vector extensions, the thread variables set, and PyTorch's BLAS, oneDNN, threads and ISA."""
+    if not backends:
+        return "Compute backends: not recorded."
+    env = ", ".join(f"{k}={v}" for k, v in backends["environment"].items()) or "none set"
+    line = f"Compute backends: CPU flags {' '.join(backends['cpu_flags']) or 'none of note'}; thread variables {env}"
+    t = backends.get("torch")
+    if t:
+        line += (f"; PyTorch {t['threads']} intra-op / {t['interop_threads']} inter-op threads "
+                 f"({t['parallel_backend']}), kernels {t['cpu_capability']}, BLAS {t['blas']}, {t['onednn']}")
+    return line + "."
+
+
 def _header_lines(report: dict[str, Any]) -> list[str]:
     """The title, the machine and the step's settings."""
     m, cfg = report["machine"], report["config"]
@@ -42,6 +55,7 @@ def _header_lines(report: dict[str, Any]) -> list[str]:
         f"{m['device_count']} device(s)), load average at start {m['load_average']}. "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v),
         "",
+        *([backends_line(m["backends"]), ""] if m.get("backends") else []),  # reports before 2026-12-07 lack it
         f"dSprites network, Adam (AMSGrad) step, batch {cfg['batch']}, D = {cfg['latent_dim']}; medians over "
         f"{cfg['repeats']} interleaved repeats (sweeps: {cfg['sweep_repeats']}) after a warm-up; "
         f"`run` = `Trainer.run` of {cfg['scan_steps']} scanned steps, per step. "

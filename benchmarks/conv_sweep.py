@@ -37,7 +37,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from benchmarks.harness import Stepper, cpu_model, interleaved_clocks, xla_flops
+from benchmarks.bench_report import backends_line
+from benchmarks.harness import Stepper, compute_backends, cpu_model, interleaved_clocks, xla_flops
 from decompvae.networks import make_networks
 
 IMPLS = ("lax", "phase", "matmul")
@@ -160,6 +161,7 @@ def _print_report(report: dict) -> None:
     print(f"# {report['network']} VAE, Adam step, batch {report['batch']} per model, {report['rounds']} rounds, "
           f"compile {report['compile_s']:.0f} s")
     print(f"# load average before: {report['load_average_before']}, after: {report['load_average_after']}")
+    print(f"# {backends_line(report['backends'])}")
     print(
         f"{'variant':<18}{'ms/model-step':>14}{'min':>9}{'max':>9}{'x best single':>15}"
         f"{'CPU ms':>9}{'GFLOP/model':>13}"
@@ -186,7 +188,7 @@ def main(argv=None) -> dict:
     compile_s = time.perf_counter() - t0
     results = _results(variants, *_time_rounds(variants, rounds))
     report = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(), "backends": compute_backends(),
         "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
         "command": " ".join([sys.executable.split("/")[-1], *sys.argv]), "network": network, "batch": batch,
         "latent_dim": args.latent_dim, "rounds": rounds, "compile_s": compile_s,

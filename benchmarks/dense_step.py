@@ -53,6 +53,7 @@ import numpy as np
 import optax
 
 from benchmarks.bench import _load_torch_reference, network_init, sprites_batch
+from benchmarks.bench_report import backends_line
 from benchmarks.harness import Stepper, interleaved, machine_info, matmul_peak
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
@@ -248,6 +249,7 @@ def format_markdown(report: dict) -> str:
         f"torch {report['torch'] or 'not installed'}; GEMM peak {peak['best_gflops_per_s']:.0f} GFLOP/s "
         f"({peak['size']}², best). Median (best) of {report['repeats']} rounds (the JAX programs interleaved), steps scanned {report['scan_steps']} to a call.",
         "",
+        *([backends_line(m["backends"]), ""] if m.get("backends") else []),
         *lines,
     ])
 

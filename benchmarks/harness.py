@@ -3,7 +3,8 @@
 Every benchmark times through :func:`interleaved` (one warm-up call per thunk, then rounds that
 interleave the thunks, so a load change touches every variant alike) and reports
 :func:`summary` (median, min and max in milliseconds); :func:`machine_info` records the processor,
-the load and the library versions beside every table.
+the load, the library versions and what each side computes with (vector extensions, BLAS, oneDNN,
+threads: :func:`compute_backends`) beside every table.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.metadata
 import os
 import platform
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -23,7 +25,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Clocks", "Loop", "Stepper", "compile_timed", "cpu_model", "device_peak_bytes", "interleaved",
+__all__ = ["Clocks", "Loop", "Stepper", "compile_timed", "compute_backends", "cpu_model", "device_peak_bytes", "interleaved",
            "interleaved_clocks", "machine_info",
            "matmul_peak", "max_rss_bytes", "summary", "xla_flops", "xla_memory"]
 
@@ -52,8 +54,45 @@ def cpu_model() -> str:
     return _lscpu().get("Model name") or platform.processor() or platform.machine()
 
 
+#: The processor's vector extensions that decide which kernels XLA's and oneDNN's CPU code paths can use.
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+#: Environment variables that set either side's threads or XLA's CPU code generation.
+THREAD_VARIABLES = ("XLA_FLAGS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def compute_backends() -> dict[str, Any]:
+    """What each side computes with: the processor's vector extensions (``lscpu`` flags of :data:`VECTOR_FLAGS`),
+    the thread variables set (:data:`THREAD_VARIABLES`), and PyTorch's BLAS, oneDNN, parallel backend, threads and
+    the instruction set its kernels dispatch to (None where PyTorch is not installed)."""
+    flags = set(_lscpu().get("Flags", "").split())
+    return {"cpu_flags": [f for f in VECTOR_FLAGS if f in flags],
+            "environment": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+            "torch": _torch_backends()}
+
+
+def _torch_backends() -> dict[str, Any] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    parallel = torch.__config__.parallel_info().splitlines()
+    found = lambda prefix: next((line.strip() for line in parallel if line.strip().startswith(prefix)), None)  # noqa: E731
+    mkl, onednn = found("Intel(R) oneAPI Math Kernel Library"), found("Intel(R) MKL-DNN") or found("oneDNN")
+    return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "blas": f"MKL {_version_in(mkl)}" if mkl else found("OpenBLAS"),
+            "onednn": f"oneDNN {_version_in(onednn)}" if onednn else None,
+            "parallel_backend": (found("ATen parallel backend:") or "").partition(":")[2].strip() or None}
+
+
+def _version_in(line: str) -> str | None:
+    """The first version number (``2024.2``, ``v3.12.0``) in a line of ``torch.__config__.parallel_info()``."""
+    match = re.search(r"v?(\d+(?:\.\d+)+)", line)
+    return match.group(1) if match else None
+
+
 def machine_info() -> dict[str, Any]:
-    """CPU model, core count, load, devices and library versions."""
+    """CPU model, core count, load, devices, library versions and the compute backends (:func:`compute_backends`)."""
     cpu = _lscpu()
     device = jax.devices()[0]
     try:
@@ -73,6 +112,7 @@ def machine_info() -> dict[str, Any]:
         "device_kind": device.device_kind,
         "device_count": jax.device_count(),
         "versions": {p: _version(p) for p in ("jax", "jaxlib", "flax", "optax", "distrax", "numpy", "scikit-learn", "torch")},
+        "backends": compute_backends(),
     }
 
 

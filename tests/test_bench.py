@@ -328,3 +328,20 @@ def test_the_goals_come_from_their_toml(tmp_path):
     checked = bench_goals.check(_report(torch_ms=500.0), bench_goals.load_goals(path))["torch_ratio"]
     assert checked["goal"] == 0.3 and checked["best_impl"] == pytest.approx(0.4) and not checked["met"]
     assert bench_goals.GOALS == bench_goals.load_goals()  # the shipped file
+
+
+def test_compute_backends_name_what_each_side_computes_with(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    backends = harness.compute_backends()
+    assert set(backends["cpu_flags"]) <= set(harness.VECTOR_FLAGS)
+    assert backends["environment"]["OMP_NUM_THREADS"] == "2"
+    line = bench_report.backends_line(backends)
+    assert line.startswith("Compute backends: CPU flags") and "OMP_NUM_THREADS=2" in line
+    if backends["torch"] is not None:
+        assert backends["torch"]["threads"] >= 1 and "PyTorch" in line and "intra-op" in line
+    fake = {"cpu_flags": ["avx2"], "environment": {}, "torch": {"threads": 2, "interop_threads": 1,
+            "parallel_backend": "OpenMP", "cpu_capability": "AVX2", "blas": "MKL 2024.2", "onednn": "oneDNN 3.12.0"}}
+    assert bench_report.backends_line(fake) == (
+        "Compute backends: CPU flags avx2; thread variables none set; PyTorch 2 intra-op / 1 inter-op threads "
+        "(OpenMP), kernels AVX2, BLAS MKL 2024.2, oneDNN 3.12.0.")
+    assert harness._version_in("Intel(R) MKL-DNN v3.12.0 (Git Hash 80afa71)") == "3.12.0"
