@@ -67,9 +67,9 @@ def test_dsprites_published_shapes_and_counts(key):
     # Kernels plus biases, layer by layer (PyTorch's layers all have a bias).
     assert _count(p_enc) == sum(int(np.prod(s)) + s[-1] for s in enc_kernels.values()) == 249_172
     assert _count(p_dec) == sum(int(np.prod(s)) + s[-1] for s in dec_kernels.values()) == 298_017
-    x = jnp.zeros((2, 64, 64, 1))
-    assert enc.apply(enc.init(key, x), x)[0].shape == (2, 10)
-    assert dec.apply(dec.init(key, jnp.zeros((2, 10))), jnp.zeros((2, 10))).shape == (2, 64, 64, 1)
+    x, z = jnp.zeros((2, 64, 64, 1)), jnp.zeros((2, 10))
+    assert jax.eval_shape(lambda k: enc.apply(enc.init(k, x), x), key)[0].shape == (2, 10)  # shapes: nothing compiled
+    assert jax.eval_shape(lambda k: dec.apply(dec.init(k, z), z), key).shape == (2, 64, 64, 1)
 
 
 def test_dsprites_dense_128_is_linear(key):
@@ -101,10 +101,10 @@ def test_fashion_shapes_bias_and_init(key):
     d = 50
     enc, dec = make_networks("fashion", d)
     x, z = jnp.zeros((3, 32, 32, 1)), jnp.zeros((3, d))
-    v_enc, v_dec = enc.init(key, x), dec.init(jax.random.fold_in(key, 1), z)
-    loc, raw = enc.apply(v_enc, x)
+    v_enc, v_dec = jax.jit(enc.init)(key, x), jax.jit(dec.init)(jax.random.fold_in(key, 1), z)  # not op by op
+    loc, raw = jax.eval_shape(enc.apply, v_enc, x)  # shapes: nothing compiled
     assert loc.shape == raw.shape == (3, d)
-    assert dec.apply(v_dec, z).shape == (3, 32, 32, 1)
+    assert jax.eval_shape(dec.apply, v_dec, z).shape == (3, 32, 32, 1)
     kernels = lambda p: {k: v["kernel"].shape for k, v in p.items() if "kernel" in v}  # noqa: E731
     assert kernels(v_enc["params"]) == {
         "conv0": (4, 4, 1, 32), "conv1": (4, 4, 32, 64), "conv2": (4, 4, 64, 128),
