@@ -345,3 +345,18 @@ def test_compute_backends_name_what_each_side_computes_with(monkeypatch):
         "Compute backends: CPU flags avx2; thread variables none set; PyTorch 2 intra-op / 1 inter-op threads "
         "(OpenMP), kernels AVX2, BLAS MKL 2024.2, oneDNN 3.12.0.")
     assert harness._version_in("Intel(R) MKL-DNN v3.12.0 (Git Hash 80afa71)") == "3.12.0"
+
+
+@pytest.mark.slow  # compiles a training program (about 5 s), like the other benchmark runs
+def test_renderer_share_times_the_run_and_its_batches_alone(monkeypatch):
+    from benchmarks import renderer_share
+
+    monkeypatch.setattr(renderer_share, "RECIPES", {"dense [8]": {"network": "mlp", "hidden": [8]}})
+    rows = renderer_share.measure(batch=4, steps=2, repeats=1)
+    (row,) = rows
+    assert row["run_ms_per_step"] > 0 and row["batches_ms_per_step"] > 0
+    assert row["share"] == row["batches_ms_per_step"] / row["run_ms_per_step"]
+    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "j"},
+               "backends": {"cpu_flags": [], "environment": {}, "torch": None}}
+    text = renderer_share.markdown({"machine": machine, "command": "c", "rows": rows})
+    assert "| dense [8] | 4 |" in text and "Compute backends" in text
