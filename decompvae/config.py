@@ -39,13 +39,8 @@ __all__ = [
     "parse_override",
 ]
 
-# The allowed names come from the registries their modules own.
-DATASETS = tuple(data.DATASETS)
-NETWORKS = tuple(networks.NETWORKS)
-PRIORS = tuple(priors.PRIORS)
-DIVERGENCES = ("none", *regularisers.KINDS)
-LIKELIHOODS = tuple(likelihoods.LIKELIHOODS)
-POSTERIORS = tuple(posteriors.POSTERIORS)
+# The allowed names are the keys of the registries their modules own, read when a config is checked (so an
+# entry registered after this module was imported is a name a config may use).
 PRIOR_INITS = ("pca", "zeros")
 #: Former ``model.prior`` names (read with a DeprecationWarning) and the settings they stand for.
 FORMER_PRIORS = {"anisotropic_pca": {"prior": "anisotropic_logits", "prior_init": "pca"},
@@ -57,7 +52,7 @@ class DataConfig:
     """Which data, and where real files live.
 
     Attributes:
-      name: one of ``DATASETS``. ``dsprites`` renders procedurally (no
+      name: a key of :data:`decompvae.data.DATASETS`. ``dsprites`` renders procedurally (no
         download); ``dsprites_file`` loads the official ``.npz`` at ``path``;
         ``fashion_mnist`` reads IDX files from the directory ``path``;
         ``digits`` is scikit-learn's bundled 8×8 digits; ``pinwheel`` is 2-D.
@@ -73,7 +68,7 @@ class DataConfig:
     eval_points: int = 1000
 
     def __post_init__(self):
-        check_choice("data.name", self.name, DATASETS)
+        check_choice("data.name", self.name, tuple(data.DATASETS))
         if data.DATASETS[self.name].needs_path and not self.path:
             raise ValueError(f"data.path is required for data.name={self.name!r}")
         _positive("data.eval_points", self.eval_points)
@@ -94,9 +89,9 @@ class ModelConfig:
       likelihood: ``bernoulli``, ``laplace`` or ``gaussian``.
       likelihood_scale: fixed scale of laplace/gaussian (None: 0.1 / 1.0);
         ``"learned"`` makes the mlp decoder learn it.
-      posterior: one of ``POSTERIORS``: ``gaussian`` (σ = exp(½h) + 1e-6),
+      posterior: a key of :data:`decompvae.posteriors.POSTERIORS`: ``gaussian`` (σ = exp(½h) + 1e-6),
         ``gaussian_softplus`` (σ = softplus(h) + 1e-6) or ``laplace``.
-      prior: one of ``PRIORS``. The former names ``anisotropic_pca`` and
+      prior: a key of :data:`decompvae.priors.PRIORS`. The former names ``anisotropic_pca`` and
         ``anisotropic_learned`` are read, with a DeprecationWarning, as
         ``anisotropic_logits`` with ``prior_init = "pca"`` (and
         ``prior_learned = true``).
@@ -115,7 +110,7 @@ class ModelConfig:
         traced; :attr:`decompvae.priors.PriorSpec.options`): ``{blocks = [2, 2,
         3, 3]}`` for the block priors (sizes summing to latent_dim; default one
         block), ``{parents = 2}`` for ``hierarchical`` (required).
-      divergence: D(q(z), p(z)): ``none`` or one of ``DIVERGENCES``; or several,
+      divergence: D(q(z), p(z)): ``none`` or a kind of :data:`decompvae.regularisers.REGULARISERS`; or several,
         each weighted by its own α: a list of kinds (``["mmd",
         "total_correlation"]``, each kind its own name) or a table ``{name =
         kind}``. See :func:`decompvae.objective.make_objective`.
@@ -152,12 +147,12 @@ class ModelConfig:
     compute_dtype: str = "float32"
 
     def __post_init__(self):
-        check_choice("model.network", self.network, NETWORKS)
+        check_choice("model.network", self.network, tuple(networks.NETWORKS))
         check_choice("model.compute_dtype", self.compute_dtype, tuple(networks.COMPUTE_DTYPES))
-        check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
-        check_choice("model.posterior", self.posterior, POSTERIORS)
+        check_choice("model.likelihood", self.likelihood, tuple(likelihoods.LIKELIHOODS))
+        check_choice("model.posterior", self.posterior, tuple(posteriors.POSTERIORS))
         self._read_former_prior_name()
-        check_choice("model.prior", self.prior, PRIORS)
+        check_choice("model.prior", self.prior, tuple(priors.PRIORS))
         self._check_prior_init()
         self._check_divergence()
         _positive("model.latent_dim", self.latent_dim)
@@ -185,7 +180,7 @@ class ModelConfig:
         object.__setattr__(self, "prior_learned", self.prior_learned or settings.get("prior_learned", False))
 
     def _check_prior_init(self) -> None:
-        """``prior_init`` / ``prior_learned`` only for a prior with an initialisable parameter; learned starts at PCA."""
+        """``prior_init`` / ``prior_learned`` only for a prior with a parameter set from the data; learned starts at PCA."""
         if not isinstance(self.prior_learned, bool):
             raise ValueError(f"model.prior_learned must be true or false; got {self.prior_learned!r}")
         param = priors.PRIORS[self.prior].initialisable
@@ -206,7 +201,7 @@ class ModelConfig:
 
     def _check_divergence(self) -> None:
         if isinstance(self.divergence, str):
-            check_choice("model.divergence", self.divergence, DIVERGENCES)
+            check_choice("model.divergence", self.divergence, ("none", *regularisers.REGULARISERS))
             if self.divergence != "none" and regularisers.REGULARISERS[self.divergence].adversary:
                 raise ValueError(f'model.divergence="{self.divergence}" trains an adversary: give it as a list, '
                                  f'model.divergence = ["{self.divergence}"], with train.alpha = '
@@ -218,7 +213,7 @@ class ModelConfig:
         if not named:
             raise ValueError("model.divergence lists no divergence; use \"none\"")
         for name, kind in named.items():
-            check_choice(f"model.divergence.{name}", kind, DIVERGENCES[1:])
+            check_choice(f"model.divergence.{name}", kind, tuple(regularisers.REGULARISERS))
         for name in self.divergence_options:
             if name not in named:
                 raise ValueError(f"model.divergence_options.{name}: no divergence named {name!r}; "

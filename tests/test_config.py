@@ -1,12 +1,18 @@
 """Configs: validation with errors that name the key, registries owned by their modules, shipped configs."""
 
+import functools
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from decompvae import config as config_lib
 from decompvae import data, likelihoods, networks, posteriors, priors, regularisers, runner
+from decompvae.build import build
 from decompvae.config import load_config
+from decompvae.sweep import stack_members, take_member
 
 @pytest.mark.parametrize(
     "override, message",
@@ -42,12 +48,35 @@ def _tiny_config(tmp_path, *extra):
 
 
 def test_config_names_come_from_the_registries():
-    assert config_lib.DATASETS == tuple(data.DATASETS)
-    assert config_lib.NETWORKS == tuple(networks.NETWORKS)
-    assert config_lib.PRIORS == tuple(priors.PRIORS)
-    assert config_lib.LIKELIHOODS == tuple(likelihoods.LIKELIHOODS)
-    assert config_lib.POSTERIORS == tuple(posteriors.POSTERIORS)
-    assert set(config_lib.DIVERGENCES) == {"none", *regularisers.KINDS}
+    """Every registered name is accepted, and a refusal lists the registry's keys."""
+    for key, registry in (("data.name", data.DATASETS), ("model.network", networks.NETWORKS),
+                          ("model.likelihood", likelihoods.LIKELIHOODS), ("model.posterior", posteriors.POSTERIORS),
+                          ("model.prior", priors.PRIORS), ("model.divergence", regularisers.REGULARISERS)):
+        with pytest.raises(ValueError, match=key) as refused:
+            load_config(None, [f"{key}=no_such_name"])
+        assert all(name in str(refused.value) for name in registry)
+
+
+def _make_centred(*, power: float = 2.0):
+    """A toy regulariser: the batch mean of the codes, away from 0, to the power ``power``."""
+    return lambda key, y, posterior, prior: jnp.sum(jnp.abs(jnp.mean(y, axis=0)) ** power)
+
+
+def test_a_kind_and_a_prior_registered_after_import_work_from_a_config(tmp_path, monkeypatch):
+    """One function and its registration, in the user's own module: a config names them and a run trains."""
+    monkeypatch.setitem(regularisers.REGULARISERS, "centred", regularisers.KindSpec(_make_centred, ("power",)))
+    monkeypatch.setitem(priors.PRIORS, "wide", priors.PriorSpec(lambda dim: functools.partial(priors.isotropic, dim),
+                                                                 example=lambda dim: ({}, {"scale": 4.0})))
+    config = _tiny_config(tmp_path, "model.prior=wide", "model.prior_params.scale=4.0", "model.divergence=centred",
+                          "model.divergence_options.power=1.0", "train.alpha=2.0", "train.steps=2",
+                          "train.log_every=1", "train.checkpoint_every=2", "model.hidden=[8]")
+    setup = build(config)
+    hyper, learning_rates, keys = stack_members(setup.members, setup.fixed_prior)
+    hyper, key = take_member((hyper, keys), 0)
+    state = setup.trainer.init(jax.random.wrap_key_data(key), hyper, learning_rates[0])
+    _, info = jax.jit(setup.trainer.run, static_argnums=3)(state, hyper, setup.data.data, 2)
+    assert np.all(info.finite) and np.all(np.asarray(info.divergence) > 0)
+    assert float(hyper.alpha) == 2.0 and float(hyper.prior["scale"]) == 4.0
 
 
 def test_required_prior_parameters_come_from_the_prior_registry(tmp_path):

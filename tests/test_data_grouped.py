@@ -145,7 +145,7 @@ def test_jit_and_dtypes(key):
 
 
 def test_registered_training_data(key):
-    assert "dsprites_pair" in data.DATASETS and "dsprites_pair" in config.DATASETS
+    assert "dsprites_pair" in data.DATASETS
     assert config.DataConfig(name="dsprites_pair").name == "dsprites_pair"
     loaded = data.load_training_data("dsprites_pair", key, batch_size=ROWS, eval_points=ROWS)
     truth = loaded.ground_truth
