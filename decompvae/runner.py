@@ -50,6 +50,8 @@ from decompvae.rundir import RunLock
 from decompvae.tensorboard import TENSORBOARD_DIR, TensorBoardLog
 from decompvae.sweep import (
     Sweep,
+    chunk_for_budget,
+    device_memory_bytes,
     estimate_chunk_size,
     init_members,
     make_sweep,
@@ -223,13 +225,20 @@ def _first_member(setup: RunSetup, members: _Members) -> tuple[TrainState, Hyper
     return init_members(make_sweep(setup.trainer), members.keys[:1], first, members.learning_rates[:1]), first
 
 
-def _chunk_size(setup: RunSetup, members: _Members, data, n_devices: int) -> int | None:
-    """Members per compiled call: the config's, or XLA's memory estimate for large sweeps; None: all at once."""
+def _chunk_size(setup: RunSetup, members: _Members, data, n_devices: int,
+                per_member: int | None = None) -> int | None:
+    """Members per compiled call: the config's, or XLA's memory estimate for large sweeps; None: all at once.
+
+    ``per_member``: one member's bytes where the caller has measured them (:func:`plan`), else measured here.
+    """
     n, chunk = len(members.labels), setup.config.sweep.chunk_size
     if not chunk and n > AUTO_CHUNK_ABOVE:
-        small, first = _first_member(setup, members)
-        chunk = estimate_chunk_size(setup.trainer, small, first, data, setup.config.train.log_every,
-                                    n_devices=n_devices, vectorize=setup.config.sweep.vectorize)
+        if per_member is None:
+            small, first = _first_member(setup, members)
+            chunk = estimate_chunk_size(setup.trainer, small, first, data, setup.config.train.log_every,
+                                        n_devices=n_devices, vectorize=setup.config.sweep.vectorize)
+        else:
+            chunk = chunk_for_budget(per_member, device_memory_bytes(), n_devices)
         chunk = int(distributed.broadcast(np.asarray(chunk)))  # the processes must agree on the chunks
     if distributed.multi_process():  # a multiple of the devices: the members are padded to fill them
         return math.ceil(min(chunk or n, n) / n_devices) * n_devices
@@ -404,11 +413,11 @@ def plan(config: Config, *, time_it: bool = True) -> Plan:
     t = config.train
     members = _Members(*stack_members(setup.members, setup.fixed_prior), [member_label(m) for m in setup.members])
     n_devices = len(_devices(config, len(members.labels)))
-    chunk = _chunk_size(setup, members, setup.data.data, n_devices) or len(members.labels)
     lengths = {t.log_every} | ({t.steps % t.log_every} if t.steps % t.log_every else set())
     state, first = _first_member(setup, members)
     one, two = (program_bytes(setup.trainer, state, first, setup.data.data, t.log_every, count,
                               vectorize=config.sweep.vectorize) for count in (1, 2))
+    chunk = _chunk_size(setup, members, setup.data.data, n_devices, per_member=two - one) or len(members.labels)
     per_member = max(two - one, 0)
     memory = Plan(members.labels, chunk, n_devices, 1 + len(lengths) + 1, per_member, one + per_member * (chunk - 1),
                   images_per_member=t.steps * t.batch_size)

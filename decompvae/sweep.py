@@ -575,7 +575,11 @@ def estimate_chunk_size(
       A chunk size, a multiple of ``n_devices`` and at least ``n_devices``.
     """
     one, two = (program_bytes(trainer, state, hyper, data, num_steps, count, vectorize=vectorize) for count in (1, 2))
-    per_member = max(two - one, 1)
-    budget = int(0.8 * (memory_bytes or device_memory_bytes())) * n_devices
-    size = max(budget // per_member // n_devices, 1) * n_devices
-    return int(size)
+    return chunk_for_budget(two - one, memory_bytes or device_memory_bytes(), n_devices)
+
+
+def chunk_for_budget(per_member: int, memory_bytes: int, n_devices: int = 1) -> int:
+    """Members per chunk: 80 % of ``memory_bytes`` per device, over ``n_devices``, ÷ one member's bytes, rounded
+    down to a multiple of ``n_devices`` (at least ``n_devices``)."""
+    budget = int(0.8 * memory_bytes) * n_devices
+    return int(max(budget // max(per_member, 1) // n_devices, 1) * n_devices)
