@@ -20,6 +20,9 @@ batch size B one run times, interleaved round by round:
   both steps as training runs them, ``--steps`` (10) to a ``lax.scan`` per
   call (``Trainer.run``), timed per step — a lone jitted step without
   donated buffers also copies every parameter and moment it keeps;
+- ``project step bf16``: the same step with ``compute_dtype="bfloat16"`` (the matmuls multiply in
+  bfloat16 and accumulate in float32; parameters and optimiser state stay float32), reported beside
+  float32 as ``bf16 / f32``;
 - ``torch step``: the same network in PyTorch
   (:class:`benchmarks.torch_reference.DenseVAE`, ``Adam(amsgrad=True)``),
   when torch is installed (``pip install -e '.[bench]'``), timed in its own
@@ -69,7 +72,7 @@ LEARNING_RATE = 5e-4
 BATCHES = (64, 256, 1024)
 #: Steps per call of the two scanned programs (``Trainer.run``, as training runs them), timed per step.
 SCAN_STEPS = 10
-SCANNED = ("floor step", "project step")
+SCANNED = ("floor step", "project step", "project step bf16")
 
 
 def flops_per_image(pixels: int = 4096, hidden: Sequence[int] = HIDDEN, latent_dim: int = LATENT_DIM) -> float:
@@ -129,9 +132,11 @@ def floor_loss(params: dict, key: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.mean(kl - recon)
 
 
-def make_project(hidden: Sequence[int] = HIDDEN, latent_dim: int = LATENT_DIM):
-    """``(objective, trainer, init_params)`` of the project on the dense network (batch = the fixed data)."""
-    encoder, decoder = make_networks("mlp", latent_dim, data_shape=IMAGE_SHAPE, hidden=tuple(hidden))
+def make_project(hidden: Sequence[int] = HIDDEN, latent_dim: int = LATENT_DIM, compute_dtype: str = "float32"):
+    """``(objective, trainer, init_params)`` of the project on the dense network (batch = the fixed data);
+    ``compute_dtype="bfloat16"``: the matmuls multiply in bfloat16 and accumulate in float32 (``model.compute_dtype``)."""
+    encoder, decoder = make_networks("mlp", latent_dim, data_shape=IMAGE_SHAPE, hidden=tuple(hidden),
+                                     compute_dtype=compute_dtype)
     objective = make_objective(encoder, decoder, likelihood="bernoulli", prior=make_prior("isotropic", latent_dim))
 
     init_params = network_init(encoder, decoder, IMAGE_SHAPE, latent_dim)
@@ -168,11 +173,14 @@ def _thunks(batch: int, torch_ref, steps: int) -> dict[str, Callable[[], Any]]:
     objective_grad = jax.jit(jax.grad(objective, argnums=1, has_aux=True))
     optimizer = optax.amsgrad(LEARNING_RATE)
     state = jax.jit(trainer.init)(key, hyper, LEARNING_RATE)
+    _, low, _ = make_project(compute_dtype="bfloat16")
     thunks = {
         "floor grad": lambda: floor_grad(floor, key, x),
         "objective grad": lambda: objective_grad(key, params, hyper, x),
         "floor step": Stepper(_floor_run(optimizer, steps), (floor, optimizer.init(floor), key), x),
         "project step": Stepper(jax.jit(trainer.run, static_argnums=3), state, hyper, x, steps),
+        "project step bf16": Stepper(jax.jit(low.run, static_argnums=3), jax.jit(low.init)(key, hyper, LEARNING_RATE),
+                                     hyper, x, steps),
     }
     if torch_ref is not None:
         thunks["torch step"] = torch_ref.make_step(np.asarray(x), latent_dim=LATENT_DIM, hidden=HIDDEN,
@@ -226,21 +234,26 @@ def _row(batch: int, ms: dict, peak_gflops: float) -> dict:
     }
     if "torch step" in med:
         row["step_over_torch"] = med["project step"] / med["torch step"]
+    if "project step bf16" in med:
+        row["bf16_over_f32"] = med["project step bf16"] / med["project step"]
     return row
 
 
 def format_markdown(report: dict) -> str:
     """The table of one run, with its machine, date and peak."""
-    names = ["floor grad", "objective grad", "floor step", "project step", "torch step"]
-    head = ("| B | " + " | ".join(f"{n} ms" for n in names)
-            + " | objective / floor | step / floor step | step / torch | images/s | share of GEMM peak |")
-    lines = [head, "|" + "---|" * (len(names) + 6)]
+    low = any("bf16_over_f32" in row for row in report["rows"])  # reports before 2026-12-07 lack bfloat16
+    names = ["floor grad", "objective grad", "floor step", "project step", *(["project step bf16"] if low else []),
+             "torch step"]
+    head = ("| B | " + " | ".join(f"{n} ms" for n in names) + " | objective / floor | step / floor step | "
+            + ("bf16 / f32 | " if low else "") + "step / torch | images/s | share of GEMM peak |")
+    lines = [head, "|" + "---|" * (len(names) + 6 + low)]
     for row in report["rows"]:
         cells = [f"{row['ms'][n]['median_ms']:.1f} ({row['ms'][n]['min_ms']:.1f})" if n in row["ms"] else "–"
                  for n in names]
         torch_ratio = f"{row['step_over_torch']:.2f}×" if "step_over_torch" in row else "–"
+        bf16 = f"{row['bf16_over_f32']:.2f}× | " if low else ""
         lines.append(f"| {row['batch']} | " + " | ".join(cells) + f" | {row['objective_over_floor']:.2f}× | "
-                     f"{row['step_over_floor_step']:.2f}× | {torch_ratio} | {row['images_per_s']:,.0f} | "
+                     f"{row['step_over_floor_step']:.2f}× | {bf16}{torch_ratio} | {row['images_per_s']:,.0f} | "
                      f"{100 * row['share_of_peak']:.0f} % |")
     m, peak = report["machine"], report["gemm_peak"]
     return "\n".join([

@@ -49,7 +49,8 @@ def test_tiny_run_reports_every_timing_and_ratio(tmp_path):
     assert "| 8 |" in text and "GEMM peak" in text
     report = dense_step.run((8,), repeats=2, torch=False, steps=2)
     (row,) = report["rows"]
-    assert set(row["ms"]) == {"floor grad", "objective grad", "floor step", "project step"}
+    assert set(row["ms"]) == {"floor grad", "objective grad", "floor step", "project step", "project step bf16"}
+    assert row["bf16_over_f32"] > 0 and "bf16 / f32" in text
     med = {k: v["median_ms"] for k, v in row["ms"].items()}
     assert row["objective_over_floor"] == pytest.approx(med["objective grad"] / med["floor grad"])
     assert row["images_per_s"] == pytest.approx(8 / (med["project step"] / 1e3))
