@@ -25,9 +25,11 @@ EXPECTED = {
     "hierarchy": ["metrics.csv", "groups.csv", "paired.png"],
     "calibration": ["metrics.csv", "curves.csv", "groups.csv", "curves.png"],
     "methods": ["metrics.csv", "groups.csv", "methods.png", "curves.csv", "curves.png"],
+    "recipes": ["recipes.csv"],
 }
-#: Experiments without a claim, hence without a verdict (tested in their own files: tests/test_reproduce_methods.py).
-NO_VERDICT = ("methods",)
+#: Experiments without a claim, hence without a verdict (tested in their own files: tests/test_reproduce_methods.py,
+#: tests/test_reproduce_recipes.py).
+NO_VERDICT = ("methods", "recipes")
 #: Members of each tiny run (2 seeds per point).
 TINY_MEMBERS = {"clustering": 8, "sparsity": 8, "overlap": 4, "rotation": 12, "heavy_tails": 6, "subspaces": 8,
                 "hierarchy": 8, "calibration": 6}

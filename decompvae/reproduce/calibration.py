@@ -9,7 +9,7 @@ al.'s sampled MIG (:func:`decompvae.metrics.mig_sampled`, the estimator behind t
 0.45), and the final means are set beside the published dSprites figures (:data:`PUBLISHED`).
 
 Profiles: ``tiny`` (smoke test; no sampled MIG), ``cpu`` (the recipe the CPU recipe search chose,
-``experiments/calibration_recipes.py``, ≥ 2 M images per network; run it in shards,
+``decompvae reproduce recipes``, ≥ 2 M images per network; run it in shards,
 ``--shard I/3``) and ``paper`` (disentanglement_lib's budget, 300,000 steps of batch 64, with the
 published convnet: a GPU job).
 """
@@ -134,7 +134,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
              "Final scores, means ± 95% CI (t) over seeds:", "", markdown_table(groups, GROUP_BY, metrics, HEADERS), "",
              "Beside the published figures (best reported per method; InfoGAN-CR, Table 1):", "",
              _published_table(groups), "", "![curves](curves.png)", "", _projection(curves), "",
-             _rebased_budget(curves), *_recipe_table(ctx.results_dir)]
+             _rebased_budget(curves), *_recipe_table(ctx.results_dir.parent / f"recipes-{ctx.profile}")]
     (ctx.results_dir / "summary.md").write_text("\n".join(lines) + "\n")
 
 
@@ -228,14 +228,16 @@ def _rebased_budget(points: list[dict]) -> str:
             "never fewer than 1.5 M (rotation and heavy_tails: 1,536,000).")
 
 
-def _recipe_table(results_dir) -> list[str]:
-    """The recipe search's table (``recipes.md`` of experiments/calibration_recipes.py), where it was run."""
-    path = results_dir / "recipes.md"
+def _recipe_table(recipes_dir) -> list[str]:
+    """The recipe search's table (``decompvae reproduce recipes``, :mod:`decompvae.reproduce.recipes`), where it was
+    run: ``recipes_dir`` is its results directory, the sibling ``recipes-<profile>`` of this one."""
+    path = recipes_dir / "summary.md"
     if not path.is_file():
         return []
     table = [line for line in path.read_text().splitlines() if line.startswith("|")]
-    return ["", "How the recipe was chosen (`python experiments/calibration_recipes.py`: β-TCVAE under four recipes at "
-            "equal training time, one seed each; [recipes.md](recipes.md) has the rule and the timing):", "", *table]
+    return ["", f"How the recipe was chosen (`decompvae reproduce recipes --profile {recipes_dir.name.split('-')[-1]}`: "
+            "β-TCVAE under four recipes at equal training time, one seed each; "
+            f"[its summary](../{recipes_dir.name}/summary.md) has the rule and the timing):", "", *table]
 
 
 def _projection(points: list[dict]) -> str:
