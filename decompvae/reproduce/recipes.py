@@ -44,11 +44,12 @@ RECIPES = {
     "dense16-b16": ("mlp", [16], 16, 5e-4),  # the tiny profile's
 }
 PROFILES = {
-    "tiny": {"recipes": ["dense16-b16"], "minutes": 0.05, "log_every": 10, "evaluations": 2, "eval_points": 64},
+    "tiny": {"recipes": ["dense16-b16"], "minutes": 0.05, "log_every": 10, "evaluations": 2, "eval_points": 64,
+             "data_eval_points": 64},
     "cpu": {"recipes": ["dense256-b64", "dense256-b256", "dense512-b64", "convnet-b64"], "minutes": 9.0,
-            "log_every": 100, "evaluations": 6, "eval_points": 500},
+            "log_every": 100, "evaluations": 6, "eval_points": 500, "data_eval_points": 1000},
     "paper": {"recipes": ["dense256-b64", "dense256-b256", "dense512-b64", "convnet-b64"], "minutes": 60.0,
-              "log_every": 100, "evaluations": 6, "eval_points": 500},
+              "log_every": 100, "evaluations": 6, "eval_points": 500, "data_eval_points": 1000},
 }
 DSPRITES_IMAGES = 737_280
 COLUMNS = ["recipe", "network", "hidden", "batch", "lr", "seconds_per_step", "steps", "images", "epochs",
@@ -61,7 +62,7 @@ def recipe_config(ctx: Context, settings: dict, name: str, steps: int) -> Config
     log_every = settings["log_every"]
     every = max(log_every, steps // settings["evaluations"] // log_every * log_every)
     return Config.from_dict({
-        "data": {"name": "dsprites", "eval_points": 1000 if settings["eval_points"] >= 500 else 64},
+        "data": {"name": "dsprites", "eval_points": settings["data_eval_points"]},
         "model": {"network": network, "hidden": hidden, "latent_dim": 10, "likelihood": "bernoulli",
                   "divergence": {"total_correlation": "total_correlation"},
                   "divergence_options": {"total_correlation": {"dataset_size": 0}}},
