@@ -187,7 +187,8 @@ def pairwise_log_prob(posterior: distrax.Distribution, z: Array) -> Array:
     return posterior.log_prob(z[:, None, :])
 
 
-def inclusive_kl(key: Array, posterior: distrax.Distribution, prior: distrax.Distribution, num_samples: int | None = None) -> Array:
+def inclusive_kl(key: Array, posterior: distrax.Distribution, prior: distrax.Distribution, *,
+                 num_samples: int | None = None) -> Array:
     """Inclusive KL(p(z) ‖ q̂(z)) with q̂ the minibatch mixture (the paper's D).
 
         KL ≈ (1/M) Σ_i [ log p(z_i) − logsumexp_j log q(z_i|x_j) + log B ],
@@ -226,7 +227,8 @@ def _log_aggregate(posterior: distrax.Distribution, y: Array, dataset_size: int 
     return jax.nn.logsumexp(pairwise_log_prob(posterior, y), axis=1) - log_norm
 
 
-def exclusive_kl(y: Array, posterior: distrax.Distribution, prior: distrax.Distribution, dataset_size: int | None = None) -> Array:
+def exclusive_kl(y: Array, posterior: distrax.Distribution, prior: distrax.Distribution, *,
+                 dataset_size: int | None = None) -> Array:
     """Exclusive KL(q(z) ‖ p(z)) on a minibatch (beyond the paper).
 
         KL ≈ (1/B) Σ_i [ logsumexp_j log q(y_i|x_j) − log B − log p(y_i) ],
@@ -299,7 +301,7 @@ def _log_mix(log_p: Array, batch: int, dataset_size: int | None, sampling: str) 
 
 
 def minibatch_log_densities(
-    y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
+    y: Array, posterior: distrax.Distribution, *, dataset_size: int | None = None, sampling: str = "mws"
 ) -> tuple[Array, Array]:
     """Minibatch estimates of log q(y_i) and log q_d(y_id) for the batch's own samples (β-TCVAE's terms).
 
@@ -325,7 +327,7 @@ def minibatch_log_densities(
 
 
 def total_correlation(
-    y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
+    y: Array, posterior: distrax.Distribution, *, dataset_size: int | None = None, sampling: str = "mws"
 ) -> Array:
     """Total correlation TC(q(z)) = KL(q(z) ‖ Π_d q(z_d)) on a minibatch (β-TCVAE's β term).
 
@@ -347,12 +349,12 @@ def total_correlation(
     Returns:
       Scalar estimate.
     """
-    log_q, log_q_d = minibatch_log_densities(y, posterior, dataset_size, sampling)
+    log_q, log_q_d = minibatch_log_densities(y, posterior, dataset_size=dataset_size, sampling=sampling)
     return jnp.mean(log_q - jnp.sum(log_q_d, axis=-1))
 
 
 def mutual_information(
-    y: Array, posterior: distrax.Distribution, dataset_size: int | None = None, sampling: str = "mws"
+    y: Array, posterior: distrax.Distribution, *, dataset_size: int | None = None, sampling: str = "mws"
 ) -> Array:
     """Index-code mutual information I_q(x; z) = E_{p_D} KL(q(z|x) ‖ q(z)) (β-TCVAE's α term).
 
@@ -380,6 +382,7 @@ def dimensionwise_kl(
     y: Array,
     posterior: distrax.Distribution,
     prior: distrax.Distribution,
+    *,
     dataset_size: int | None = None,
     sampling: str = "mws",
 ) -> Array:
@@ -403,7 +406,7 @@ def dimensionwise_kl(
     Returns:
       Scalar estimate.
     """
-    _, log_q_d = minibatch_log_densities(y, posterior, dataset_size, sampling)
+    _, log_q_d = minibatch_log_densities(y, posterior, dataset_size=dataset_size, sampling=sampling)
     return jnp.mean(jnp.sum(log_q_d - marginal_log_prob(prior, y), axis=-1))
 
 

@@ -116,7 +116,7 @@ class ObjectiveTerms(NamedTuple):
     adversary_loss: Any = None
 
 
-def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Array, method: str = "auto") -> Array:
+def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Array, *, method: str = "auto") -> Array:
     """KL(q(z|x) ‖ p(z)) per example.
 
     Args:
@@ -253,7 +253,7 @@ def _terms_and_aux(
     key_z, key_d = jax.random.split(key)
     z = posterior.sample(seed=key_z, sample_shape=(num_samples,))  # [K, b, D]
     recon, aux = _mean_log_likelihood(log_likelihood_and_aux, z)  # [b]
-    kl_values = kl_term(posterior, prior, z, kl)  # [b]
+    kl_values = kl_term(posterior, prior, z, method=kl)  # [b]
     if not divergence.named:
         div, adversary_loss = jnp.zeros((), recon.dtype), None
     else:

@@ -144,7 +144,7 @@ def test_make_divergence_invalid():
         make_divergence("mmd", kernel="cosine")
     with pytest.raises(ValueError, match="dataset_size"):
         laplace = priors.make_prior("laplace", 2)()
-        dv.exclusive_kl(jnp.zeros((2, 2)), _same_encoders(jnp.zeros(2), jnp.ones(2), 2), laplace, 0)
+        dv.exclusive_kl(jnp.zeros((2, 2)), _same_encoders(jnp.zeros(2), jnp.ones(2), 2), laplace, dataset_size=0)
 
 
 # β-TCVAE's decomposition: index-code MI, TC and dimension-wise KL (Chen et al. 2018, Eq. 2).
@@ -156,9 +156,9 @@ SAMPLINGS = [(None, "mws"), (40, "mws"), (40, "mss")]  # (dataset_size, sampling
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _jit_tcvae_terms(y, post, prior, dataset_size, sampling):
     return jnp.stack([
-        dv.mutual_information(y, post, dataset_size, sampling),
-        dv.total_correlation(y, post, dataset_size, sampling),
-        dv.dimensionwise_kl(y, post, prior, dataset_size, sampling),
+        dv.mutual_information(y, post, dataset_size=dataset_size, sampling=sampling),
+        dv.total_correlation(y, post, dataset_size=dataset_size, sampling=sampling),
+        dv.dimensionwise_kl(y, post, prior, dataset_size=dataset_size, sampling=sampling),
     ])
 
 
@@ -295,7 +295,7 @@ def test_minibatch_stratified_sampling_formula_and_unbiasedness():
         idx = np.array((0, *others))
         post = distrax.MultivariateNormalDiag(jnp.asarray(loc[idx]), jnp.asarray(scale[idx]))
         y = jnp.asarray(np.vstack([y0, rng.normal(size=(b - 1, d))]))  # only row 0 is read
-        log_q, log_qd = dv.minibatch_log_densities(y, post, n_data, "mss")
+        log_q, log_qd = dv.minibatch_log_densities(y, post, dataset_size=n_data, sampling="mss")
         joints.append(np.exp(log_q[0]))
         margs.append(np.exp(log_qd[0]))
     np.testing.assert_allclose(np.mean(joints), exact_joint, rtol=1e-12)
