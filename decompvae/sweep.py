@@ -169,14 +169,8 @@ class Member:
         named = {k[len("alpha."):]: v for k, v in flat.items() if k.startswith("alpha.")}
         if named and "alpha" in flat:
             raise ValueError("members mix a scalar alpha with alpha.<name> weights")
-        params: dict = {}
-        for key, value in flat.items():
-            if key.startswith("divergence_params."):
-                name, _, param = key[len("divergence_params."):].partition(".")
-                if param:
-                    params.setdefault(name, {})[param] = value
-                else:
-                    params[name] = value
+        params = _undotted({k[len("divergence_params."):]: v for k, v in flat.items()
+                            if k.startswith("divergence_params.")})
         return cls(beta=flat.get("beta", 1.0), alpha=named or (dict(alpha) if isinstance(alpha, Mapping) else alpha),
                    prior={k[len("prior."):]: v for k, v in flat.items() if k.startswith("prior.")},
                    divergence_params=params, learning_rate=flat.get("learning_rate", 5e-4), seed=flat.get("seed", 0))
@@ -194,6 +188,18 @@ class Member:
     def label(self) -> str:
         """A short readable label (:func:`member_label`)."""
         return _label(self.flat())
+
+
+def _undotted(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"<name>.<param>": v}`` / ``{"<param>": v}`` → ``{name: {param: v}}`` / ``{param: v}`` (inverts :func:`_dotted`)."""
+    out: dict = {}
+    for key, value in dotted.items():
+        name, _, param = key.partition(".")
+        if param:
+            out.setdefault(name, {})[param] = value
+        else:
+            out[name] = value
+    return out
 
 
 def _dotted(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,16 +254,7 @@ def _stacked_alpha(members: Sequence[Member]):
 def _stacked_divergence_params(members: Sequence[Member]) -> dict | None:
     """``{param: [N]}`` (one divergence) or ``{name: {param: [N]}}``; None where no member sets any."""
     flat = _stacked([_dotted(m.divergence_params) for m in members], "divergence_params")
-    if not flat:
-        return None
-    out: dict = {}
-    for key, values in flat.items():
-        name, _, param = key.partition(".")
-        if param:
-            out.setdefault(name, {})[param] = values
-        else:
-            out[name] = values
-    return out
+    return _undotted(flat) if flat else None
 
 
 def stack_members(members: Sequence[Member | Mapping[str, Any]], fixed_prior: Mapping[str, Any] | None = None):
