@@ -8,6 +8,7 @@ and pass through unchecked.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from typing import Callable
 
@@ -80,12 +81,18 @@ def renamed(module: str, old: str, new: Callable, registry: str) -> Callable:
     """``new`` under its previous name ``old``, warning (``DeprecationWarning``) that the name is deprecated.
 
     ``module`` and ``registry`` name where ``new`` lives and the registry whose key it is now named after.
+    Arguments the previous release took by position and ``new`` takes by keyword only (its numbers) are
+    passed on by their names, in ``new``'s order, so a call written for the previous release gives the
+    same result.
     """
+    kinds = [p.kind for p in inspect.signature(new).parameters.values()]
+    names = list(inspect.signature(new).parameters)
+    positional = sum(k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for k in kinds)
 
     @functools.wraps(new)
     def deprecated(*args, **kwargs):
         warnings.warn(f"{module}.{old} is deprecated; use {module}.{new.__name__} (the name of its {registry} key)",
                       DeprecationWarning, stacklevel=2)
-        return new(*args, **kwargs)
+        return new(*args[:positional], **dict(zip(names[positional:], args[positional:])), **kwargs)
 
     return deprecated

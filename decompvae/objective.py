@@ -43,7 +43,7 @@ import jax.numpy as jnp
 
 from decompvae._checks import check_choice, check_dim
 from decompvae.divergences import Regulariser, RegulariserInputs
-from decompvae.regularisers import Regularisers, make_regularisers, traced_numbers, weighted_sum
+from decompvae.regularisers import SINGLE, Regularisers, make_regularisers, traced_numbers, weighted_sum
 from decompvae.likelihoods import make_likelihood
 from decompvae.posteriors import make_posterior
 
@@ -69,15 +69,18 @@ class Hyperparams(NamedTuple):
 
     Attributes:
       beta: β ≥ 0, the weight of KL(q(z|x) ‖ p(z)) (overlap control).
-      alpha: α ≥ 0, the weight of D(q(z), p(z)) (structure); with several
-        divergences a dict ``{name: α_k}`` with exactly their names.
+      alpha: ``{name: α_k}``, α_k ≥ 0 the weight of D_k(q(z), p(z))
+        (structure), with exactly the divergences' names; a number is the
+        scalar form's α (one divergence, named ``"divergence"``), read as
+        ``{"divergence": α}`` (:func:`decompvae.regularisers.alpha_by_name`).
       prior: the prior's numeric parameters as keywords of the prior
         constructor, e.g. ``{"df": 5.0}`` for a Student-t or
         ``{"gamma": 0.8}`` for the sparse prior; None for the defaults.
       divergence_params: traced parameters of regularisers that have them
         (:attr:`decompvae.divergences.Regulariser.traced`), e.g.
-        ``{"capacity": {"c_max": 25.0}}`` (``{"c_max": 25.0}`` for a single
-        divergence); None for their defaults.
+        ``{"capacity": {"c_max": 25.0}}``; for a single divergence also
+        flat, ``{"c_max": 25.0}``, read as ``{"divergence": {"c_max": 25.0}}``
+        (:func:`decompvae.regularisers.params_by_name`); None for their defaults.
       step: ``[]`` the training step, for step-dependent regularisers
         (AnnealedVAE's capacity); the trainer sets it, None elsewhere.
     """
@@ -96,8 +99,9 @@ class ObjectiveTerms(NamedTuple):
       recon: ``[b]`` (1/K) Σ_k log p(x|z_k), z_k ~ q(z|x) reparameterised.
       kl: ``[b]`` KL(q(z|x) ‖ p(z)), closed form where distrax has it, else
         (1/K) Σ_k [log q(z_k|x) − log p(z_k)] on the same samples.
-      divergence: ``[]`` D(q(z), p(z)) estimated once on the batch (0 without
-        a divergence); ``{name: []}`` each D_k for the dict form.
+      divergence: ``{name: []}`` each D_k(q(z), p(z)) estimated once on the
+        batch; the scalar form's one D is named ``"divergence"``
+        (:data:`~decompvae.regularisers.SINGLE`), 0 without a divergence.
       state_updates: the networks' new non-trainable variables from a
         training-mode pass (``make_objective(..., train=True)``), e.g.
         ``{"encoder": {"batch_stats": …}, "decoder": {"batch_stats": …}}``;
@@ -207,7 +211,7 @@ def _estimate(key, estimator: Regulariser, inputs: RegulariserInputs, adversary,
 
 
 def _divergence_terms(key, regularisers: Regularisers, inputs: RegulariserInputs, hyper, adversary):
-    """``(divergence, adversary_loss)``: ``[]`` and None in the scalar form, dicts in the dict form.
+    """``(divergence, adversary_loss)``: ``{name: []}`` and ``{name: []}`` (None without adversaries).
 
     The scalar form's one regulariser gets ``key`` itself; the dict form splits it, one key per name in
     sorted order.
@@ -223,8 +227,6 @@ def _divergence_terms(key, regularisers: Regularisers, inputs: RegulariserInputs
         values[name], loss = _estimate(key_k, regularisers.named[name], inputs_k, adversary.get(name), name)
         if loss is not None:
             losses[name] = loss
-    if regularisers.single:
-        return values[names[0]], None
     return values, losses or None
 
 
@@ -254,8 +256,8 @@ def _terms_and_aux(
     z = posterior.sample(seed=key_z, sample_shape=(num_samples,))  # [K, b, D]
     recon, aux = _mean_log_likelihood(log_likelihood_and_aux, z)  # [b]
     kl_values = kl_term(posterior, prior, z, method=kl)  # [b]
-    if not divergence.named:
-        div, adversary_loss = jnp.zeros((), recon.dtype), None
+    if not divergence.named:  # the scalar form without a regulariser: D = 0
+        div, adversary_loss = {SINGLE: jnp.zeros((), recon.dtype)}, None
     else:
         inputs = RegulariserInputs(y=z[0], posterior=posterior, prior=prior, kl=kl_values)
         div, adversary_loss = _divergence_terms(key_d, divergence, inputs, hyper, adversary)

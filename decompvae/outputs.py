@@ -23,12 +23,13 @@ import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from decompvae.checkpoint import DAMAGED_SUFFIX
 from decompvae.config import Config, current_form
+from decompvae.regularisers import SINGLE
 from decompvae.rundir import write_error, write_text_atomic
 
 __all__ = [
@@ -191,18 +192,18 @@ def _finite_mean(values: np.ndarray, finite: np.ndarray) -> float:
     return float(np.mean(values[finite])) if finite.any() else float("nan")
 
 
-def divergence_columns(prefix: str, divergence, i: int, finite: np.ndarray | None = None) -> dict[str, float]:
-    """Member ``i``'s D as ``{prefix: value}``, or ``{prefix.<name>: value}`` for several divergences.
+def divergence_columns(prefix: str, divergence: Mapping[str, Any], i: int,
+                       finite: np.ndarray | None = None) -> dict[str, float]:
+    """Member ``i``'s D_k as ``{prefix.<name>: value}``; the scalar form's one D as ``{prefix: value}``.
 
-    ``divergence`` is ``[N, ...]`` or ``{name: [N, ...]}``; with ``finite`` (``[steps]``) the
-    member's finite steps are averaged.
+    ``divergence`` is ``{name: [N, ...]}`` (``terms.divergence`` stacked); with ``finite``
+    (``[steps]``) the member's finite steps are averaged.
     """
-    named = divergence if isinstance(divergence, dict) else {None: divergence}
     out = {}
-    for name, values in named.items():
+    for name, values in divergence.items():
         values = np.asarray(values[i])
         value = _finite_mean(values, finite) if finite is not None else float(np.mean(values))
-        out[prefix if name is None else f"{prefix}.{name}"] = value
+        out[prefix if name == SINGLE else f"{prefix}.{name}"] = value
     return out
 
 

@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 
-def isotropic(dim: int, scale=1.0) -> distrax.MultivariateNormalDiag:
+def isotropic(dim: int, *, scale=1.0) -> distrax.MultivariateNormalDiag:
     """The isotropic Gaussian prior N(0, s·I).
 
     Args:
@@ -78,7 +78,7 @@ def isotropic(dim: int, scale=1.0) -> distrax.MultivariateNormalDiag:
     return distrax.MultivariateNormalDiag(jnp.zeros_like(std), std)
 
 
-def anisotropic(variances) -> distrax.MultivariateNormalDiag:
+def anisotropic(*, variances) -> distrax.MultivariateNormalDiag:
     """The axis-aligned anisotropic Gaussian prior N(0, diag v).
 
     Breaks the rotation invariance of Theorem 2 when the ``v_d`` are distinct.
@@ -96,7 +96,7 @@ def anisotropic(variances) -> distrax.MultivariateNormalDiag:
     return distrax.MultivariateNormalDiag(jnp.zeros_like(variances), jnp.sqrt(variances))
 
 
-def anisotropic_logits(logits, total_scale=1.0) -> distrax.MultivariateNormalDiag:
+def anisotropic_logits(*, logits, total_scale=1.0) -> distrax.MultivariateNormalDiag:
     """Anisotropic Gaussian with variances v_d = s·D·softmax(ℓ)_d (learnable ℓ).
 
     The total variance Σ_d v_d = s·D is fixed, so learning ℓ only redistributes
@@ -209,7 +209,7 @@ class StudentT(distrax.Distribution):
         return StudentT(self._df, self._loc[index], self._scale[index])
 
 
-def student_t(dim: int, df, scale=1.0) -> StudentT:
+def student_t(dim: int, *, df, scale=1.0) -> StudentT:
     """Heavy-tailed prior Π_d StudentT(z_d; ν, 0, scale) (Mathieu et al., 2019).
 
     Args:
@@ -228,7 +228,7 @@ def student_t(dim: int, df, scale=1.0) -> StudentT:
     return StudentT(df, jnp.zeros((dim,), dtype), scale)
 
 
-def sparse(dim: int, gamma, spike_scale=0.05, slab_scale=1.0) -> distrax.Independent:
+def sparse(dim: int, *, gamma, spike_scale=0.05, slab_scale=1.0) -> distrax.Independent:
     """Spike-and-slab-like sparse prior Π_d [γ·N(0, spike²) + (1−γ)·N(0, slab²)].
 
     With γ = 0 it equals N(0, slab²·I) exactly. (the paper uses
@@ -260,7 +260,7 @@ def sparse(dim: int, gamma, spike_scale=0.05, slab_scale=1.0) -> distrax.Indepen
     return distrax.Independent(mixture, reinterpreted_batch_ndims=1)
 
 
-def mixture(means, variances, weights=None) -> distrax.MixtureSameFamily:
+def mixture(*, means, variances, weights=None) -> distrax.MixtureSameFamily:
     """Gaussian mixture prior Σ_c π_c N(z; m_c, diag v_c).
 
     Args:
@@ -304,17 +304,17 @@ def mixture(means, variances, weights=None) -> distrax.MixtureSameFamily:
     )
 
 
-def pinwheel(variance=0.03) -> distrax.MixtureSameFamily:
+def pinwheel(*, variance=0.03) -> distrax.MixtureSameFamily:
     """The paper's pinwheel prior: 4 equal components at (0,±1), (±1,0), D = 2.
 
     Args:
       variance: per-dimension variance of each component (paper: 0.03).
     """
     means = jnp.array([[0.0, -1.0], [0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])
-    return mixture(means, variance * jnp.ones((4,)))
+    return mixture(means=means, variances=variance * jnp.ones((4,)))
 
 
-def laplace(dim: int, scale=1.0) -> distrax.Independent:
+def laplace(dim: int, *, scale=1.0) -> distrax.Independent:
     """Laplace prior Π_d Laplace(z_d; 0, b).
 
     Args:
@@ -473,7 +473,7 @@ def _per_block(name: str, value, count: int, trailing: tuple[int, ...] = (), wha
     return jnp.broadcast_to(value, (count, *trailing))
 
 
-def block_student_t(blocks, df, scale=1.0) -> BlockProduct:
+def block_student_t(blocks, *, df, scale=1.0) -> BlockProduct:
     """Independent subspaces with heavy tails: p(z) = Π_g t_ν_g(z_g; 0, σ_g²·I_{k_g}).
 
     Each block is a spherical multivariate Student-t (:class:`SphericalStudentT`);
@@ -497,7 +497,7 @@ def block_student_t(blocks, df, scale=1.0) -> BlockProduct:
     return BlockProduct([SphericalStudentT(df[g], scale[g], k) for g, k in enumerate(blocks)])
 
 
-def block_scale_mixture(blocks, scales=(0.05, 1.0), weights=None) -> BlockProduct:
+def block_scale_mixture(blocks, *, scales=(0.05, 1.0), weights=None) -> BlockProduct:
     """Independent subspaces, each a Gaussian scale mixture: p(z) = Π_g Σ_c π_gc·N(z_g; 0, s_gc²·I_{k_g}).
 
     Spherical on each block; with a narrow and a wide component it is a
@@ -608,7 +608,7 @@ class HierarchicalGaussian(distrax.Distribution):
 
 
 def hierarchical(
-    dim: int, parents: int, weights=None, log_scale_weights=None, child_scale=0.5, parent_scale=1.0
+    dim: int, parents: int, *, weights=None, log_scale_weights=None, child_scale=0.5, parent_scale=1.0
 ) -> HierarchicalGaussian:
     """The hierarchical prior p(z_top)·p(z_low | z_top) of :class:`HierarchicalGaussian`.
 
@@ -706,7 +706,7 @@ def _with_dim(dim: int, params_dim: int):
 def _anisotropic(dim):
     def prior_fn(variances):
         _with_dim(dim, jnp.shape(variances)[-1])
-        return anisotropic(variances)
+        return anisotropic(variances=variances)
 
     return prior_fn
 
@@ -714,7 +714,7 @@ def _anisotropic(dim):
 def _anisotropic_logits(dim):
     def prior_fn(logits, **numbers):
         _with_dim(dim, jnp.shape(logits)[-1])
-        return anisotropic_logits(logits, **numbers)
+        return anisotropic_logits(logits=logits, **numbers)
 
     return prior_fn
 
@@ -722,7 +722,7 @@ def _anisotropic_logits(dim):
 def _mixture(dim):
     def prior_fn(means, variances, **numbers):
         _with_dim(dim, jnp.shape(means)[-1])
-        return mixture(means, variances, **numbers)
+        return mixture(means=means, variances=variances, **numbers)
 
     return prior_fn
 

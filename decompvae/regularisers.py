@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from decompvae import discriminator, penalties
 from decompvae._checks import check_block_sizes, check_blocks, check_choice
@@ -30,8 +30,9 @@ from decompvae.divergences import (
     total_correlation,
 )
 
-__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "estimate_note",
-           "from_kinds", "lift", "make_divergence", "make_regularisers", "traced_numbers", "weighted_sum"]
+__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "alpha_by_name",
+           "estimate_note", "from_kinds", "lift", "make_divergence", "make_regularisers", "params_by_name",
+           "traced_numbers", "weighted_sum"]
 
 
 class KindSpec(NamedTuple):
@@ -204,7 +205,7 @@ def estimate_note(kind: str, options: dict | None, latent_dim: int, batch_size: 
             f"and B), not the {kind.replace('_', ' ')} itself")
 
 
-#: The name of the one regulariser of the scalar form (``Hyperparams.alpha`` a number).
+#: The name of the one regulariser of the scalar form (``Hyperparams.alpha`` may be a number).
 SINGLE = "divergence"
 
 
@@ -213,10 +214,11 @@ class Regularisers(NamedTuple):
 
     Attributes:
       named: ``{name: Regulariser}``, every estimator lifted (:func:`lift`); ``{}`` for none.
-      single: the scalar form: at most one regulariser (named :data:`SINGLE`) weighted by a
-        scalar ``Hyperparams.alpha``, its value ``terms.divergence`` a scalar and its traced numbers
-        ``Hyperparams.divergence_params`` a flat ``{param: value}``. False: ``{name: α_k}``,
-        ``terms.divergence = {name: D_k}`` and ``{name: {param: value}}``.
+      single: the scalar form: at most one regulariser, named :data:`SINGLE` (``terms.divergence``
+        is ``{SINGLE: D}``, ``{SINGLE: 0}`` without one), which a number ``Hyperparams.alpha`` may
+        weigh (:func:`alpha_by_name`) and whose traced numbers ``Hyperparams.divergence_params`` may be
+        a flat ``{param: value}`` (:func:`params_by_name`). False: several, ``terms.divergence = {name:
+        D_k}``, α ``{name: α_k}`` and ``{name: {param: value}}``.
     """
 
     named: Mapping[str, Regulariser]
@@ -315,14 +317,14 @@ def adversaries(regularisers: Regularisers) -> dict[str, Adversary]:
 
 
 def traced_numbers(regularisers: Regularisers, divergence_params: Mapping | None) -> dict[str, dict]:
-    """``{name: {param: value}}`` from ``Hyperparams.divergence_params`` in the regularisers' form.
+    """``{name: {param: value}}`` for every regulariser, from ``Hyperparams.divergence_params``.
+
+    Its forms are read by :func:`params_by_name`.
 
     Raises:
-      ValueError: in the dict form, parameters for a name that is not a regulariser.
+      ValueError: parameters for a name that is not a regulariser.
     """
-    params = dict(divergence_params or {})
-    if regularisers.single:
-        return {name: params for name in regularisers.named}
+    params = params_by_name(divergence_params)
     unknown = set(params) - set(regularisers.named)
     if unknown:
         raise ValueError(
@@ -331,18 +333,58 @@ def traced_numbers(regularisers: Regularisers, divergence_params: Mapping | None
     return {name: dict(params.get(name) or {}) for name in regularisers.named}
 
 
-def weighted_sum(divergence, alpha):
-    """α·D in the scalar form, Σ_k α_k·D_k in the dict form (the names must agree): the regularisers' loss term.
+def params_by_name(divergence_params: Mapping | None) -> dict[str, dict]:
+    """Per-regulariser numbers as ``{name: {param: value}}``: the one place their forms meet.
+
+    A flat ``{param: value}`` is the scalar form's: the numbers of its one regulariser, named
+    :data:`SINGLE` (``{"c_max": 25.0}`` → ``{"divergence": {"c_max": 25.0}}``). None is ``{}``.
+
+    Raises:
+      ValueError: a mix of ``{param: value}`` and ``{name: {param: value}}`` entries.
+    """
+    params = dict(divergence_params or {})
+    nested = {name for name, value in params.items() if isinstance(value, Mapping)}
+    if nested and nested != set(params):
+        raise ValueError(f"divergence_params mixes {{name: {{param: value}}}} ({sorted(nested)}) with "
+                         f"{{param: value}} ({sorted(set(params) - nested)}); use one form")
+    return {name: dict(value) for name, value in params.items()} if nested else ({SINGLE: params} if params else {})
+
+
+def alpha_by_name(alpha, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """α as ``{name: α_k}``: the one place its forms meet (``Hyperparams.alpha``, a sweep member's α).
+
+    A number is the scalar form's α (eq. 7 of Mathieu et al., 2019): it weighs the one regulariser,
+    named :data:`SINGLE`. Everything downstream (the objective's sum, a sweep's members and their
+    stacking, the logs) sees the dict.
 
     Args:
-      divergence: ``terms.divergence``: a scalar, or ``{name: D_k}``.
-      alpha: ``Hyperparams.alpha``: a scalar, or ``{name: α_k}``.
+      alpha: a number (the scalar form), or ``{name: α_k}``.
+      names: the regularisers' names (``terms.divergence``'s keys) that ``alpha`` must name
+        exactly; None: any.
+
+    Raises:
+      ValueError: a number where the objective has several regularisers, or a dict whose names differ.
     """
-    if not isinstance(divergence, Mapping):
-        if isinstance(alpha, Mapping):
-            raise ValueError(f"hyper.alpha is a dict ({sorted(alpha)}) but the objective has a single divergence")
-        return alpha * divergence
-    if not isinstance(alpha, Mapping) or set(alpha) != set(divergence):
-        got = sorted(alpha) if isinstance(alpha, Mapping) else "a scalar"
-        raise ValueError(f"hyper.alpha must be a dict with the divergences' names {sorted(divergence)}; got {got}")
+    named = dict(alpha) if isinstance(alpha, Mapping) else {SINGLE: alpha}
+    if names is None:
+        return named
+    names = sorted(names)
+    if not isinstance(alpha, Mapping) and names != [SINGLE]:
+        raise ValueError(f"hyper.alpha is a number, which weighs a single divergence; give {{name: α}} with the "
+                         f"divergences' names {names}")
+    if set(named) != set(names):
+        single = " (the objective has a single divergence: give a number)" if names == [SINGLE] else ""
+        raise ValueError(f"hyper.alpha must be {{name: α}} with the divergences' names {names}; got "
+                         f"{sorted(named)}{single}")
+    return named
+
+
+def weighted_sum(divergence: Mapping[str, Any], alpha) -> Any:
+    """Σ_k α_k·D_k (α·D in the scalar form): the regularisers' loss term.
+
+    Args:
+      divergence: ``terms.divergence``, ``{name: D_k}``.
+      alpha: ``Hyperparams.alpha``, read by :func:`alpha_by_name`.
+    """
+    alpha = alpha_by_name(alpha, divergence)
     return sum((alpha[k] * divergence[k] for k in sorted(divergence)), start=0.0)

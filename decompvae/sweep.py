@@ -32,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from decompvae._checks import check_choice, check_dim
 from decompvae.distributed import to_global, to_host
 from decompvae.objective import Hyperparams
+from decompvae.regularisers import SINGLE, alpha_by_name, params_by_name
 from decompvae.train import StepInfo, Trainer, TrainState
 
 Array = jax.Array
@@ -89,7 +90,7 @@ class Grid:
         if any(v < 0 for v in self.beta):
             raise ValueError(f"beta values must be ≥ 0; got {list(self.beta)}")
         alphas = [v for name, values in axes.items() if name == "alpha" or name.startswith("alpha.") for v in values]
-        alphas = [a for v in alphas for a in (v.values() if isinstance(v, Mapping) else [v])]
+        alphas = [a for v in alphas for a in alpha_by_name(v).values()]
         if any(v < 0 for v in alphas):
             raise ValueError(f"alpha values must be ≥ 0; got {self.alpha!r}")
         if any(v <= 0 for v in self.learning_rate):
@@ -144,10 +145,12 @@ class Member:
 
     Attributes:
       beta: β.
-      alpha: α: a number (one divergence), or ``{name: α_k}`` (several).
+      alpha: ``{name: α_k}``; the scalar form's one α is ``{"divergence": α}``
+        (:func:`~decompvae.regularisers.alpha_by_name`; a number given here is read so).
       prior: ``{param: value}``: the prior numbers the grid sets (the fixed ones are the run's).
-      divergence_params: the regularisers' traced numbers the grid sets: ``{param: value}`` (one
-        divergence) or ``{name: {param: value}}``.
+      divergence_params: the regularisers' traced numbers the grid sets, ``{name: {param: value}}``;
+        the scalar form's are ``{"divergence": {param: value}}``
+        (:func:`~decompvae.regularisers.params_by_name`; a flat ``{param: value}`` given here is read so).
       learning_rate: the learning rate.
       seed: the seed of every random number of the member.
 
@@ -155,11 +158,15 @@ class Member:
     """
 
     beta: float = 1.0
-    alpha: float | Mapping[str, float] = 0.0
+    alpha: Mapping[str, float] = dataclasses.field(default_factory=lambda: {SINGLE: 0.0})
     prior: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     divergence_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     learning_rate: float = 5e-4
     seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", alpha_by_name(self.alpha))
+        object.__setattr__(self, "divergence_params", params_by_name(self.divergence_params))
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any]) -> "Member":
@@ -171,16 +178,14 @@ class Member:
             raise ValueError("members mix a scalar alpha with alpha.<name> weights")
         params = _undotted({k[len("divergence_params."):]: v for k, v in flat.items()
                             if k.startswith("divergence_params.")})
-        return cls(beta=flat.get("beta", 1.0), alpha=named or (dict(alpha) if isinstance(alpha, Mapping) else alpha),
+        return cls(beta=flat.get("beta", 1.0), alpha=named or alpha_by_name(alpha),
                    prior={k[len("prior."):]: v for k, v in flat.items() if k.startswith("prior.")},
                    divergence_params=params, learning_rate=flat.get("learning_rate", 5e-4), seed=flat.get("seed", 0))
 
     def flat(self) -> dict[str, Any]:
         """``{"beta", "alpha" or "alpha.<name>", "prior.<param>", "divergence_params.<key>", "learning_rate",
         "seed"}``: the columns of ``members.csv``."""
-        alpha = ({f"alpha.{k}": v for k, v in self.alpha.items()} if isinstance(self.alpha, Mapping)
-                 else {"alpha": self.alpha})
-        return {"beta": self.beta, **alpha, **{f"prior.{k}": v for k, v in self.prior.items()},
+        return {"beta": self.beta, **_alpha_columns(self.alpha), **{f"prior.{k}": v for k, v in self.prior.items()},
                 **{f"divergence_params.{k}": v for k, v in _dotted(self.divergence_params).items()},
                 "learning_rate": self.learning_rate, "seed": self.seed}
 
@@ -190,22 +195,25 @@ class Member:
         return _label(self.flat())
 
 
-def _undotted(dotted: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"<name>.<param>": v}`` / ``{"<param>": v}`` → ``{name: {param: v}}`` / ``{param: v}`` (inverts :func:`_dotted`)."""
+def _alpha_columns(alpha: Mapping[str, float]) -> dict[str, float]:
+    """``{name: α_k}`` → ``{"alpha.<name>": α_k}``; the scalar form's one α → ``{"alpha": α}``."""
+    return {"alpha" if k == SINGLE else f"alpha.{k}": v for k, v in alpha.items()}
+
+
+def _undotted(dotted: Mapping[str, Any]) -> dict[str, dict]:
+    """``{"<name>.<param>": v}`` → ``{name: {param: v}}``; ``{"<param>": v}`` is the scalar form's (inverts
+    :func:`_dotted`)."""
     out: dict = {}
     for key, value in dotted.items():
         name, _, param = key.partition(".")
-        if param:
-            out.setdefault(name, {})[param] = value
-        else:
-            out[name] = value
+        name, param = (name, param) if param else (SINGLE, name)
+        out.setdefault(name, {})[param] = value
     return out
 
 
-def _dotted(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``{name: {param: v}}`` / ``{param: v}`` → ``{"<name>.<param>": v}`` / ``{"<param>": v}``."""
-    return {f"{k}.{p}" if isinstance(v, Mapping) else k: x
-            for k, v in params.items() for p, x in (v.items() if isinstance(v, Mapping) else [(None, v)])}
+def _dotted(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``{name: {param: v}}`` → ``{"<name>.<param>": v}``; the scalar form's ``{"<param>": v}``."""
+    return {p if k == SINGLE else f"{k}.{p}": x for k, v in params.items() for p, x in v.items()}
 
 
 _SHORT = {"learning_rate": "lr"}
@@ -220,8 +228,7 @@ def member_label(member: Member | Mapping[str, Any]) -> str:
         return member.label
     flat = {}
     for key, value in member.items():  # a {name: α} point written by hand: alpha.<name> in its place
-        flat.update({f"alpha.{k}": v for k, v in value.items()} if key == "alpha" and isinstance(value, Mapping)
-                    else {key: value})
+        flat.update(_alpha_columns(alpha_by_name(value)) if key == "alpha" else {key: value})
     return _label(flat)
 
 
@@ -241,18 +248,16 @@ def _stacked(values: Sequence[Mapping[str, Any]], what: str) -> dict:
     return {k: jnp.asarray([float(v[k]) for v in values], jnp.float32) for k in keys}
 
 
-def _stacked_alpha(members: Sequence[Member]):
-    """α ``[N]``, or ``{name: [N]}`` where the members weigh several divergences."""
-    named = [m.alpha for m in members if isinstance(m.alpha, Mapping)]
-    if not named:
-        return jnp.asarray([float(m.alpha) for m in members], jnp.float32)
-    if len(named) != len(members):
-        raise ValueError("members mix a scalar alpha with alpha.<name> weights")
-    return _stacked(named, "alpha")
+def _stacked_alpha(members: Sequence[Member]) -> dict:
+    """``{name: [N]}`` (``{"divergence": [N]}`` in the scalar form); every member must name the same divergences."""
+    names = {tuple(sorted(m.alpha)) for m in members}
+    if len(names) > 1:
+        raise ValueError(f"members weigh different divergences: {sorted(names)}")
+    return _stacked([m.alpha for m in members], "alpha")
 
 
 def _stacked_divergence_params(members: Sequence[Member]) -> dict | None:
-    """``{param: [N]}`` (one divergence) or ``{name: {param: [N]}}``; None where no member sets any."""
+    """``{name: {param: [N]}}``; None where no member sets any."""
     flat = _stacked([_dotted(m.divergence_params) for m in members], "divergence_params")
     return _undotted(flat) if flat else None
 
@@ -261,7 +266,7 @@ def stack_members(members: Sequence[Member | Mapping[str, Any]], fixed_prior: Ma
     """Stacked ``(Hyperparams [N], learning_rates [N], keys [N, 2])`` for members.
 
     Keys are raw key data (``jax.random.key_data``), one per seed. ``alpha``
-    is ``[N]``, or ``{name: [N]}`` for members that weigh several divergences;
+    is ``{name: [N]}`` (``{"divergence": [N]}`` in the scalar form);
     the members' ``divergence_params`` become ``Hyperparams.divergence_params``.
 
     Args:

@@ -135,7 +135,7 @@ class StepInfo(NamedTuple):
     loss: Array
     recon: Array  # mean_b recon_b
     kl: Array  # mean_b KL_b
-    divergence: Any  # [] or {name: []} for several divergences
+    divergence: Any  # {name: []}, the scalar form's one D named "divergence"
     finite: Array  # bool: this step's loss and gradients were finite
     adversary_loss: Any = None  # {name: []} the adversaries' losses, None without adversaries
 

@@ -75,8 +75,8 @@ def test_a_kind_and_a_prior_registered_after_import_work_from_a_config(tmp_path,
     hyper, key = take_member((hyper, keys), 0)
     state = setup.trainer.init(jax.random.wrap_key_data(key), hyper, learning_rates[0])
     _, info = jax.jit(setup.trainer.run, static_argnums=3)(state, hyper, setup.data.data, 2)
-    assert np.all(info.finite) and np.all(np.asarray(info.divergence) > 0)
-    assert float(hyper.alpha) == 2.0 and float(hyper.prior["scale"]) == 4.0
+    assert np.all(info.finite) and np.all(np.asarray(info.divergence["divergence"]) > 0)
+    assert float(hyper.alpha["divergence"]) == 2.0 and float(hyper.prior["scale"]) == 4.0
 
 
 def test_required_prior_parameters_come_from_the_prior_registry(tmp_path):

@@ -85,7 +85,7 @@ def _same_encoders(q0_loc, q0_scale, batch):
 
 @pytest.mark.usefixtures("x64")
 def test_inclusive_kl_zero_when_encoders_are_the_prior():
-    prior = priors.isotropic(3, 1.0)
+    prior = priors.isotropic(3, scale=1.0)
     post = _same_encoders(jnp.zeros(3), jnp.ones(3), 8)
     np.testing.assert_allclose(dv.inclusive_kl(jax.random.key(0), post, prior), 0.0, atol=1e-12)
 
@@ -94,7 +94,7 @@ def test_inclusive_kl_zero_when_encoders_are_the_prior():
 def test_inclusive_and_exclusive_kl_match_closed_form():
     # All B encoders equal q0: q̂ = q0, so the estimators are MC estimates of
     # KL(p‖q0) and KL(q0‖p), which distrax knows in closed form.
-    prior = priors.anisotropic(jnp.array([0.5, 1.0, 2.0]))
+    prior = priors.anisotropic(variances=jnp.array([0.5, 1.0, 2.0]))
     loc, scale = jnp.array([0.3, -0.2, 0.1]), jnp.array([0.8, 1.1, 1.3])
     q0 = distrax.MultivariateNormalDiag(loc, scale)
     batch = 1000
@@ -243,7 +243,7 @@ def test_tcvae_terms_sum_to_the_kl(dataset_size, sampling):
     b, d = 40, 3
     loc, scale = rng.normal(size=(b, d)), rng.uniform(0.3, 1.2, (b, d))
     post = distrax.MultivariateNormalDiag(jnp.asarray(loc), jnp.asarray(scale))
-    prior = priors.student_t(d, 5.0)
+    prior = priors.student_t(d, df=5.0)
     y = post.sample(seed=jax.random.key(0))
     total = np.sum(_tcvae_terms(y, post, prior, dataset_size, sampling))
     per_point = np.asarray(post.log_prob(y) - prior.log_prob(y))

@@ -13,7 +13,7 @@ from _tiny_networks import B, D, X_DIM, Decoder, Encoder
 from decompvae import divergences as dv
 from decompvae import methods, penalties, priors
 from decompvae.objective import make_objective
-from decompvae.regularisers import adversaries, make_regularisers
+from decompvae.regularisers import SINGLE, adversaries, make_regularisers
 from decompvae.sweep import Grid, Member, stack_members
 
 
@@ -140,7 +140,7 @@ def test_every_method_builds_and_evaluates(name):
     if method.divergence:
         assert set(terms.divergence) == set(method.divergence)
     else:  # no regulariser: D = 0
-        np.testing.assert_array_equal(terms.divergence, 0.0)
+        np.testing.assert_array_equal(terms.divergence[SINGLE], 0.0)
     assert (terms.adversary_loss is not None) == bool(adv)
 
 
@@ -157,9 +157,16 @@ def test_grid_alpha_forms_and_traced_parameters():
     hyper, _, _ = stack_members(annealed.members())
     np.testing.assert_array_equal(hyper.divergence_params["capacity"]["c_max"], [5.0, 25.0])
     single, _, _ = stack_members(Grid(alpha=[1.0], divergence_params={"c_max": [3.0]}).members())
-    assert set(single.divergence_params) == {"c_max"} and single.alpha.shape == (1,)
+    assert set(single.divergence_params[SINGLE]) == {"c_max"} and single.alpha[SINGLE].shape == (1,)
+    assert Member(divergence_params={"c_max": 3.0}) == Member.from_flat({"divergence_params.c_max": 3.0})
+    assert Member(divergence_params={"c_max": 3.0}).flat()["divergence_params.c_max"] == 3.0
     plain, _, _ = stack_members(Grid(beta=[1.0, 2.0]).members())
-    assert plain.alpha.shape == (2,) and plain.divergence_params is None  # the scalar form as before
+    assert set(plain.alpha) == {SINGLE} and plain.divergence_params is None  # the scalar form: α named "divergence"
+    scalar = Grid(alpha=[3.0]).members()[0]  # a number is the scalar form's α, one form inside, "alpha" in members.csv
+    assert scalar == Member(alpha=3.0) == Member(alpha={SINGLE: 3.0}) == Member.from_flat(scalar.flat())
+    assert scalar.flat()["alpha"] == 3.0 and "alpha.divergence" not in scalar.flat()
+    with pytest.raises(ValueError, match="different divergences"):
+        stack_members([Member(alpha=1.0), Member(alpha={"mmd": 1.0})])
     from decompvae.sweep import member_label
 
     assert member_label(annealed.members()[1]) == "beta=0 alpha.capacity=1000 capacity.c_max=25 lr=0.0005 seed=0"

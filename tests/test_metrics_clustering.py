@@ -44,9 +44,9 @@ def test_assign_to_components_of_the_pinwheel_prior():
 
 def test_mixture_weights_break_ties():
     # (0, 0) is equidistant from both equal-variance components: the heavier one wins.
-    prior = mixture(jnp.array([[0.0, -1.0], [0.0, 1.0]]), 0.5, weights=jnp.array([0.3, 0.7]))
+    prior = mixture(means=jnp.array([[0.0, -1.0], [0.0, 1.0]]), variances=0.5, weights=jnp.array([0.3, 0.7]))
     assert assign_to_components(prior, np.zeros((1, 2)))[0] == 1
-    prior = mixture(jnp.array([[0.0, -1.0], [0.0, 1.0]]), 0.5, weights=jnp.array([0.7, 0.3]))
+    prior = mixture(means=jnp.array([[0.0, -1.0], [0.0, 1.0]]), variances=0.5, weights=jnp.array([0.7, 0.3]))
     assert assign_to_components(prior, np.zeros((1, 2)))[0] == 0
 
 

@@ -43,8 +43,8 @@ def test_loss_is_the_one_reduction():
     obj, params, x = _objective()
     hyper = Hyperparams(beta=3.0, alpha=2.0)
     loss, t = obj(jax.random.key(0), params, hyper, x)
-    assert t.recon.shape == (B,) and t.kl.shape == (B,) and t.divergence.shape == ()
-    np.testing.assert_allclose(loss, jnp.mean(-t.recon + 3.0 * t.kl) + 2.0 * t.divergence, rtol=1e-6)
+    assert t.recon.shape == (B,) and t.kl.shape == (B,) and t.divergence["divergence"].shape == ()
+    np.testing.assert_allclose(loss, jnp.mean(-t.recon + 3.0 * t.kl) + 2.0 * t.divergence["divergence"], rtol=1e-6)
     np.testing.assert_allclose(reduce_terms(t, 3.0, 2.0), loss, rtol=1e-7)
     # Gaussian posterior and prior: the closed-form KL.
     enc, _, _, _ = _setup()
@@ -54,7 +54,7 @@ def test_loss_is_the_one_reduction():
 
 
 def test_k_samples_are_averaged_and_mc_kl_on_same_samples():
-    prior = priors.student_t(D, 4.0)
+    prior = priors.student_t(D, df=4.0)
     q = distrax.MultivariateNormalDiag(jnp.zeros((B, D)), 0.5 * jnp.ones((B, D)))
     w = jax.random.normal(jax.random.key(7), (D,))
 
@@ -84,7 +84,8 @@ def test_vmap_over_hyperparams_equals_loop_and_jit_equals_eager():
         jitted = jax.jit(obj)(key, params, h, x)
         for got in (vmapped, jitted):
             np.testing.assert_allclose(jax.tree.map(lambda a: a[i], got[0]) if got is vmapped else got[0], eager[0], rtol=1e-5)
-        np.testing.assert_allclose(vmapped[1].divergence[i], eager[1].divergence, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(vmapped[1].divergence["divergence"][i], eager[1].divergence["divergence"], rtol=1e-4,
+                                   atol=1e-6)
 
 
 def test_traced_once_across_beta_and_alpha():
@@ -273,7 +274,7 @@ def test_traced_divergence_params_and_step():
     # The single form takes the parameters flat.
     single, _, _ = _objective(divergence="capacity")
     _, ts = single(jax.random.key(0), params, Hyperparams(beta=0.0, alpha=1.0, divergence_params={"c_max": 7.0}), x)
-    np.testing.assert_allclose(ts.divergence, jnp.abs(jnp.mean(ts.kl) - 7.0), rtol=1e-6)  # step None: C = C_max
+    np.testing.assert_allclose(ts.divergence["divergence"], jnp.abs(jnp.mean(ts.kl) - 7.0), rtol=1e-6)  # step None: C = C_max
 
 
 def test_adversary_is_read_from_params_behind_stop_gradient():

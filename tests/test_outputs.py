@@ -12,13 +12,17 @@ from decompvae.config import load_config
 
 def test_log_rows_average_the_finite_steps_of_each_member():
     info = SimpleNamespace(loss=np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]]),
-                           recon=np.ones((2, 3)), kl=np.zeros((2, 3)), divergence=np.full((2, 3), 0.5),
+                           recon=np.ones((2, 3)), kl=np.zeros((2, 3)),
+                           divergence={"divergence": np.full((2, 3), 0.5)},  # the scalar form's one D
                            finite=np.array([[True, False, True], [False, False, False]]))
     rows = outputs.log_rows(30, info, np.array([-1, 27]))
     assert outputs.jsonl(rows).count("\n") == 2
     assert rows[0] == {"step": 30, "member": 0, "loss": 2.0, "recon": 1.0, "kl": 0.0, "divergence": 0.5,
                        "diverged_at": -1}
     assert rows[1]["member"] == 1 and np.isnan(rows[1]["loss"]) and rows[1]["diverged_at"] == 27
+    several = info.__dict__ | {"divergence": {"mmd": np.full((2, 3), 0.5), "tc": np.array([[1.0, 9.0, 2.0]] * 2)}}
+    row = outputs.log_rows(30, SimpleNamespace(**several), np.array([-1, 27]))[0]
+    assert (row["divergence.mmd"], row["divergence.tc"]) == (0.5, 1.5) and "divergence" not in row
 
 
 def test_truncate_log_keeps_rows_up_to_the_step_and_drops_a_torn_line(tmp_path):

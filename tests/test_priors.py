@@ -25,28 +25,28 @@ def _points(dim=DIM, n=7, seed=0):
 class TestLogProb:
     def test_isotropic(self):
         z = _points()
-        got = priors.isotropic(DIM, 2.5).log_prob(z)
+        got = priors.isotropic(DIM, scale=2.5).log_prob(z)
         want = st.multivariate_normal(np.zeros(DIM), 2.5 * np.eye(DIM)).logpdf(z)
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
     def test_anisotropic(self):
         v = np.array([0.5, 1.0, 3.0])
         z = _points()
-        got = priors.anisotropic(v).log_prob(z)
+        got = priors.anisotropic(variances=v).log_prob(z)
         np.testing.assert_allclose(got, st.multivariate_normal(np.zeros(DIM), np.diag(v)).logpdf(z), rtol=1e-12)
 
     def test_anisotropic_from_logits(self):
         logits, s = np.array([0.3, -1.0, 2.0]), 1.7
         v = s * DIM * softmax(logits)
         z = _points()
-        got = priors.anisotropic_logits(logits, s).log_prob(z)
+        got = priors.anisotropic_logits(logits=logits, total_scale=s).log_prob(z)
         np.testing.assert_allclose(got, st.multivariate_normal(np.zeros(DIM), np.diag(v)).logpdf(z), rtol=1e-12)
         np.testing.assert_allclose(np.sum(v), s * DIM)
 
     @pytest.mark.parametrize("df", [2.0, 5.0, 9999.0])
     def test_student_t(self, df):
         z = _points()
-        got = priors.student_t(DIM, df, 0.7).log_prob(z)
+        got = priors.student_t(DIM, df=df, scale=0.7).log_prob(z)
         want = st.t(df, 0.0, 0.7).logpdf(z).sum(-1)
         # log-gamma differences at ν = 9999 cancel ~4 digits.
         np.testing.assert_allclose(got, want, rtol=1e-10)
@@ -54,7 +54,7 @@ class TestLogProb:
     @pytest.mark.parametrize("gamma", [0.0, 0.3, 0.8, 1.0])
     def test_sparse(self, gamma):
         z = _points()
-        got = priors.sparse(DIM, gamma).log_prob(z)
+        got = priors.sparse(DIM, gamma=gamma).log_prob(z)
         with np.errstate(divide="ignore"):
             comps = np.stack([np.log(gamma) + st.norm(0, 0.05).logpdf(z), np.log1p(-gamma) + st.norm(0, 1).logpdf(z)])
         np.testing.assert_allclose(got, logsumexp(comps, axis=0).sum(-1), rtol=1e-12)
@@ -62,7 +62,7 @@ class TestLogProb:
     def test_sparse_gamma_zero_is_standard_normal(self):
         z = _points(n=50)
         np.testing.assert_allclose(
-            priors.sparse(DIM, 0.0).log_prob(z), priors.isotropic(DIM, 1.0).log_prob(z), rtol=1e-14
+            priors.sparse(DIM, gamma=0.0).log_prob(z), priors.isotropic(DIM, scale=1.0).log_prob(z), rtol=1e-14
         )
 
     def test_mixture(self):
@@ -70,7 +70,7 @@ class TestLogProb:
         var = np.array([[0.1, 0.2], [0.3, 0.3], [0.05, 0.5]])
         w = np.array([0.2, 0.3, 0.5])
         z = _points(dim=2)
-        got = priors.mixture(means, var, w).log_prob(z)
+        got = priors.mixture(means=means, variances=var, weights=w).log_prob(z)
         comps = [np.log(w[c]) + st.multivariate_normal(means[c], np.diag(var[c])).logpdf(z) for c in range(3)]
         np.testing.assert_allclose(got, logsumexp(comps, axis=0), rtol=1e-12)
 
@@ -83,7 +83,7 @@ class TestLogProb:
     def test_laplace(self):
         z = _points()
         np.testing.assert_allclose(
-            priors.laplace(DIM, 0.8).log_prob(z), st.laplace(0, 0.8).logpdf(z).sum(-1), rtol=1e-12
+            priors.laplace(DIM, scale=0.8).log_prob(z), st.laplace(0, 0.8).logpdf(z).sum(-1), rtol=1e-12
         )
 
 
@@ -99,16 +99,16 @@ def _check_moments(samples, mean, var, kurtosis_bound=10.0):
 @pytest.mark.parametrize(
     "name, dist, cdf, mean, var",
     [
-        ("isotropic", lambda: priors.isotropic(DIM, 2.0), st.norm(0, np.sqrt(2.0)).cdf, 0.0, 2.0),
-        ("student_t", lambda: priors.student_t(DIM, 5.0, 0.5), st.t(5.0, 0, 0.5).cdf, 0.0, 0.25 * 5 / 3),
+        ("isotropic", lambda: priors.isotropic(DIM, scale=2.0), st.norm(0, np.sqrt(2.0)).cdf, 0.0, 2.0),
+        ("student_t", lambda: priors.student_t(DIM, df=5.0, scale=0.5), st.t(5.0, 0, 0.5).cdf, 0.0, 0.25 * 5 / 3),
         (
             "sparse",
-            lambda: priors.sparse(DIM, 0.8),
+            lambda: priors.sparse(DIM, gamma=0.8),
             lambda z: 0.8 * st.norm(0, 0.05).cdf(z) + 0.2 * st.norm.cdf(z),
             0.0,
             0.8 * 0.05**2 + 0.2,
         ),
-        ("laplace", lambda: priors.laplace(DIM, 0.5), st.laplace(0, 0.5).cdf, 0.0, 2 * 0.25),
+        ("laplace", lambda: priors.laplace(DIM, scale=0.5), st.laplace(0, 0.5).cdf, 0.0, 2 * 0.25),
     ],
 )
 def test_samples_match_density(name, dist, cdf, mean, var):
@@ -132,7 +132,7 @@ def test_mixture_samples_moments():
 
 def test_anisotropic_samples_moments():
     v = np.array([0.2, 1.0, 4.0])
-    samples = np.asarray(priors.anisotropic(v).sample(seed=jax.random.key(3), sample_shape=(N_SAMPLES,)))
+    samples = np.asarray(priors.anisotropic(variances=v).sample(seed=jax.random.key(3), sample_shape=(N_SAMPLES,)))
     _check_moments(samples.astype(np.float64), 0.0, v, kurtosis_bound=3.0)
 
 
@@ -161,29 +161,29 @@ class TestPCAVariances:
 def test_traced_parameters_vmap():
     z = jnp.asarray(_points(), jnp.float32)
     dfs = jnp.array([2.0, 5.0, 12.0])
-    got = jax.vmap(lambda df: priors.student_t(DIM, df).log_prob(z))(dfs)
-    want = jnp.stack([priors.student_t(DIM, float(df)).log_prob(z) for df in dfs])
+    got = jax.vmap(lambda df: priors.student_t(DIM, df=df).log_prob(z))(dfs)
+    want = jnp.stack([priors.student_t(DIM, df=float(df)).log_prob(z) for df in dfs])
     np.testing.assert_allclose(got, want, rtol=1e-6)
     gammas = jnp.array([0.0, 0.8])
-    got = jax.jit(jax.vmap(lambda g: priors.sparse(DIM, g).log_prob(z)))(gammas)
-    want = jnp.stack([priors.sparse(DIM, float(g)).log_prob(z) for g in gammas])
+    got = jax.jit(jax.vmap(lambda g: priors.sparse(DIM, gamma=g).log_prob(z)))(gammas)
+    want = jnp.stack([priors.sparse(DIM, gamma=float(g)).log_prob(z) for g in gammas])
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
     "build, name",
     [
-        (lambda: priors.sparse(3, 1.5), "gamma"),
-        (lambda: priors.sparse(3, -0.1), "gamma"),
-        (lambda: priors.student_t(3, 0.0), "df"),
-        (lambda: priors.student_t(3, -2.0), "df"),
-        (lambda: priors.student_t(3, 2.0, scale=0.0), "scale"),
-        (lambda: priors.isotropic(3, -1.0), "scale"),
+        (lambda: priors.sparse(3, gamma=1.5), "gamma"),
+        (lambda: priors.sparse(3, gamma=-0.1), "gamma"),
+        (lambda: priors.student_t(3, df=0.0), "df"),
+        (lambda: priors.student_t(3, df=-2.0), "df"),
+        (lambda: priors.student_t(3, df=2.0, scale=0.0), "scale"),
+        (lambda: priors.isotropic(3, scale=-1.0), "scale"),
         (lambda: priors.isotropic(0), "dim"),
-        (lambda: priors.anisotropic([1.0, 0.0]), "variances"),
-        (lambda: priors.laplace(3, 0.0), "scale"),
-        (lambda: priors.mixture(np.zeros((2, 3)), [1.0, 1.0, 1.0]), "variances"),
-        (lambda: priors.mixture(np.zeros((2, 3)), 1.0, [0.5, 0.6]), "weights"),
+        (lambda: priors.anisotropic(variances=[1.0, 0.0]), "variances"),
+        (lambda: priors.laplace(3, scale=0.0), "scale"),
+        (lambda: priors.mixture(means=np.zeros((2, 3)), variances=[1.0, 1.0, 1.0]), "variances"),
+        (lambda: priors.mixture(means=np.zeros((2, 3)), variances=1.0, weights=[0.5, 0.6]), "weights"),
         (lambda: priors.make_prior("cauchy", 3), "prior must be one of"),
         (lambda: priors.make_prior("pinwheel", 3), "dim"),
         (lambda: priors.make_prior("anisotropic", 3)(variances=jnp.ones(4)), "dim"),
@@ -194,19 +194,27 @@ def test_invalid_input(build, name):
         build()
 
 
-@pytest.mark.parametrize("old, new, args", [
-    ("isotropic_gaussian", "isotropic", (3, 2.0)), ("anisotropic_gaussian", "anisotropic", (np.array([0.5, 2.0]),)),
-    ("anisotropic_gaussian_from_logits", "anisotropic_logits", (np.array([0.1, -0.4]),)),
-    ("gaussian_mixture", "mixture", (np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0.2, 0.3]))),
-    ("pinwheel_mixture", "pinwheel", ()), ("laplace_prior", "laplace", (2, 0.5)),
+@pytest.mark.parametrize("old, new, args, numbers", [
+    ("isotropic_gaussian", "isotropic", (3, 2.0), {"scale": 2.0}),
+    ("anisotropic_gaussian", "anisotropic", (np.array([0.5, 2.0]),), {"variances": np.array([0.5, 2.0])}),
+    ("anisotropic_gaussian_from_logits", "anisotropic_logits", (np.array([0.1, -0.4]), 2.0),
+     {"logits": np.array([0.1, -0.4]), "total_scale": 2.0}),
+    ("gaussian_mixture", "mixture", (np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0.2, 0.3])),
+     {"means": np.array([[0.0, 1.0], [1.0, 0.0]]), "variances": np.array([0.2, 0.3])}),
+    ("pinwheel_mixture", "pinwheel", (0.05,), {"variance": 0.05}), ("laplace_prior", "laplace", (2, 0.5), {"scale": 0.5}),
 ])
-def test_previous_prior_names_warn_and_give_the_same_distribution(old, new, args):
-    """Each constructor is named as its PRIORS key; the previous names still work, with a DeprecationWarning."""
+def test_previous_prior_names_warn_and_give_the_same_distribution(old, new, args, numbers):
+    """Each constructor is named as its PRIORS key; the previous names still work, with a DeprecationWarning,
+    and still take the numbers by position as the previous release did (the new names take them by keyword)."""
     with pytest.warns(DeprecationWarning, match=f"priors.{old} is deprecated; use decompvae.priors.{new} "):
         p_old = getattr(priors, old)(*args)
-    p_new = getattr(priors, new)(*args)
+    structure = args[:len(args) - len(numbers)]
+    p_new = getattr(priors, new)(*structure, **numbers)
     z = np.full(p_new.event_shape, 0.3)
     np.testing.assert_array_equal(p_old.log_prob(z), p_new.log_prob(z))
+    if numbers:  # the numbers are keyword-only under the new names
+        with pytest.raises(TypeError, match="positional"):
+            getattr(priors, new)(*args)
 
 
 @pytest.mark.parametrize("old", ["anisotropic_pca", "anisotropic_learned"])

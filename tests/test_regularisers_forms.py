@@ -9,8 +9,8 @@ from decompvae.divergences import Regulariser, RegulariserInputs
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
 from decompvae.priors import make_prior
-from decompvae.regularisers import (SINGLE, Regularisers, from_kinds, lift, make_regularisers, traced_numbers,
-                                   weighted_sum)
+from decompvae.regularisers import (SINGLE, Regularisers, alpha_by_name, from_kinds, lift, make_regularisers,
+                                   params_by_name, traced_numbers, weighted_sum)
 
 
 def centred(key, y, posterior, prior):
@@ -49,7 +49,7 @@ def test_a_function_and_its_lifted_regulariser_give_the_same_loss():
     lifted = make_objective(encoder, decoder, divergence=lift(centred), **kw)(jax.random.key(3), params, hyper, x)
     normalised = make_objective(encoder, decoder, divergence=make_regularisers(centred), **kw)(
         jax.random.key(3), params, hyper, x)
-    assert plain[0] == lifted[0] == normalised[0] and plain[1].divergence.shape == ()
+    assert plain[0] == lifted[0] == normalised[0] and plain[1].divergence["divergence"].shape == ()
 
 
 def test_regularisers_from_kinds_are_the_normalised_config_forms():
@@ -81,12 +81,20 @@ def test_traced_numbers_and_the_weighted_sum_follow_the_form():
     assert traced_numbers(several, {"cap": {"c_max": 5.0}}) == {"cap": {"c_max": 5.0}, "mmd": {}}
     with pytest.raises(ValueError, match="not among the divergences"):
         traced_numbers(several, {"other": {"c_max": 1.0}})
-    assert weighted_sum(2.0, 3.0) == 6.0
+    assert params_by_name({"c_max": 5.0}) == params_by_name({SINGLE: {"c_max": 5.0}}) == {SINGLE: {"c_max": 5.0}}
+    assert params_by_name(None) == params_by_name({}) == {}
+    with pytest.raises(ValueError, match="mixes"):
+        params_by_name({"c_max": 5.0, "cap": {"c_max": 1.0}})
+    assert traced_numbers(single, {SINGLE: {"c_max": 5.0}}) == {SINGLE: {"c_max": 5.0}}  # a sweep's stacked form
+    assert weighted_sum({SINGLE: 2.0}, 3.0) == weighted_sum({SINGLE: 2.0}, {SINGLE: 3.0}) == 6.0  # the scalar form
     assert weighted_sum({"a": 2.0, "b": 1.0}, {"a": 3.0, "b": 4.0}) == 10.0
-    with pytest.raises(ValueError, match="single divergence"):
-        weighted_sum(2.0, {"a": 1.0})
-    with pytest.raises(ValueError, match="must be a dict with the divergences' names"):
+    with pytest.raises(ValueError, match="single divergence: give a number"):
+        weighted_sum({SINGLE: 2.0}, {"a": 1.0})
+    with pytest.raises(ValueError, match="a number, which weighs a single divergence"):
         weighted_sum({"a": 2.0}, 1.0)
+    with pytest.raises(ValueError, match="divergences' names \\['a', 'b'\\]; got \\['a'\\]"):
+        weighted_sum({"a": 2.0, "b": 1.0}, {"a": 1.0})
+    assert alpha_by_name(4.0) == {SINGLE: 4.0} and alpha_by_name({"a": 1.0}) == {"a": 1.0}  # no names: the form only
 
 
 @pytest.mark.parametrize("divergence, options, message", [

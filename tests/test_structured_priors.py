@@ -75,15 +75,15 @@ class TestLogProb:
     def test_block_student_t_is_a_product_of_multivariate_ts(self):
         df, scale = np.array([2.0, 5.0, 9.0]), np.array([0.5, 1.0, 2.0])
         z = _points()
-        got = priors.block_student_t(BLOCKS, df, scale).log_prob(z)
+        got = priors.block_student_t(BLOCKS, df=df, scale=scale).log_prob(z)
         want = sum(st.multivariate_t(np.zeros(b.shape[-1]), s**2 * np.eye(b.shape[-1]), df=nu).logpdf(b)
                    for b, nu, s in zip(_split(z), df, scale))
         np.testing.assert_allclose(got, want, rtol=EXACT)
 
     def test_blocks_of_one_are_the_papers_student_t(self):
         z = _points()
-        got = priors.block_student_t((1,) * D, 3.0, 0.8).log_prob(z)
-        np.testing.assert_allclose(got, priors.student_t(D, 3.0, 0.8).log_prob(z), rtol=EXACT)
+        got = priors.block_student_t((1,) * D, df=3.0, scale=0.8).log_prob(z)
+        np.testing.assert_allclose(got, priors.student_t(D, df=3.0, scale=0.8).log_prob(z), rtol=EXACT)
 
     @pytest.mark.parametrize("per_block", [False, True])
     def test_block_scale_mixture_is_a_product_of_mixtures(self, per_block):
@@ -92,7 +92,7 @@ class TestLogProb:
             scales = scales * np.array([[1.0], [0.5], [2.0]])
             weights = np.array([weights, [0.1, 0.1, 0.8], [1.0, 0.0, 0.0]])
         z = _points()
-        got = priors.block_scale_mixture(BLOCKS, scales, weights).log_prob(z)
+        got = priors.block_scale_mixture(BLOCKS, scales=scales, weights=weights).log_prob(z)
         scales_g, weights_g = np.broadcast_to(scales, (3, 3)), np.broadcast_to(weights, (3, 3))
         want = 0.0
         for b, s, w in zip(_split(z), scales_g, weights_g):
@@ -108,13 +108,13 @@ class TestLogProb:
         z = _points(dim=5)
         top, low = z[:, :2], z[:, 2:]
         want = st.norm(0, sp).logpdf(top).sum(-1) + st.norm(top @ w.T, s * np.exp(top @ v.T)).logpdf(low).sum(-1)
-        got = priors.hierarchical(5, 2, w, v, s, sp).log_prob(z)
+        got = priors.hierarchical(5, 2, weights=w, log_scale_weights=v, child_scale=s, parent_scale=sp).log_prob(z)
         np.testing.assert_allclose(got, want, rtol=EXACT)
 
     def test_linear_hierarchical_is_a_joint_gaussian(self):
         w, _, s, sp = _hier_params()
         z = _points(dim=5)
-        got = priors.hierarchical(5, 2, w, None, s, sp).log_prob(z)
+        got = priors.hierarchical(5, 2, weights=w, child_scale=s, parent_scale=sp).log_prob(z)
         want = st.multivariate_normal(np.zeros(5), _linear_gaussian_cov(w, s, sp)).logpdf(z)
         np.testing.assert_allclose(got, want, rtol=EXACT)
 
@@ -140,10 +140,11 @@ def _integral_2d(log_prob, scale=1.0, nodes=600):
 @pytest.mark.parametrize(
     "name, build_prior",
     [
-        ("block_student_t", lambda: priors.block_student_t((2,), 3.0, 0.7)),
-        ("block_student_t_heavy", lambda: priors.block_student_t((2,), 1.2, 1.0)),
-        ("block_scale_mixture", lambda: priors.block_scale_mixture((2,), (0.3, 1.5), (0.6, 0.4))),
-        ("hierarchical", lambda: priors.hierarchical(2, 1, [[0.8]], [[0.4]], 0.5, 1.2)),
+        ("block_student_t", lambda: priors.block_student_t((2,), df=3.0, scale=0.7)),
+        ("block_student_t_heavy", lambda: priors.block_student_t((2,), df=1.2, scale=1.0)),
+        ("block_scale_mixture", lambda: priors.block_scale_mixture((2,), scales=(0.3, 1.5), weights=(0.6, 0.4))),
+        ("hierarchical", lambda: priors.hierarchical(2, 1, weights=[[0.8]], log_scale_weights=[[0.4]], child_scale=0.5,
+                                                     parent_scale=1.2)),
     ],
 )
 def test_two_dimensional_blocks_integrate_to_one(name, build_prior):
@@ -163,7 +164,7 @@ def _assert_mean_within_se(values, want):
 @pytest.mark.usefixtures("x64")
 def test_block_student_t_samples():
     df, scale = np.array([12.0, 6.0, 12.0]), np.array([0.5, 1.0, 2.0])
-    z = _samples(priors.block_student_t(BLOCKS, df, scale))
+    z = _samples(priors.block_student_t(BLOCKS, df=df, scale=scale))
     for g, (block, nu, s) in enumerate(zip(_split(z), df, scale)):
         k = block.shape[-1]  # ‖z_g‖²/(k σ²) ~ F(k, ν)
         assert st.kstest(np.sum(block**2, -1) / (k * s**2), st.f(k, nu).cdf).statistic < KS_CRIT, g
@@ -181,7 +182,7 @@ def test_block_student_t_samples():
 @pytest.mark.usefixtures("x64")
 def test_block_scale_mixture_samples():
     scales, weights = np.array([0.3, 1.0, 2.5]), np.array([0.5, 0.3, 0.2])
-    z = _samples(priors.block_scale_mixture(BLOCKS, scales, weights))
+    z = _samples(priors.block_scale_mixture(BLOCKS, scales=scales, weights=weights))
     for g, block in enumerate(_split(z)):
         k = block.shape[-1]  # ‖z_g‖² ~ Σ_c π_c s_c²·χ²_k
 
@@ -196,7 +197,7 @@ def test_block_scale_mixture_samples():
 def test_hierarchical_sample_covariance():
     """Cov[z_top] = S_p, Cov[z_low, z_top] = W S_p, Cov[z_low] = W S_p Wᵀ + diag(s_c² exp(2‖σ_p ⊙ V_c‖²))."""
     w, v, s, sp = _hier_params()
-    z = _samples(priors.hierarchical(5, 2, w, v, s, sp))
+    z = _samples(priors.hierarchical(5, 2, weights=w, log_scale_weights=v, child_scale=s, parent_scale=sp))
     cov_top = np.diag(sp**2)
     child = np.diag(s**2 * np.exp(2 * np.sum((v * sp) ** 2, axis=-1)))
     want = np.block([[cov_top, cov_top @ w.T], [w @ cov_top, w @ cov_top @ w.T + child]])
@@ -207,8 +208,8 @@ def test_hierarchical_sample_covariance():
 @pytest.mark.usefixtures("x64")
 @pytest.mark.parametrize(
     "build_prior",
-    [lambda: priors.block_student_t(BLOCKS, [2.0, 5.0, 3.0], 0.8),
-     lambda: priors.block_scale_mixture(BLOCKS, (0.3, 1.5), (0.5, 0.5))],
+    [lambda: priors.block_student_t(BLOCKS, df=[2.0, 5.0, 3.0], scale=0.8),
+     lambda: priors.block_scale_mixture(BLOCKS, scales=(0.3, 1.5), weights=(0.5, 0.5))],
     ids=["block_student_t", "block_scale_mixture"],
 )
 def test_log_prob_is_invariant_to_rotations_within_blocks_only(build_prior):
@@ -224,20 +225,23 @@ def test_traced_parameters_under_jit_and_vmap_equal_a_loop():
     z = jnp.asarray(_points(dim=5), jnp.float32)
     blocks = (2, 3)
     dfs, scales = jnp.array([2.0, 5.0, 12.0]), jnp.array([0.5, 1.0, 2.0])
-    got = jax.jit(jax.vmap(lambda df, s: priors.block_student_t(blocks, df, s).log_prob(z)))(dfs, scales)
-    want = jnp.stack([priors.block_student_t(blocks, float(a), float(b)).log_prob(z) for a, b in zip(dfs, scales)])
+    got = jax.jit(jax.vmap(lambda df, s: priors.block_student_t(blocks, df=df, scale=s).log_prob(z)))(dfs, scales)
+    want = jnp.stack([priors.block_student_t(blocks, df=float(a), scale=float(b)).log_prob(z)
+                      for a, b in zip(dfs, scales)])
     np.testing.assert_allclose(got, want, rtol=1e-6)
     weights = jnp.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
-    got = jax.jit(jax.vmap(lambda w: priors.block_scale_mixture(blocks, (0.2, 1.0), w).log_prob(z)))(weights)
-    want = jnp.stack([priors.block_scale_mixture(blocks, (0.2, 1.0), np.asarray(w)).log_prob(z) for w in weights])
+    got = jax.jit(jax.vmap(lambda w: priors.block_scale_mixture(blocks, scales=(0.2, 1.0), weights=w).log_prob(z)))(weights)
+    want = jnp.stack([priors.block_scale_mixture(blocks, scales=(0.2, 1.0), weights=np.asarray(w)).log_prob(z)
+                      for w in weights])
     np.testing.assert_allclose(got, want, rtol=1e-6)
     ws = jnp.asarray(np.random.default_rng(3).normal(size=(3, 3, 2)), jnp.float32)
-    fn = jax.jit(jax.vmap(lambda w, s: priors.hierarchical(5, 2, w, None, s).log_prob(z)))
-    want = jnp.stack([priors.hierarchical(5, 2, np.asarray(w), None, float(s)).log_prob(z) for w, s in zip(ws, scales)])
+    fn = jax.jit(jax.vmap(lambda w, s: priors.hierarchical(5, 2, weights=w, child_scale=s).log_prob(z)))
+    want = jnp.stack([priors.hierarchical(5, 2, weights=np.asarray(w), child_scale=float(s)).log_prob(z)
+                      for w, s in zip(ws, scales)])
     np.testing.assert_allclose(fn(ws, scales), want, rtol=1e-5)
     key = jax.random.key(4)  # sampling too: one key, each member as built alone
-    got = jax.jit(jax.vmap(lambda df: priors.block_student_t(blocks, df).sample(seed=key, sample_shape=(4,))))(dfs)
-    want = jnp.stack([priors.block_student_t(blocks, float(df)).sample(seed=key, sample_shape=(4,)) for df in dfs])
+    got = jax.jit(jax.vmap(lambda df: priors.block_student_t(blocks, df=df).sample(seed=key, sample_shape=(4,))))(dfs)
+    want = jnp.stack([priors.block_student_t(blocks, df=float(df)).sample(seed=key, sample_shape=(4,)) for df in dfs])
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
@@ -246,17 +250,20 @@ def test_gradients_of_log_prob_and_samples():
     z = jnp.asarray(_points(dim=5))
     blocks, key = (2, 3), jax.random.key(5)
     w, v, s, sp = (jnp.asarray(a) for a in _hier_params())
+    def tree(w, v, s):
+        return priors.hierarchical(5, 2, weights=w, log_scale_weights=v, child_scale=s, parent_scale=sp)
+
     checks = [
-        (lambda df, s: priors.block_student_t(blocks, df, s).log_prob(z), (3.0, 0.7)),
-        (lambda s, logits: priors.block_scale_mixture(blocks, s, jax.nn.softmax(logits)).log_prob(z),
+        (lambda df, s: priors.block_student_t(blocks, df=df, scale=s).log_prob(z), (3.0, 0.7)),
+        (lambda s, logits: priors.block_scale_mixture(blocks, scales=s, weights=jax.nn.softmax(logits)).log_prob(z),
          (jnp.array([0.3, 1.2]), jnp.array([0.2, -0.4]))),
-        (lambda w, v, s: priors.hierarchical(5, 2, w, v, s, sp).log_prob(z), (w, v, s)),
+        (lambda w, v, s: tree(w, v, s).log_prob(z), (w, v, s)),
         # reparameterised samples: smooth in the parameters at a fixed key
-        (lambda w, v, s: priors.hierarchical(5, 2, w, v, s, sp).sample(seed=key, sample_shape=(3,)), (w, v, s)),
+        (lambda w, v, s: tree(w, v, s).sample(seed=key, sample_shape=(3,)), (w, v, s)),
     ]
     for fn, args in checks:
         check_grads(jax.jit(fn), args, order=1, modes=["rev"])
-    sample = jax.jit(lambda df, s: priors.block_student_t(blocks, df, s).sample(seed=key, sample_shape=(3,)))
+    sample = jax.jit(lambda df, s: priors.block_student_t(blocks, df=df, scale=s).sample(seed=key, sample_shape=(3,)))
     np.testing.assert_allclose(jax.jacfwd(sample, argnums=1)(3.0, 0.7), sample(3.0, 0.7) / 0.7, rtol=EXACT)
     assert np.all(np.isfinite(jax.jacfwd(sample)(3.0, 0.7)))  # through jax.random.gamma
 
@@ -264,14 +271,14 @@ def test_gradients_of_log_prob_and_samples():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: priors.block_student_t((2, 0), 3.0), "blocks must be a non-empty list of positive integers"),
-        (lambda: priors.block_student_t((), 3.0), "blocks"),
-        (lambda: priors.block_student_t((2, 2), 0.0), "df must be > 0"),
-        (lambda: priors.block_student_t((2, 2), [1.0, 2.0, 3.0]), r"df must have shape \[\] or \[2\]"),
-        (lambda: priors.block_student_t((2, 2), 3.0, -1.0), "scale must be > 0"),
-        (lambda: priors.block_scale_mixture((2,), (0.0, 1.0)), "scales must be > 0"),
-        (lambda: priors.block_scale_mixture((2,), (0.5, 1.0), (0.5, 0.6)), "weights must sum to 1"),
-        (lambda: priors.block_scale_mixture((2,), (0.5, 1.0), (0.5, 0.25, 0.25)), "weights must have shape"),
+        (lambda: priors.block_student_t((2, 0), df=3.0), "blocks must be a non-empty list of positive integers"),
+        (lambda: priors.block_student_t((), df=3.0), "blocks"),
+        (lambda: priors.block_student_t((2, 2), df=0.0), "df must be > 0"),
+        (lambda: priors.block_student_t((2, 2), df=[1.0, 2.0, 3.0]), r"df must have shape \[\] or \[2\]"),
+        (lambda: priors.block_student_t((2, 2), df=3.0, scale=-1.0), "scale must be > 0"),
+        (lambda: priors.block_scale_mixture((2,), scales=(0.0, 1.0)), "scales must be > 0"),
+        (lambda: priors.block_scale_mixture((2,), scales=(0.5, 1.0), weights=(0.5, 0.6)), "weights must sum to 1"),
+        (lambda: priors.block_scale_mixture((2,), scales=(0.5, 1.0), weights=(0.5, 0.25, 0.25)), "weights must have shape"),
         (lambda: priors.hierarchical(4, 4), r"parents must be an integer in \[1, D − 1\] = \[1, 3\]"),
         (lambda: priors.hierarchical(4, 0), "parents"),
         (lambda: priors.hierarchical(4, 2, weights=np.ones((3, 2))), r"weights must have shape \[C, P\] = \[2, 2\]"),

@@ -96,15 +96,15 @@ def _objective(rotation, prior, alpha, divergence, full, rotate_prior_samples=Tr
     sampled = _RotatedSamples(prior, rotation if rotate_prior_samples else jnp.eye(D))
     t = decomposition_terms(jax.random.key(5), _rotate(q, rotation), lambda z: log_lik(z @ rotation), sampled,
                             divergence=divergence, num_samples=3, kl="mc")
-    return t.recon - BETA * t.kl - alpha * t.divergence
+    return t.recon - BETA * t.kl - alpha * t.divergence["divergence"]
 
 
 def _block_t():
-    return priors.block_student_t(BLOCKS, jnp.array([2.5, 4.0, 7.0]), jnp.array([0.8, 1.2, 1.0]))
+    return priors.block_student_t(BLOCKS, df=jnp.array([2.5, 4.0, 7.0]), scale=jnp.array([0.8, 1.2, 1.0]))
 
 
 def _block_mixture():
-    return priors.block_scale_mixture(BLOCKS, jnp.array([0.3, 1.5]), jnp.array([0.4, 0.6]))
+    return priors.block_scale_mixture(BLOCKS, scales=jnp.array([0.3, 1.5]), weights=jnp.array([0.4, 0.6]))
 
 
 INVARIANT = {  # name: (prior, α, D)
@@ -112,7 +112,7 @@ INVARIANT = {  # name: (prior, α, D)
     "block_scale_mixture": (_block_mixture, 0.0, None),
     "block_student_t+block_mmd": (_block_t, 5.0, make_divergence("mmd", blocks=BLOCKS)),
     "block_scale_mixture+block_mmd_rbf": (_block_mixture, 5.0, make_divergence("mmd", blocks=BLOCKS, kernel="rbf")),
-    "isotropic+block_mmd": (lambda: priors.isotropic(D, 1.3), 5.0, make_divergence("mmd", blocks=BLOCKS)),
+    "isotropic+block_mmd": (lambda: priors.isotropic(D, scale=1.3), 5.0, make_divergence("mmd", blocks=BLOCKS)),
     "block_student_t+inclusive_kl": (_block_t, 1.0, make_divergence("inclusive_kl")),
 }
 
@@ -132,7 +132,7 @@ NOT_INVARIANT = {  # name: (prior, α, D); prior samples are rotated only where 
     "block_student_t": (_block_t, 0.0, None, False),
     "block_scale_mixture": (_block_mixture, 0.0, None, False),
     "isotropic+block_mmd": (
-        lambda: priors.isotropic(D, 1.3), 50.0, make_divergence("mmd", blocks=BLOCKS), True
+        lambda: priors.isotropic(D, scale=1.3), 50.0, make_divergence("mmd", blocks=BLOCKS), True
     ),
 }
 
@@ -149,12 +149,12 @@ def test_theorem2_for_subspaces_fails_for_rotations_that_mix_blocks(name):
 
 def test_swapping_equal_blocks_with_equal_parameters_is_a_symmetry():
     """Blocks 0 and 2 (both of size 2, the same ν and σ) may trade places, after any block rotation."""
-    prior = priors.block_student_t(BLOCKS, jnp.array([3.0, 5.0, 3.0]), jnp.array([0.9, 1.2, 0.9]))
+    prior = priors.block_student_t(BLOCKS, df=jnp.array([3.0, 5.0, 3.0]), scale=jnp.array([0.9, 1.2, 0.9]))
     swap = jnp.eye(D)[jnp.array([5, 6, 2, 3, 4, 0, 1])]
     divergence = make_divergence("mmd", blocks=BLOCKS)
     base = _objective(jnp.eye(D), prior, 5.0, divergence, True)
     np.testing.assert_allclose(_objective(swap @ _block_rotation(4), prior, 5.0, divergence, True), base, atol=EXACT)
-    unequal = priors.block_student_t(BLOCKS, jnp.array([3.0, 5.0, 30.0]), 1.0)  # ν differs: no longer a symmetry
+    unequal = priors.block_student_t(BLOCKS, df=jnp.array([3.0, 5.0, 30.0]), scale=1.0)  # ν differs: no longer a symmetry
     moved = _objective(swap, unequal, 0.0, None, True) - _objective(jnp.eye(D), unequal, 0.0, None, True)
     assert np.max(np.abs(moved)) > MARGIN
 
@@ -162,11 +162,11 @@ def test_swapping_equal_blocks_with_equal_parameters_is_a_symmetry():
 @pytest.mark.parametrize("full", [False, True])
 def test_one_block_multivariate_t_keeps_full_rotation_invariance(full):
     """One block of size D is spherical: unlike the product of 1-D Student-t's, it cannot break Theorem 2."""
-    prior = priors.block_student_t((D,), 3.0, 1.1)
+    prior = priors.block_student_t((D,), df=3.0, scale=1.1)
     base = _objective(jnp.eye(D), prior, 0.0, None, full)
     for seed in range(2):
         np.testing.assert_allclose(_objective(_mixing_rotation(seed), prior, 0.0, None, full), base, atol=EXACT)
-    product = priors.block_student_t((1,) * D, 3.0, 1.1)  # the paper's Student-t prior
+    product = priors.block_student_t((1,) * D, df=3.0, scale=1.1)  # the paper's Student-t prior
     changed = _objective(_mixing_rotation(0), product, 0.0, None, full)
     changed = changed - _objective(jnp.eye(D), product, 0.0, None, full)
     assert np.max(np.abs(changed)) > MARGIN
@@ -182,7 +182,8 @@ SWAP = np.eye(4)[[2, 3, 0, 1]]
 
 
 def _hierarchical(log_scale_weights=None):
-    return priors.hierarchical(PARENTS + CHILDREN, PARENTS, W_TRUE, log_scale_weights, S_TRUE)
+    return priors.hierarchical(PARENTS + CHILDREN, PARENTS, weights=W_TRUE, log_scale_weights=log_scale_weights,
+                               child_scale=S_TRUE)
 
 
 def _prior_cov():
@@ -243,7 +244,7 @@ def test_objective_prefers_the_true_parent_child_assignment():
     assert mean > 0.5 * kl > 0.5
     assert abs(mean - kl) < SE_TOL * se
     # Control: a prior that is symmetric under the swap (isotropic) has no preference.
-    iso = priors.isotropic(4, 1.0)
+    iso = priors.isotropic(4, scale=1.0)
     iso_true = decomposition_terms(key, posterior, log_lik, iso, num_samples=4, kl="mc")
     iso_perm = decomposition_terms(key, swapped, swapped_lik, iso, num_samples=4, kl="mc")
     np.testing.assert_allclose(iso_perm.recon - iso_perm.kl, iso_true.recon - iso_true.kl, atol=EXACT)

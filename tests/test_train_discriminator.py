@@ -69,7 +69,7 @@ def test_one_step_equals_separate_vae_and_discriminator_updates():
         return objective(key, {**state.params, "adversary": adv}, h, x)[1].adversary_loss["fv"]
 
     disc_value, adv_grads = jax.jit(jax.value_and_grad(disc_loss))(fixed)
-    opt = regs["fv"].adversary.optimizer
+    opt = regs.named["fv"].adversary.optimizer
     adv_updates, _ = opt.update(adv_grads["fv"], state.adversary.opt_state["fv"], fixed["fv"])
     expected = optax.apply_updates(fixed["fv"], adv_updates)
     for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(new.adversary.params)):

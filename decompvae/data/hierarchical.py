@@ -68,8 +68,8 @@ class HierarchicalToy(NamedTuple):
 
     def latent_distribution(self) -> HierarchicalGaussian:
         """p(u) = p(u_top)·p(u_low | u_top): the prior :func:`decompvae.priors.hierarchical` with the true numbers."""
-        return hierarchical(self.weights.shape[0] + self.weights.shape[1], self.parents, self.weights,
-                            self.log_scale_weights, self.child_scale)
+        return hierarchical(self.weights.shape[0] + self.weights.shape[1], self.parents, weights=self.weights,
+                            log_scale_weights=self.log_scale_weights, child_scale=self.child_scale)
 
     def sample(self, key: Array, n: int) -> tuple[Array, Array]:
         """``(x [n, obs_dim], u [n, P + C])``, pure in ``key``."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from decompvae import metrics
 from decompvae.config import Config
+from decompvae.regularisers import SINGLE
 from decompvae.metrics.suite import EvalSizes, make_evaluator
 from decompvae.reproduce._common import (
     Context,
@@ -84,13 +85,13 @@ def run(ctx: Context, settings: dict) -> None:
     density = jax.jit(lambda params, hyper: metrics.aggregate_log_prob(model(params, hyper, x).posterior, grid))
     rows, densities, prior = [], {}, None
     for i, member, params, hyper, diverged_at in member_slices(result):
-        row = {"member": i, "beta": member.beta, "alpha": member.alpha, "seed": member.seed,
-               "diverged_at": diverged_at}
+        alpha = member.alpha[SINGLE]
+        row = {"member": i, "beta": member.beta, "alpha": alpha, "seed": member.seed, "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(i), params, hyper))
         prior = model(params, hyper, x[:2]).prior
         rows.append(row)
         if member.seed == 0:
-            densities[(member.beta, member.alpha)] = np.asarray(density(params, hyper)).reshape(GRID_SIZE, GRID_SIZE)
+            densities[(member.beta, alpha)] = np.asarray(density(params, hyper)).reshape(GRID_SIZE, GRID_SIZE)
     write_csv(ctx.results_dir / "metrics.csv", rows)
     groups = aggregate(rows, ["beta", "alpha"], METRICS)
     write_csv(ctx.results_dir / "groups.csv", groups)

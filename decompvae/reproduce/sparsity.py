@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from decompvae.config import Config
+from decompvae.regularisers import SINGLE
 from decompvae.reproduce._common import (
     Context,
     aggregate,
@@ -134,7 +135,7 @@ def run(ctx: Context, settings: dict) -> None:
     member_metrics = make_evaluator(setup, sizes, ("terms", "overlap", "hoyer"))
     rows, params_of = [], {}
     for i, member, params, hyper, diverged_at in member_slices(result):
-        row = {"member": i, "gamma": member.prior["gamma"], "beta": member.beta, "alpha": member.alpha,
+        row = {"member": i, "gamma": member.prior["gamma"], "beta": member.beta, "alpha": member.alpha[SINGLE],
                "seed": member.seed, "diverged_at": diverged_at}
         row.update(member_metrics(jax.random.key(i), params, hyper))
         rows.append(row)

@@ -46,9 +46,9 @@ NOISE = 0.3
 def prior_table() -> dict[str, distrax.Distribution]:
     """The priors compared (D = 2): isotropic, anisotropic, Student-t."""
     return {
-        "isotropic N(0, I)": priors.isotropic(D, 1.0),
-        "anisotropic N(0, diag(1.6, 0.4))": priors.anisotropic(jnp.array([1.6, 0.4])),
-        "Student-t ν = 3": priors.student_t(D, 3.0),
+        "isotropic N(0, I)": priors.isotropic(D, scale=1.0),
+        "anisotropic N(0, diag(1.6, 0.4))": priors.anisotropic(variances=jnp.array([1.6, 0.4])),
+        "Student-t ν = 3": priors.student_t(D, df=3.0),
     }
 
 
