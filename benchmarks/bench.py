@@ -118,6 +118,18 @@ def _load_torch_reference():
     return torch_reference, None
 
 
+def _jax_then_torch(thunks: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Times of ``thunks``: the JAX ones interleaved, then the PyTorch ones (named ``"torch …"``) alone, after them.
+
+    As benchmarks/dense_step.py times them: PyTorch's OpenMP threads spin after each call and slow
+    whichever program runs next when interleaved.
+    """
+    torch = {name: thunks.pop(name) for name in list(thunks) if name.startswith("torch ")}
+    times = interleaved(thunks, repeats)
+    times.update(interleaved(torch, repeats) if torch else {})
+    return times
+
+
 def bench_single(cfg: BenchConfig, data: jax.Array, hyper, log) -> dict[str, Any]:
     """One model per formulation (``step`` and ``run``), and the PyTorch peer, interleaved."""
     thunks, report, steppers = {}, {"impls": {}}, {}
@@ -155,11 +167,7 @@ def bench_single(cfg: BenchConfig, data: jax.Array, hyper, log) -> dict[str, Any
         report["torch"] = {"available": True, "version": torch_ref.torch_version(), "threads": cores}
     else:
         report["torch"] = {"available": False, "reason": why}
-    torch_thunks = {name: thunks.pop(name) for name in list(thunks) if name.startswith("torch ")}
-    times = interleaved(thunks, cfg.repeats)
-    # PyTorch alone, after the JAX rounds (as benchmarks/dense_step.py times it): its OpenMP threads spin
-    # after each call and slow whichever program runs next when interleaved.
-    times.update(interleaved(torch_thunks, cfg.repeats) if torch_thunks else {})
+    times = _jax_then_torch(thunks, cfg.repeats)
     timings = {}
     for name, seconds in times.items():
         per = cfg.scan_steps if name.endswith(" run") else 1
@@ -261,9 +269,7 @@ def bench_sweeps(cfg: BenchConfig, data: jax.Array, loop_impl: str, log, compile
             thunks["torch func"] = torch_ref.make_ensemble_step(x, n, latent_dim=cfg.latent_dim, threads=cores)
             slots["torch loop"], slots["torch func"] = results["torch_loop"], results["torch_func"]
             results["torch_loop"][n], results["torch_func"][n] = {}, {}
-        torch_thunks = {name: thunks.pop(name) for name in list(thunks) if name.startswith("torch ")}
-        times = interleaved(thunks, cfg.sweep_repeats)
-        times.update(interleaved(torch_thunks, cfg.sweep_repeats) if torch_thunks else {})  # alone, after (above)
+        times = _jax_then_torch(thunks, cfg.sweep_repeats)
         for kind, seconds in times.items():
             timing = summary(seconds, n * (cfg.scan_steps if kind.startswith("vmap") else 1))
             timing["model_steps_per_s"] = 1e3 / timing["median_ms"]

@@ -85,9 +85,9 @@ def renamed(module: str, old: str, new: Callable, registry: str) -> Callable:
     passed on by their names, in ``new``'s order, so a call written for the previous release gives the
     same result.
     """
-    kinds = [p.kind for p in inspect.signature(new).parameters.values()]
-    names = list(inspect.signature(new).parameters)
-    positional = sum(k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for k in kinds)
+    parameters = inspect.signature(new).parameters
+    names = list(parameters)
+    positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters.values())
 
     @functools.wraps(new)
     def deprecated(*args, **kwargs):

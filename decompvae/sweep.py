@@ -178,7 +178,7 @@ class Member:
             raise ValueError("members mix a scalar alpha with alpha.<name> weights")
         params = _undotted({k[len("divergence_params."):]: v for k, v in flat.items()
                             if k.startswith("divergence_params.")})
-        return cls(beta=flat.get("beta", 1.0), alpha=named or alpha_by_name(alpha),
+        return cls(beta=flat.get("beta", 1.0), alpha=named or alpha,
                    prior={k[len("prior."):]: v for k, v in flat.items() if k.startswith("prior.")},
                    divergence_params=params, learning_rate=flat.get("learning_rate", 5e-4), seed=flat.get("seed", 0))
 
