@@ -8,15 +8,15 @@ The names a user composes with are here (``import decompvae as dv``)::
 
     encoder, decoder = dv.make_networks("mlp", 2, data_shape=(2,), hidden=(32,))
     objective = dv.make_objective(encoder, decoder, likelihood="gaussian",
-                                  prior=dv.make_prior("student_t", 2), divergence="mmd")
+                                  prior=dv.make_prior("student_t", 2), regulariser="mmd")
     loss, terms = objective(key, params, dv.Hyperparams(beta=4.0, alpha=1.0), x)
 
 - the loss: :func:`make_objective`, :class:`Hyperparams`, :class:`ObjectiveTerms`,
   :func:`reduce_terms`, :func:`make_model`, :func:`make_iwae`;
 - its parts: :func:`make_prior`, :func:`make_posterior`, :func:`make_likelihood`,
-  :func:`make_divergence` (a registered kind) or any :data:`Divergence` function,
+  :func:`make_regulariser` (a registered kind) or any :data:`Divergence` function,
   :class:`Regulariser`, :func:`make_networks`, and the registries :data:`PRIORS`,
-  :data:`DIVERGENCES`, :data:`NETWORKS`, :data:`DATASETS`, :data:`METHODS`;
+  :data:`REGULARISERS`, :data:`NETWORKS`, :data:`DATASETS`, :data:`METHODS`;
 - training: :func:`make_trainer`, :func:`make_optimizer`, :class:`TrainState`,
   :func:`model_params`; grids of members as one program: :func:`make_sweep`, :class:`Grid`;
 - runs from a config: :func:`load_config`, :class:`Config`, :func:`run`, :func:`load_run`,
@@ -26,6 +26,8 @@ The names a user composes with are here (``import decompvae as dv``)::
 Everything else lives in its module (``decompvae.<module>``) and is documented there; the names
 above are the ones whose form later releases keep.
 """
+
+import warnings
 
 from decompvae import metrics
 from decompvae.config import Config, load_config
@@ -38,8 +40,7 @@ from decompvae.networks import NETWORKS, make_networks
 from decompvae.objective import Hyperparams, ObjectiveTerms, make_iwae, make_model, make_objective, reduce_terms
 from decompvae.posteriors import make_posterior
 from decompvae.priors import PRIORS, make_prior
-from decompvae.regularisers import KINDS as DIVERGENCES
-from decompvae.regularisers import make_divergence
+from decompvae.regularisers import REGULARISERS, make_regulariser
 from decompvae.report import write_report
 from decompvae.reproduce import run_experiment
 from decompvae.runner import run
@@ -51,7 +52,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Config",
     "DATASETS",
-    "DIVERGENCES",
     "Divergence",
     "Grid",
     "Hyperparams",
@@ -59,13 +59,14 @@ __all__ = [
     "NETWORKS",
     "ObjectiveTerms",
     "PRIORS",
+    "REGULARISERS",
     "Regulariser",
     "TrainState",
     "evaluate_run",
     "load_config",
     "load_run",
     "load_training_data",
-    "make_divergence",
+    "make_regulariser",
     "make_iwae",
     "make_likelihood",
     "make_model",
@@ -83,3 +84,14 @@ __all__ = [
     "run_experiment",
     "write_report",
 ]
+
+#: Names an earlier release exported, and today's (read with a DeprecationWarning).
+_FORMER_NAMES = {"DIVERGENCES": "REGULARISERS", "make_divergence": "make_regulariser"}
+
+
+def __getattr__(name: str):
+    if name in _FORMER_NAMES:
+        warnings.warn(f"decompvae.{name} is deprecated; use decompvae.{_FORMER_NAMES[name]}", DeprecationWarning,
+                      stacklevel=2)
+        return globals()[_FORMER_NAMES[name]]
+    raise AttributeError(f"module 'decompvae' has no attribute {name!r}")

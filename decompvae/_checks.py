@@ -96,3 +96,33 @@ def renamed(module: str, old: str, new: Callable, registry: str) -> Callable:
         return new(*args[:positional], **dict(zip(names[positional:], args[positional:])), **kwargs)
 
     return deprecated
+
+
+def former_attribute(old: str, new: str) -> property:
+    """A read-only property ``old`` that warns (``DeprecationWarning``) and returns ``self.<new>``: an attribute
+    under the name an earlier release gave it."""
+
+    def get(self):
+        warnings.warn(f"{type(self).__name__}.{old} is deprecated; use {type(self).__name__}.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated: :attr:`{new}`.")
+
+
+def former_keywords(where: str, given: dict, names: dict[str, str], today: dict) -> dict:
+    """``today`` (``{name: value or None}``, the caller's keywords under today's names) with the keywords
+    ``given`` under former names (``names``: ``{former: today}``) moved in, each with a DeprecationWarning.
+
+    Raises:
+      TypeError: a keyword that is neither, or a former name given beside today's.
+    """
+    today = dict(today)
+    for former, value in given.items():
+        if former not in names:
+            raise TypeError(f"{where} got an unexpected keyword argument {former!r}")
+        if today.get(names[former]) is not None:
+            raise TypeError(f"{where}: give {names[former]}, not also its former name {former}")
+        warnings.warn(f"{where}({former}=…) is deprecated; use {names[former]}=…", DeprecationWarning, stacklevel=3)
+        today[names[former]] = value
+    return today

@@ -1,7 +1,7 @@
 """From a :class:`~decompvae.config.Config` to the pure functions of a run.
 
 :func:`build` loads the data and closes the networks, likelihood, prior,
-posterior and divergence over finished pure functions: the objective the
+posterior and regularisers over finished pure functions: the objective the
 trainer differentiates, the same objective in evaluation mode, the model's
 distributions, the encoder and decoder means, the IWAE bound and the trainer.
 Callers use them as they are; none reassembles a model from parts.
@@ -92,7 +92,7 @@ def build(config: Config) -> RunSetup:
     fixed_prior, learned_prior = _prior_parameters(config, data)
     structure = dict(likelihood=_likelihood(config), prior=prior_fn, posterior=m.posterior)
     regularisers = from_kinds(_kinds_and_options(config, data), single=not m.composed)
-    objective_kw = dict(structure, divergence=regularisers, num_samples=m.num_samples)
+    objective_kw = dict(structure, regulariser=regularisers, num_samples=m.num_samples)
     objective = make_objective(encoder, decoder, train=True, **objective_kw)
     init_params = _init_params(encoder, decoder, data.data_shape, m.latent_dim, learned_prior)
     indices, members = shard_members(build_grid(config, fixed_prior).members(), config.sweep.shard)
@@ -132,13 +132,13 @@ def num_training_points(data: TrainingData) -> int:
 
 
 def _kinds_and_options(config: Config, data: TrainingData) -> dict[str, tuple[str, dict]]:
-    """``{name: (kind, options)}`` of the configured divergences, with run-dependent options filled in.
+    """``{name: (kind, options)}`` of the configured regularisers, with run-dependent options filled in.
 
     ``dataset_size`` given as 0 (or None) becomes N; FactorVAE's ``latent_dim`` is always D.
     """
     m = config.model
     named = {}
-    for name, kind in m.divergence_names().items():
+    for name, kind in m.regulariser_names().items():
         options, from_run = m.options_of(name), REGULARISERS[kind].from_run
         if "dataset_size" in from_run and "dataset_size" in options and not options["dataset_size"]:
             options["dataset_size"] = num_training_points(data)
@@ -149,13 +149,13 @@ def _kinds_and_options(config: Config, data: TrainingData) -> dict[str, tuple[st
 
 
 def estimate_notes(config: Config, data: TrainingData) -> dict[str, str]:
-    """``{log column: what its value estimates}`` for the divergences whose value needs saying
+    """``{log column: what its value estimates}`` for the regularisers whose value needs saying
     (:func:`decompvae.regularisers.estimate_note`; the columns of ``log.jsonl`` and ``summary.csv``)."""
     notes = {}
     for name, (kind, options) in _kinds_and_options(config, data).items():
         note = estimate_note(kind, options or None, config.model.latent_dim, config.train.batch_size)
         if note:
-            notes[f"divergence.{name}" if config.model.composed else "divergence"] = note
+            notes[f"regulariser.{name}" if config.model.composed else "regulariser"] = note
     return notes
 
 
@@ -234,27 +234,27 @@ def build_grid(config: Config, fixed_prior: dict | None = None) -> Grid:
         seed=s.seed or (t.seed,),
         mode=s.mode,
         fixed_prior=fixed_prior or {},
-        divergence_params=_divergence_param_axes(config),
+        regulariser_params=_regulariser_param_axes(config),
     )
 
 
 def _alpha_axes(config: Config):
-    """α for the grid: numbers (one divergence), ``{name: values}`` or ``{name: value}`` points (several).
+    """α for the grid: numbers (one regulariser), ``{name: values}`` or ``{name: value}`` points (several).
 
-    With several divergences a name the sweep leaves out keeps ``train.alpha``'s
+    With several regularisers a name the sweep leaves out keeps ``train.alpha``'s
     value (a number applies to every name).
     """
     t, s, m = config.train, config.sweep, config.model
     if not m.composed:
         return s.alpha or (t.alpha,)
-    fixed = {n: t.alpha_of(n) for n in m.divergence_names()}
+    fixed = {n: t.alpha_of(n) for n in m.regulariser_names()}
     if s.alpha_points:
         return [{**fixed, **point} for point in s.alpha]
     swept = dict(s.alpha) if s.alpha else {}
     return {n: tuple(swept.get(n, (value,))) for n, value in fixed.items()}
 
 
-def _divergence_param_axes(config: Config) -> dict:
-    """``{"<name>.<param>": values}``: the sweep's, and the fixed ``model.divergence_params`` as one value."""
-    fixed = {key: (value,) for key, value in config.model.fixed_divergence_params().items()}
-    return {**fixed, **{k: tuple(v) for k, v in config.sweep.divergence_params.items()}}
+def _regulariser_param_axes(config: Config) -> dict:
+    """``{"<name>.<param>": values}``: the sweep's, and the fixed ``model.regulariser_params`` as one value."""
+    fixed = {key: (value,) for key, value in config.model.fixed_regulariser_params().items()}
+    return {**fixed, **{k: tuple(v) for k, v in config.sweep.regulariser_params.items()}}

@@ -81,7 +81,7 @@ def _cmd_run(args, single: bool) -> int:
         if args.shard:
             raise ValueError("--shard splits a sweep's grid; `decompvae train` trains one model")
         config = runner.replace(config, sweep={"beta": (), "alpha": (), "learning_rate": (), "seed": (), "prior": {},
-                                                "divergence_params": {}})
+                                                "regulariser_params": {}})
     if args.shard:
         config = runner.shard_config(config, args.shard)
     if args.dry_run:

@@ -3,7 +3,7 @@
 A configuration has six sections, each a frozen dataclass::
 
     [data]   name = "dsprites"          # dsprites | dsprites_file | digits | fashion_mnist | pinwheel
-    [model]  network = "dsprites", latent_dim = 10, prior = "isotropic", divergence = "none", …
+    [model]  network = "dsprites", latent_dim = 10, prior = "isotropic", regulariser = "none", …
     [train]  steps = 2000, batch_size = 64, learning_rate = 5e-4, beta = 1.0, alpha = 0.0, seed = 0, …
     [sweep]  beta = [1, 4], prior.df = [2, 5], seed = [0, 1], mode = "product", …
     [distributed] coordinator = "host:1234", num_processes = 2, process_id = 0   # default: one process
@@ -45,6 +45,10 @@ PRIOR_INITS = ("pca", "zeros")
 #: Former ``model.prior`` names (read with a DeprecationWarning) and the settings they stand for.
 FORMER_PRIORS = {"anisotropic_pca": {"prior": "anisotropic_logits", "prior_init": "pca"},
                  "anisotropic_learned": {"prior": "anisotropic_logits", "prior_init": "pca", "prior_learned": True}}
+#: Former key names, by section (read with a DeprecationWarning naming today's key).
+FORMER_KEYS = {"model": {"divergence": "regulariser", "divergence_options": "regulariser_options",
+                         "divergence_params": "regulariser_params"},
+               "sweep": {"divergence_params": "regulariser_params"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,17 +114,17 @@ class ModelConfig:
         traced; :attr:`decompvae.priors.PriorSpec.options`): ``{blocks = [2, 2,
         3, 3]}`` for the block priors (sizes summing to latent_dim; default one
         block), ``{parents = 2}`` for ``hierarchical`` (required).
-      divergence: D(q(z), p(z)): ``none`` or a kind of :data:`decompvae.regularisers.REGULARISERS`; or several,
+      regulariser: D(q(z), p(z)): ``none`` or a kind of :data:`decompvae.regularisers.REGULARISERS`; or several,
         each weighted by its own α: a list of kinds (``["mmd",
         "total_correlation"]``, each kind its own name) or a table ``{name =
         kind}``. See :func:`decompvae.objective.make_objective`.
-      divergence_options: static options of the divergence (kernel, …); for
+      regulariser_options: static options of the regulariser (kernel, …); for
         several, ``{name = {option = value}}``. ``dataset_size`` of the
         minibatch-weighted/-stratified estimators may be given as 0 to mean
         "the training set's size".
-      divergence_params: traced parameters of the regularisers shared by all
+      regulariser_params: traced parameters of the regularisers shared by all
         members (``{c_max = 25.0}``, or ``{capacity = {c_max = 25.0}}`` for
-        several); a sweep may vary them (``sweep.divergence_params``).
+        several); a sweep may vary them (``sweep.regulariser_params``).
       num_samples: K posterior samples per point.
       conv_impl: convolution formulation (see ``decompvae.networks``).
       compute_dtype: ``float32`` or ``bfloat16`` (mixed precision: the
@@ -139,9 +143,9 @@ class ModelConfig:
     prior_learned: bool = False
     prior_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     prior_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    divergence: str | tuple[str, ...] | Mapping[str, str] = "none"
-    divergence_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    divergence_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    regulariser: str | tuple[str, ...] | Mapping[str, str] = "none"
+    regulariser_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    regulariser_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     num_samples: int = 1
     conv_impl: str = "auto"
     compute_dtype: str = "float32"
@@ -154,7 +158,7 @@ class ModelConfig:
         self._read_former_prior_name()
         check_choice("model.prior", self.prior, tuple(priors.PRIORS))
         self._check_prior_init()
-        self._check_divergence()
+        self._check_regulariser()
         _positive("model.latent_dim", self.latent_dim)
         _positive("model.num_samples", self.num_samples)
         prior_dim = priors.PRIORS[self.prior].dim
@@ -199,25 +203,25 @@ class ModelConfig:
                 raise ValueError(f"model.prior_params.{param} and model.prior_init={self.prior_init!r} both set "
                                  f"{param}; give one")
 
-    def _check_divergence(self) -> None:
-        if isinstance(self.divergence, str):
-            check_choice("model.divergence", self.divergence, ("none", *regularisers.REGULARISERS))
-            if self.divergence != "none" and regularisers.REGULARISERS[self.divergence].adversary:
-                raise ValueError(f'model.divergence="{self.divergence}" trains an adversary: give it as a list, '
-                                 f'model.divergence = ["{self.divergence}"], with train.alpha = '
-                                 f'{{{self.divergence} = α}}')
+    def _check_regulariser(self) -> None:
+        if isinstance(self.regulariser, str):
+            check_choice("model.regulariser", self.regulariser, ("none", *regularisers.REGULARISERS))
+            if self.regulariser != "none" and regularisers.REGULARISERS[self.regulariser].adversary:
+                raise ValueError(f'model.regulariser="{self.regulariser}" trains an adversary: give it as a list, '
+                                 f'model.regulariser = ["{self.regulariser}"], with train.alpha = '
+                                 f'{{{self.regulariser} = α}}')
             return
-        if isinstance(self.divergence, (list, tuple)):
-            object.__setattr__(self, "divergence", tuple(self.divergence))
-        named = self.divergence_names()
+        if isinstance(self.regulariser, (list, tuple)):
+            object.__setattr__(self, "regulariser", tuple(self.regulariser))
+        named = self.regulariser_names()
         if not named:
-            raise ValueError("model.divergence lists no divergence; use \"none\"")
+            raise ValueError("model.regulariser lists no regulariser; use \"none\"")
         for name, kind in named.items():
-            check_choice(f"model.divergence.{name}", kind, tuple(regularisers.REGULARISERS))
-        for name in self.divergence_options:
+            check_choice(f"model.regulariser.{name}", kind, tuple(regularisers.REGULARISERS))
+        for name in self.regulariser_options:
             if name not in named:
-                raise ValueError(f"model.divergence_options.{name}: no divergence named {name!r}; "
-                                 f"model.divergence names {sorted(named)}")
+                raise ValueError(f"model.regulariser_options.{name}: no regulariser named {name!r}; "
+                                 f"model.regulariser names {sorted(named)}")
 
     def _check_structure_options(self) -> None:
         """``prior_options`` fit ``prior`` and D; an MMD's ``blocks`` sum to D (errors name the key)."""
@@ -236,38 +240,38 @@ class ModelConfig:
                 priors.make_prior(self.prior, self.latent_dim, **self.prior_options)
             except ValueError as err:  # the message starts with the option's name
                 raise ValueError(f"model.prior_options.{err}") from None
-        named = self.divergence_names()
+        named = self.regulariser_names()
         for name, kind in named.items():
             options, check = self.options_of(name), regularisers.REGULARISERS[kind].check
             if check is not None and isinstance(options, Mapping):
-                where = f"model.divergence_options.{name}" if self.composed else "model.divergence_options"
+                where = f"model.regulariser_options.{name}" if self.composed else "model.regulariser_options"
                 try:
                     check(options, self.latent_dim)
                 except ValueError as err:
                     raise ValueError(f"{where}.{err}") from None
 
-    def divergence_names(self) -> dict[str, str]:
-        """``{name: kind}`` of the divergences (``{}`` for ``"none"``; a single kind is its own name)."""
-        if isinstance(self.divergence, str):
-            return {} if self.divergence == "none" else {self.divergence: self.divergence}
-        if isinstance(self.divergence, Mapping):
-            return dict(self.divergence)
-        return {kind: kind for kind in self.divergence}
+    def regulariser_names(self) -> dict[str, str]:
+        """``{name: kind}`` of the regularisers (``{}`` for ``"none"``; a single kind is its own name)."""
+        if isinstance(self.regulariser, str):
+            return {} if self.regulariser == "none" else {self.regulariser: self.regulariser}
+        if isinstance(self.regulariser, Mapping):
+            return dict(self.regulariser)
+        return {kind: kind for kind in self.regulariser}
 
     @property
     def composed(self) -> bool:
-        """Several divergences (the dict form of the objective, α a dict of weights)."""
-        return not isinstance(self.divergence, str)
+        """Several regularisers (the dict form of the objective, α a dict of weights)."""
+        return not isinstance(self.regulariser, str)
 
     def options_of(self, name: str) -> dict:
-        """The static options of the divergence ``name`` (a key of :meth:`divergence_names`), in either form."""
-        options = self.divergence_options.get(name, {}) if self.composed else self.divergence_options
+        """The static options of the regulariser ``name`` (a key of :meth:`regulariser_names`), in either form."""
+        options = self.regulariser_options.get(name, {}) if self.composed else self.regulariser_options
         return dict(options) if isinstance(options, Mapping) else options
 
-    def fixed_divergence_params(self) -> dict[str, float]:
-        """``{"<name>.<param>" or "<param>": value}``: ``divergence_params`` flattened as a sweep's keys."""
+    def fixed_regulariser_params(self) -> dict[str, float]:
+        """``{"<name>.<param>" or "<param>": value}``: ``regulariser_params`` flattened as a sweep's keys."""
         flat = {}
-        for key, value in self.divergence_params.items():
+        for key, value in self.regulariser_params.items():
             if isinstance(value, Mapping):
                 flat.update({f"{key}.{param}": float(v) for param, v in value.items()})
             else:
@@ -283,7 +287,7 @@ class TrainConfig:
       steps: optimiser steps.
       batch_size: points per step.
       learning_rate, beta, alpha, seed: the member's numbers; with several
-        divergences ``alpha`` is ``{name = α_k}`` (a number: every α_k).
+        regularisers ``alpha`` is ``{name = α_k}`` (a number: every α_k).
       amsgrad: AMSGrad (paper) or Adam.
       log_every: steps per compiled chunk (one log line per member).
       checkpoint_every: steps between checkpoints (rounded up to log_every).
@@ -332,7 +336,7 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be ≥ 0; got {getattr(self, name)}")
 
     def alpha_of(self, name: str) -> float:
-        """α of the divergence ``name``: ``alpha[name]``, or the one number that weights every divergence."""
+        """α of the regulariser ``name``: ``alpha[name]``, or the one number that weights every regulariser."""
         return float(self.alpha[name] if isinstance(self.alpha, Mapping) else self.alpha)
 
 
@@ -342,10 +346,10 @@ class SweepConfig:
 
     Attributes:
       beta, alpha, learning_rate, seed: values to sweep. With several
-        divergences ``alpha`` is ``{name = [values]}`` (one axis per name) or
+        regularisers ``alpha`` is ``{name = [values]}`` (one axis per name) or
         a list of points ``[{a = 1, b = 10}, …]`` (one axis, e.g. DIP-VAE's
         λ_d = 10·λ_od).
-      divergence_params: ``{"<name>.<param>" = [values]}`` of the
+      regulariser_params: ``{"<name>.<param>" = [values]}`` of the
         regularisers' traced parameters (``"capacity.c_max" = [5, 10]``).
       prior: ``{name: values}`` of prior parameters to sweep.
       mode: ``product`` or ``zip``.
@@ -365,7 +369,7 @@ class SweepConfig:
     learning_rate: tuple[float, ...] = ()
     seed: tuple[int, ...] = ()
     prior: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
-    divergence_params: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+    regulariser_params: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
     mode: str = "product"
     chunk_size: int = 0
     devices: int = 0
@@ -486,8 +490,8 @@ class Config:
                              f"{self.data.name!r}{size} gives points of shape {shape}")
 
     def _check_alpha_names(self) -> None:
-        """Named weights (``train.alpha``, ``sweep.alpha``) name exactly the divergences."""
-        names = set(self.model.divergence_names())
+        """Named weights (``train.alpha``, ``sweep.alpha``) name exactly the regularisers."""
+        names = set(self.model.regulariser_names())
         sweep = self.sweep.alpha
         given = [("train.alpha", set(self.train.alpha))] if isinstance(self.train.alpha, Mapping) else []
         if isinstance(sweep, Mapping):
@@ -495,14 +499,14 @@ class Config:
         elif self.sweep.alpha_points:
             given += [("sweep.alpha", set(p)) for p in sweep]
         elif sweep and self.model.composed:
-            raise ValueError(f"sweep.alpha with several divergences is {{name = [values]}} or a list of "
+            raise ValueError(f"sweep.alpha with several regularisers is {{name = [values]}} or a list of "
                              f"{{name = value}} points; got {list(sweep)!r}")
         for where, keys in given:
             if not self.model.composed:
-                raise ValueError(f"{where} names weights {sorted(keys)} but model.divergence is one kind "
-                                 f"({self.model.divergence!r}): give a number, or list the divergences")
+                raise ValueError(f"{where} names weights {sorted(keys)} but model.regulariser is one kind "
+                                 f"({self.model.regulariser!r}): give a number, or list the regularisers")
             if where == "sweep.alpha" and not keys <= names or where == "train.alpha" and keys != names:
-                raise ValueError(f"{where} names {sorted(keys)}; model.divergence names {sorted(names)}")
+                raise ValueError(f"{where} names {sorted(keys)}; model.regulariser names {sorted(names)}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -520,7 +524,7 @@ class Config:
             raise ValueError(f"unknown config sections {sorted(unknown)}; allowed: {sorted(sections)} and output_dir")
         kwargs = {}
         for name, klass in sections.items():
-            values = dict(tree.get(name, {}))
+            values = _current_keys(name, dict(tree.get(name, {})))
             fields = {f.name for f in dataclasses.fields(klass)}
             bad = set(values) - fields
             if bad:
@@ -529,6 +533,19 @@ class Config:
         if "output_dir" in tree:
             kwargs["output_dir"] = str(tree["output_dir"])
         return cls(**kwargs)
+
+
+def _current_keys(section: str, values: dict) -> dict:
+    """``values`` of one section with former key names (:data:`FORMER_KEYS`) under today's, each with a
+    DeprecationWarning; a ValueError when a former key and today's are both given."""
+    for former, key in FORMER_KEYS.get(section, {}).items():
+        if former not in values:
+            continue
+        if key in values:
+            raise ValueError(f"{section}.{former} is the former name of {section}.{key}; give only {section}.{key}")
+        warnings.warn(f"{section}.{former} is deprecated; use {section}.{key}", DeprecationWarning, stacklevel=4)
+        values[key] = values.pop(former)
+    return values
 
 
 def current_form(tree: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ Most estimators are :data:`Divergence` functions ``(key, y, posterior, prior)
 -> []``. Regularisers that read more of the batch (the KL terms, the training
 step, traced parameters of their own, an adversary's variables) are
 :class:`Regulariser` values that receive a :class:`RegulariserInputs`; the
-objective builds the inputs. :func:`make_divergence` builds either from a kind
+objective builds the inputs. :func:`make_regulariser` builds either from a kind
 in :data:`KINDS`.
 """
 
@@ -452,7 +452,7 @@ class RegulariserInputs(NamedTuple):
       prior: p(z).
       kl: ``[B]`` KL(q(z|x_i) ‖ p(z)), the objective's KL term.
       step: ``[]`` the training step (``Hyperparams.step``), None outside training.
-      params: this regulariser's traced parameters from ``Hyperparams.divergence_params``
+      params: this regulariser's traced parameters from ``Hyperparams.regulariser_params``
         (e.g. ``{"c_max": 25.0}``), ``{}`` when none are given.
       adversary: this regulariser's adversary variables behind ``stop_gradient``, or None.
     """

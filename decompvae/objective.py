@@ -6,7 +6,7 @@ Training minimises
 
     loss = mean_b[ −recon_b + β·KL_b ] + α·D          (one D per minibatch)
 
-or, with several regularisers (``divergence={name: kind, …}`` and
+or, with several regularisers (``regulariser={name: kind, …}`` and
 ``Hyperparams.alpha = {name: α_k, …}``),
 
     loss = mean_b[ −recon_b + β·KL_b ] + Σ_k α_k·D_k
@@ -14,7 +14,7 @@ or, with several regularisers (``divergence={name: kind, …}`` and
 which expresses β-TCVAE, DIP-VAE, AnnealedVAE, FactorVAE and InfoVAE as
 settings of the one objective (:data:`decompvae.methods.METHODS`).
 
-Structure (networks, likelihood, prior family, posterior family, divergence,
+Structure (networks, likelihood, prior family, posterior family, regulariser,
 number of samples K) is closed over by :func:`make_objective`; numbers (β, α,
 prior parameters) arrive in a :class:`Hyperparams` pytree, so
 ``jax.vmap(objective, in_axes=(None, None, 0, None))`` sweeps them in one
@@ -41,7 +41,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from decompvae._checks import check_choice, check_dim
+from decompvae._checks import check_choice, check_dim, former_attribute, former_keywords
 from decompvae.divergences import Regulariser, RegulariserInputs
 from decompvae.regularisers import SINGLE, Regularisers, make_regularisers, traced_numbers, weighted_sum
 from decompvae.likelihoods import make_likelihood
@@ -64,32 +64,46 @@ __all__ = [
 ]
 
 
-class Hyperparams(NamedTuple):
+class _HyperparamsFields(NamedTuple):
+    beta: Any = 1.0
+    alpha: Any = 0.0
+    prior: dict | None = None
+    regulariser_params: dict | None = None
+    step: Any = None
+
+
+class Hyperparams(_HyperparamsFields):
     """The traced numbers of the objective (a pytree: vmap over any leaf).
 
     Attributes:
       beta: β ≥ 0, the weight of KL(q(z|x) ‖ p(z)) (overlap control).
       alpha: ``{name: α_k}``, α_k ≥ 0 the weight of D_k(q(z), p(z))
-        (structure), with exactly the divergences' names; a number is the
-        scalar form's α (one divergence, named ``"divergence"``), read as
+        (structure), with exactly the regularisers' names; a number is the
+        scalar form's α (one regulariser, named ``"divergence"``: the paper's D), read as
         ``{"divergence": α}`` (:func:`decompvae.regularisers.alpha_by_name`).
       prior: the prior's numeric parameters as keywords of the prior
         constructor, e.g. ``{"df": 5.0}`` for a Student-t or
         ``{"gamma": 0.8}`` for the sparse prior; None for the defaults.
-      divergence_params: traced parameters of regularisers that have them
+      regulariser_params: traced parameters of regularisers that have them
         (:attr:`decompvae.divergences.Regulariser.traced`), e.g.
-        ``{"capacity": {"c_max": 25.0}}``; for a single divergence also
+        ``{"capacity": {"c_max": 25.0}}``; for a single regulariser also
         flat, ``{"c_max": 25.0}``, read as ``{"divergence": {"c_max": 25.0}}``
         (:func:`decompvae.regularisers.params_by_name`); None for their defaults.
       step: ``[]`` the training step, for step-dependent regularisers
         (AnnealedVAE's capacity); the trainer sets it, None elsewhere.
+
+    ``divergence_params``, the earlier name of ``regulariser_params``, is still read, with a DeprecationWarning.
     """
 
-    beta: Any = 1.0
-    alpha: Any = 0.0
-    prior: dict | None = None
-    divergence_params: dict | None = None
-    step: Any = None
+    __slots__ = ()
+
+    def __new__(cls, beta=1.0, alpha=0.0, prior=None, regulariser_params=None, step=None, **former):
+        if former:
+            regulariser_params = former_keywords("Hyperparams", former, {"divergence_params": "regulariser_params"},
+                                                 {"regulariser_params": regulariser_params})["regulariser_params"]
+        return super().__new__(cls, beta, alpha, prior, regulariser_params, step)
+
+    divergence_params = former_attribute("divergence_params", "regulariser_params")
 
 
 class ObjectiveTerms(NamedTuple):
@@ -99,9 +113,9 @@ class ObjectiveTerms(NamedTuple):
       recon: ``[b]`` (1/K) Σ_k log p(x|z_k), z_k ~ q(z|x) reparameterised.
       kl: ``[b]`` KL(q(z|x) ‖ p(z)), closed form where distrax has it, else
         (1/K) Σ_k [log q(z_k|x) − log p(z_k)] on the same samples.
-      divergence: ``{name: []}`` each D_k(q(z), p(z)) estimated once on the
+      regulariser: ``{name: []}`` each D_k(q(z), p(z)) estimated once on the
         batch; the scalar form's one D is named ``"divergence"``
-        (:data:`~decompvae.regularisers.SINGLE`), 0 without a divergence.
+        (:data:`~decompvae.regularisers.SINGLE`), 0 without a regulariser.
       state_updates: the networks' new non-trainable variables from a
         training-mode pass (``make_objective(..., train=True)``), e.g.
         ``{"encoder": {"batch_stats": …}, "decoder": {"batch_stats": …}}``;
@@ -115,9 +129,11 @@ class ObjectiveTerms(NamedTuple):
 
     recon: Array
     kl: Array
-    divergence: Any
+    regulariser: Any
     state_updates: dict = {}  # a shared default, never mutated
     adversary_loss: Any = None
+
+    divergence = former_attribute("divergence", "regulariser")
 
 
 def kl_term(posterior: distrax.Distribution, prior: distrax.Distribution, z: Array, *, method: str = "auto") -> Array:
@@ -153,7 +169,7 @@ def decomposition_terms(
     log_likelihood: LogLikelihood,
     prior: distrax.Distribution,
     *,
-    divergence: Any = None,
+    regulariser: Any = None,
     num_samples: int = 1,
     kl: str = "auto",
     hyper: Hyperparams | None = None,
@@ -166,16 +182,16 @@ def decomposition_terms(
     covariance ``MultivariateNormalTri``) and decoders.
 
     Args:
-      key: PRNG key; split into the posterior-sample and divergence keys.
+      key: PRNG key; split into the posterior-sample and regulariser keys.
       posterior: q(z|x), batch shape ``[b]``, event ``(D,)``, reparameterised.
       log_likelihood: ``z [b, D] -> log p(x|z) [b]`` for the batch's x.
       prior: p(z), event ``(D,)``.
-      divergence: ``(key, y [b, D], posterior, prior) -> []``, a
+      regulariser: ``(key, y [b, D], posterior, prior) -> []``, a
         ``Regulariser``, ``{name: either}`` (see :func:`decompvae.regularisers.make_regularisers`),
         or None.
       num_samples: K ≥ 1 posterior samples per point (averaged, not summed).
       kl: see :func:`kl_term`.
-      hyper: supplies ``step`` and ``divergence_params`` to the regularisers
+      hyper: supplies ``step`` and ``regulariser_params`` to the regularisers
         that read them (None: neither).
       adversary: ``{name: variables}`` of the regularisers' adversaries.
 
@@ -184,7 +200,7 @@ def decomposition_terms(
     """
     terms, _ = _terms_and_aux(
         key, posterior, lambda z: (log_likelihood(z), {}), prior,
-        divergence=make_regularisers(divergence), num_samples=num_samples, kl=kl, hyper=hyper, adversary=adversary,
+        regulariser=make_regularisers(regulariser), num_samples=num_samples, kl=kl, hyper=hyper, adversary=adversary,
     )
     return terms
 
@@ -192,16 +208,16 @@ def decomposition_terms(
 def _estimate(key, estimator: Regulariser, inputs: RegulariserInputs, adversary, name: str):
     """``(D_k, adversary loss or None)`` for one regulariser; ``adversary`` its variables or None."""
     if inputs.params and not estimator.traced:
-        raise ValueError(f"divergence {name!r} reads no traced parameters; got divergence_params {sorted(inputs.params)}")
+        raise ValueError(f"regulariser {name!r} reads no traced parameters; got regulariser_params {sorted(inputs.params)}")
     unknown = set(inputs.params) - set(estimator.traced)
     if unknown:
-        raise ValueError(f"divergence_params {sorted(unknown)} are not parameters of divergence {name!r} "
+        raise ValueError(f"regulariser_params {sorted(unknown)} are not parameters of regulariser {name!r} "
                          f"(it reads {list(estimator.traced)})")
     if estimator.adversary is None:
         return estimator.estimate(key, inputs), None
     if adversary is None:
         raise ValueError(
-            f"divergence {name!r} trains an adversary: pass its variables as params['adversary'][{name!r}] "
+            f"regulariser {name!r} trains an adversary: pass its variables as params['adversary'][{name!r}] "
             "(the trainer does; to evaluate, merge state.adversary.params)"
         )
     key, key_adversary = jax.random.split(key)
@@ -210,13 +226,13 @@ def _estimate(key, estimator: Regulariser, inputs: RegulariserInputs, adversary,
     return value, loss
 
 
-def _divergence_terms(key, regularisers: Regularisers, inputs: RegulariserInputs, hyper, adversary):
-    """``(divergence, adversary_loss)``: ``{name: []}`` and ``{name: []}`` (None without adversaries).
+def _regulariser_terms(key, regularisers: Regularisers, inputs: RegulariserInputs, hyper, adversary):
+    """``(regulariser, adversary_loss)``: ``{name: []}`` and ``{name: []}`` (None without adversaries).
 
     The scalar form's one regulariser gets ``key`` itself; the dict form splits it, one key per name in
     sorted order.
     """
-    params = traced_numbers(regularisers, getattr(hyper, "divergence_params", None))
+    params = traced_numbers(regularisers, getattr(hyper, "regulariser_params", None))
     inputs = inputs._replace(step=getattr(hyper, "step", None))
     names = sorted(regularisers.named)
     keys = [key] if regularisers.single else jax.random.split(key, len(names))
@@ -244,7 +260,7 @@ def _mean_log_likelihood(log_likelihood_and_aux, z: Array) -> tuple[Array, Any]:
 
 
 def _terms_and_aux(
-    key, posterior, log_likelihood_and_aux, prior, *, divergence, num_samples, kl, hyper=None, adversary=None
+    key, posterior, log_likelihood_and_aux, prior, *, regulariser, num_samples, kl, hyper=None, adversary=None
 ):
     """:func:`decomposition_terms` for ``log_likelihood_and_aux: z [b, D] -> ([b], aux)``.
 
@@ -256,17 +272,17 @@ def _terms_and_aux(
     z = posterior.sample(seed=key_z, sample_shape=(num_samples,))  # [K, b, D]
     recon, aux = _mean_log_likelihood(log_likelihood_and_aux, z)  # [b]
     kl_values = kl_term(posterior, prior, z, method=kl)  # [b]
-    if not divergence.named:  # the scalar form without a regulariser: D = 0
+    if not regulariser.named:  # the scalar form without a regulariser: D = 0
         div, adversary_loss = {SINGLE: jnp.zeros((), recon.dtype)}, None
     else:
         inputs = RegulariserInputs(y=z[0], posterior=posterior, prior=prior, kl=kl_values)
-        div, adversary_loss = _divergence_terms(key_d, divergence, inputs, hyper, adversary)
-    return ObjectiveTerms(recon=recon, kl=kl_values, divergence=div, adversary_loss=adversary_loss), aux
+        div, adversary_loss = _regulariser_terms(key_d, regulariser, inputs, hyper, adversary)
+    return ObjectiveTerms(recon=recon, kl=kl_values, regulariser=div, adversary_loss=adversary_loss), aux
 
 
 def reduce_terms(terms: ObjectiveTerms, beta, alpha) -> Array:
     """loss = mean_b[−recon_b + β·KL_b] + α·D (or + Σ_k α_k·D_k), the one reduction (a scalar)."""
-    return jnp.mean(-terms.recon + beta * terms.kl) + weighted_sum(terms.divergence, alpha)
+    return jnp.mean(-terms.recon + beta * terms.kl) + weighted_sum(terms.regulariser, alpha)
 
 
 class Model(NamedTuple):
@@ -375,24 +391,25 @@ def make_objective(
     likelihood: str | Callable,
     prior: Callable[..., distrax.Distribution],
     posterior: str = "gaussian",
-    divergence: Any = None,
-    divergence_options: Mapping | None = None,
+    regulariser: Any = None,
+    regulariser_options: Mapping | None = None,
     num_samples: int = 1,
     kl: str = "auto",
     train: bool = False,
+    **former,
 ) -> Callable[[Array, dict, Hyperparams, Array], tuple[Array, ObjectiveTerms]]:
     """The decomposition objective with its structure closed over.
 
     Args:
       encoder, decoder, likelihood, prior, posterior: see :func:`make_model`.
-      divergence: None, a kind of :data:`decompvae.regularisers.KINDS`
+      regulariser: None, a kind of :data:`decompvae.regularisers.KINDS`
         (``"mmd"``, ``"inclusive_kl"``, ``"total_correlation"``, …) or an
         estimator; or several: ``{name: kind or estimator}`` or a list of
         kinds, weighted by ``hyper.alpha = {name: α_k}`` (see
         :func:`decompvae.regularisers.make_regularisers`). A regulariser with an adversary
         (``"factor_vae"``) reads its variables from ``params["adversary"][name]``
         (:func:`decompvae.train.make_trainer` puts them there).
-      divergence_options: static options of a named divergence; for several,
+      regulariser_options: static options of a named regulariser; for several,
         ``{name: options}``.
       num_samples: K posterior samples per point.
       kl: ``"auto"``, ``"closed"`` or ``"mc"`` (see :func:`kl_term`).
@@ -403,6 +420,8 @@ def make_objective(
         ``recon``; with K > 1 samples the decoder normalises each sample's
         batch separately and the K updates are averaged). False (evaluation)
         uses the running averages and returns ``state_updates = {}``.
+      former: ``divergence`` / ``divergence_options``, the earlier names of ``regulariser`` /
+        ``regulariser_options``, read with a DeprecationWarning.
 
     Returns:
       ``objective(key, params, hyper, x) -> (loss, terms)``: pure, jittable,
@@ -411,14 +430,17 @@ def make_objective(
     """
     check_dim("num_samples", num_samples)
     check_choice("kl", kl, ("auto", "closed", "mc"))
-    regularisers = make_regularisers(divergence, divergence_options)
+    given = former_keywords("make_objective", former,
+                            {"divergence": "regulariser", "divergence_options": "regulariser_options"},
+                            {"regulariser": regulariser, "regulariser_options": regulariser_options})
+    regularisers = make_regularisers(given["regulariser"], given["regulariser_options"])
     model = make_model(encoder, decoder, likelihood=likelihood, prior=prior, posterior=posterior, train=train)
 
     def objective(key: Array, params: dict, hyper: Hyperparams, x: Array) -> tuple[Array, ObjectiveTerms]:
         m = model(params, hyper, x)
         terms, dec_updates = _terms_and_aux(
             key, m.posterior, m.log_likelihood_and_updates, m.prior,
-            divergence=regularisers, num_samples=num_samples, kl=kl, hyper=hyper, adversary=params.get("adversary"),
+            regulariser=regularisers, num_samples=num_samples, kl=kl, hyper=hyper, adversary=params.get("adversary"),
         )
         terms = terms._replace(state_updates={**m.state_updates, **dec_updates})
         return reduce_terms(terms, hyper.beta, hyper.alpha), terms

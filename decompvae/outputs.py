@@ -4,8 +4,8 @@
     members.csv        one row per member: its hyperparameters
     log.jsonl          one line per member per logged chunk
     curves.jsonl       with train.eval_every: one line per member per evaluation (decompvae.curves)
-    estimates.json     what a logged divergence column's value holds, where that needs saying
-                       ({"divergence.total_correlation": "…minibatch-weighted estimate…"})
+    estimates.json     what a logged regulariser column's value holds, where that needs saying
+                       ({"regulariser.total_correlation": "…minibatch-weighted estimate…"})
     summary.csv        the final per-member table
 
 Every write goes through :func:`decompvae.rundir.write_text_atomic` (a
@@ -39,10 +39,12 @@ __all__ = [
     "RECORDED_VERSIONS",
     "append_log",
     "continue_output",
-    "divergence_columns",
+    "regulariser_columns",
     "format_notes",
     "format_table",
     "jsonl",
+    "current_column",
+    "current_columns",
     "read_jsonl",
     "library_versions",
     "log_rows",
@@ -59,7 +61,7 @@ RECORDED_VERSIONS = ("jax", "jaxlib", "flax", "optax", "distrax", "orbax-checkpo
 
 #: The metrics-during-training rows of a run directory (:mod:`decompvae.curves`).
 CURVE_FILE = "curves.jsonl"
-#: Notes on what logged divergence columns estimate (:func:`decompvae.build.estimate_notes`).
+#: Notes on what logged regulariser columns estimate (:func:`decompvae.build.estimate_notes`).
 ESTIMATES_FILE = "estimates.json"
 #: Columns of a curve row that are not measures.
 CURVE_META = ("step", "images", "member", "seconds")
@@ -192,15 +194,15 @@ def _finite_mean(values: np.ndarray, finite: np.ndarray) -> float:
     return float(np.mean(values[finite])) if finite.any() else float("nan")
 
 
-def divergence_columns(prefix: str, divergence: Mapping[str, Any], i: int,
+def regulariser_columns(prefix: str, regulariser: Mapping[str, Any], i: int,
                        finite: np.ndarray | None = None) -> dict[str, float]:
     """Member ``i``'s D_k as ``{prefix.<name>: value}``; the scalar form's one D as ``{prefix: value}``.
 
-    ``divergence`` is ``{name: [N, ...]}`` (``terms.divergence`` stacked); with ``finite``
+    ``regulariser`` is ``{name: [N, ...]}`` (``terms.regulariser`` stacked); with ``finite``
     (``[steps]``) the member's finite steps are averaged.
     """
     out = {}
-    for name, values in divergence.items():
+    for name, values in regulariser.items():
         values = np.asarray(values[i])
         value = _finite_mean(values, finite) if finite is not None else float(np.mean(values))
         out[prefix if name == SINGLE else f"{prefix}.{name}"] = value
@@ -220,9 +222,9 @@ def log_rows(step: int, info, diverged_at: np.ndarray) -> list[dict]:
         finite = np.asarray(info.finite[i])
         row = {"step": step, "member": i}
         row.update({name: _finite_mean(np.asarray(getattr(info, name)[i]), finite) for name in ("loss", "recon", "kl")})
-        row.update(divergence_columns("divergence", info.divergence, i, finite))
+        row.update(regulariser_columns("regulariser", info.regulariser, i, finite))
         if getattr(info, "adversary_loss", None):
-            row.update(divergence_columns("adversary_loss", info.adversary_loss, i, finite))
+            row.update(regulariser_columns("adversary_loss", info.adversary_loss, i, finite))
         row["diverged_at"] = int(diverged_at[i])
         rows.append(row)
     return rows
@@ -234,15 +236,37 @@ def jsonl(rows: list[dict]) -> str:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """The rows of a JSON-lines file (``log.jsonl``, ``curves.jsonl``); [] without one, a torn line skipped."""
+    """The rows of a JSON-lines file (``log.jsonl``, ``curves.jsonl``); [] without one, a torn line skipped.
+
+    Columns under a former name (:func:`current_columns`) are read under today's.
+    """
     rows = []
     if Path(path).is_file():
         for line in Path(path).read_text().splitlines():
             try:
-                rows.append(json.loads(line))
+                rows.append(current_columns(json.loads(line)))
             except json.JSONDecodeError:  # a line torn by a kill, dropped on resume
                 continue
     return rows
+
+
+#: Column prefixes written by releases before the regularisers had one name, and today's.
+FORMER_COLUMNS = {"divergence_params": "regulariser_params", "eval_divergence": "eval_regulariser",
+                  "divergence": "regulariser"}
+
+
+def current_column(name: str) -> str:
+    """A column of ``log.jsonl``, ``summary.csv``, ``members.csv`` or ``estimates.json`` under today's name:
+    ``divergence[.<name>]`` → ``regulariser[.<name>]``, ``eval_divergence…`` → ``eval_regulariser…``,
+    ``divergence_params.<p>`` → ``regulariser_params.<p>``; any other name as it is."""
+    head, dot, rest = name.partition(".")
+    return FORMER_COLUMNS[head] + dot + rest if head in FORMER_COLUMNS else name
+
+
+def current_columns(row: Mapping[str, Any]) -> dict:
+    """``row`` with every column under today's name (:func:`current_column`): a run directory written by an
+    earlier release reads, and resumes, like one written today."""
+    return {current_column(k): v for k, v in row.items()}
 
 
 def append_log(path: Path, text: str) -> None:
@@ -269,8 +293,8 @@ def format_notes(notes: dict[str, str]) -> str:
 
 def format_table(summary: list[dict]) -> str:
     """A fixed-width text table of the summary rows."""
-    divergences = [k for k in summary[0] if k.startswith("eval_divergence")]
-    headers = ["member", "label", "eval_loss", "eval_recon", "eval_kl", *divergences, "status"]
+    columns = [k for k in summary[0] if k.startswith("eval_regulariser")]
+    headers = ["member", "label", "eval_loss", "eval_recon", "eval_kl", *columns, "status"]
     rows = [
         [
             str(r["member"]),
@@ -278,7 +302,7 @@ def format_table(summary: list[dict]) -> str:
             f"{r['eval_loss']:.3f}",
             f"{r['eval_recon']:.3f}",
             f"{r['eval_kl']:.3f}",
-            *(f"{r[k]:.4f}" for k in divergences),
+            *(f"{r[k]:.4f}" for k in columns),
             "ok" if r["diverged_at"] < 0 else f"diverged@{r['diverged_at']}",
         ]
         for r in summary

@@ -1,6 +1,6 @@
 """The regularisers that are not divergences between q(z) and p(z): DIP-VAE's covariance penalties and AnnealedVAE's capacity.
 
-Both are kinds of :func:`decompvae.regularisers.make_divergence` (``"dip_offdiagonal"``,
+Both are kinds of :func:`decompvae.regularisers.make_regulariser` (``"dip_offdiagonal"``,
 ``"dip_diagonal"``, ``"capacity"``), so the objective reaches them through the
 regulariser registry; the method presets that set their weights live in
 :mod:`decompvae.methods`, which the objective never imports.
@@ -83,7 +83,7 @@ def make_dip(kind: str, *, variant: str = "i") -> Divergence:
       kind: ``"dip_offdiagonal"`` or ``"dip_diagonal"``.
       variant: ``"i"`` or ``"ii"``.
     """
-    check_choice("divergence", kind, ("dip_offdiagonal", "dip_diagonal"))
+    check_choice("kind", kind, ("dip_offdiagonal", "dip_diagonal"))
     check_choice("variant", variant, DIP_VARIANTS)
     penalty = dip_offdiagonal_penalty if kind == "dip_offdiagonal" else dip_diagonal_penalty
     return lambda key, y, posterior, prior: penalty(dip_covariance(posterior, variant))
@@ -111,7 +111,7 @@ def make_capacity(*, num_steps: int = 100_000, c_max: float = 25.0) -> Regularis
         ``loss = −E_q log p(x|z) + γ·|KL(q(z|x) ‖ p(z)) − C(step)|``,  ``C(step) = C_max·min(1, step/num_steps)``,
 
     i.e. β = 0 and α_capacity = γ in our objective. C_max is traced, read from
-    ``Hyperparams.divergence_params`` (key ``"c_max"``, default the static
+    ``Hyperparams.regulariser_params`` (key ``"c_max"``, default the static
     ``c_max``); the step from ``Hyperparams.step``, which the trainer sets.
     Outside training (``step`` None) C = C_max, the end of the schedule.
 

@@ -1,7 +1,7 @@
 """The regularisers a run can name: the one registry of D(q(z), p(z)) kinds and their options.
 
 :data:`KINDS` lists them and :data:`OPTIONS` their static options;
-:func:`make_divergence` builds one. The estimators live in
+:func:`make_regulariser` builds one. The estimators live in
 :mod:`decompvae.divergences` (MMD, KLs, β-TCVAE's decomposition, InfoVAE),
 :mod:`decompvae.penalties` (DIP-VAE, AnnealedVAE) and
 :mod:`decompvae.discriminator` (FactorVAE); this module sits above them so
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from decompvae import discriminator, penalties
@@ -30,9 +31,9 @@ from decompvae.divergences import (
     total_correlation,
 )
 
-__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "alpha_by_name",
-           "estimate_note", "from_kinds", "lift", "make_divergence", "make_regularisers", "params_by_name",
-           "traced_numbers", "weighted_sum"]
+__all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "alpha_axes",
+           "alpha_by_name", "estimate_note", "from_kinds", "lift", "make_divergence", "make_regulariser",
+           "make_regularisers", "params_by_name", "traced_numbers", "weighted_sum"]
 
 
 class KindSpec(NamedTuple):
@@ -40,7 +41,7 @@ class KindSpec(NamedTuple):
 
     Attributes:
       make: ``make(**options) -> Divergence | Regulariser``.
-      options: the static options ``make`` accepts (``model.divergence_options``).
+      options: the static options ``make`` accepts (``model.regulariser_options``).
       from_run: options the run fills in: ``"dataset_size"`` (N, where a config
         gives it as 0) and ``"latent_dim"`` (D, always).
       mws_offset: for the minibatch-weighted β-TCVAE terms, the constant c
@@ -51,7 +52,7 @@ class KindSpec(NamedTuple):
         drives the kind.
       adversary: whether the kind trains an adversary beside the VAE (FactorVAE's
         discriminator), whose state the train state keeps by the regulariser's
-        name; a config must then name it (``model.divergence = [kind]``).
+        name; a config must then name it (``model.regulariser = [kind]``).
       check: ``check(options, latent_dim)``, raising ``ValueError`` (its message
         starting with the option's name) where options do not fit D; what a
         config can check before anything is built. None: nothing to check.
@@ -71,7 +72,7 @@ def _make_mmd(**options) -> Divergence:
     check_choice("kernel", options.get("kernel", "imq"), ("imq", "rbf"))
     if options.get("blocks") is not None:
         if options.get("per_dimension") is not None:
-            raise ValueError("divergence 'mmd': give the option blocks or per_dimension, not both")
+            raise ValueError("regulariser 'mmd': give the option blocks or per_dimension, not both")
         options["blocks"] = check_block_sizes("blocks", options["blocks"])  # static: a tuple
 
     def mmd_divergence(key, y, posterior, prior):
@@ -118,7 +119,7 @@ def _make_tc_term(term: Callable, *, uses_prior: bool) -> Callable[..., Divergen
 _TC_OPTIONS = ("dataset_size", "sampling")
 _TC_EXAMPLE = lambda dim: {"dataset_size": 1_000}  # noqa: E731
 
-#: Kind → :class:`KindSpec`: the one list of regularisers a config may name (``model.divergence``).
+#: Kind → :class:`KindSpec`: the one list of regularisers a config may name (``model.regulariser``).
 REGULARISERS: dict[str, KindSpec] = {
     "mmd": KindSpec(_make_mmd, ("kernel", "per_dimension", "scales", "blocks"), check=_check_mmd),
     "inclusive_kl": KindSpec(_make_inclusive_kl, ("num_samples",), example=lambda dim: {"num_samples": 8}),
@@ -143,11 +144,11 @@ REGULARISERS: dict[str, KindSpec] = {
 #: Static options of each kind (a view of :data:`REGULARISERS`).
 OPTIONS = {kind: spec.options for kind, spec in REGULARISERS.items()}
 
-#: Every kind :func:`make_divergence` builds.
+#: Every kind :func:`make_regulariser` builds.
 KINDS = tuple(REGULARISERS)
 
 
-def make_divergence(kind: str, **options) -> Divergence | Regulariser:
+def make_regulariser(kind: str, **options) -> Divergence | Regulariser:
     """A batch-level regulariser for the objective, by kind.
 
     Args:
@@ -170,12 +171,19 @@ def make_divergence(kind: str, **options) -> Divergence | Regulariser:
       :class:`Regulariser` for ``"capacity"`` and ``"factor_vae"``, ready for
       :func:`decompvae.objective.make_objective`.
     """
-    check_choice("divergence", kind, tuple(REGULARISERS))
+    check_choice("kind", kind, tuple(REGULARISERS))
     allowed = REGULARISERS[kind].options
     unknown = set(options) - set(allowed)
     if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)} for divergence {kind!r}; allowed: {sorted(allowed)}")
+        raise ValueError(f"unknown options {sorted(unknown)} for regulariser {kind!r}; allowed: {sorted(allowed)}")
     return REGULARISERS[kind].make(**options)
+
+
+def make_divergence(kind: str, **options) -> Divergence | Regulariser:
+    """Deprecated: the earlier name of :func:`make_regulariser`."""
+    warnings.warn("decompvae.regularisers.make_divergence is deprecated; use make_regulariser", DeprecationWarning,
+                  stacklevel=2)
+    return make_regulariser(kind, **options)
 
 
 def estimate_note(kind: str, options: dict | None, latent_dim: int, batch_size: int) -> str | None:
@@ -214,10 +222,10 @@ class Regularisers(NamedTuple):
 
     Attributes:
       named: ``{name: Regulariser}``, every estimator lifted (:func:`lift`); ``{}`` for none.
-      single: the scalar form: at most one regulariser, named :data:`SINGLE` (``terms.divergence``
+      single: the scalar form: at most one regulariser, named :data:`SINGLE` (``terms.regulariser``
         is ``{SINGLE: D}``, ``{SINGLE: 0}`` without one), which a number ``Hyperparams.alpha`` may
-        weigh (:func:`alpha_by_name`) and whose traced numbers ``Hyperparams.divergence_params`` may be
-        a flat ``{param: value}`` (:func:`params_by_name`). False: several, ``terms.divergence = {name:
+        weigh (:func:`alpha_by_name`) and whose traced numbers ``Hyperparams.regulariser_params`` may be
+        a flat ``{param: value}`` (:func:`params_by_name`). False: several, ``terms.regulariser = {name:
         D_k}``, α ``{name: α_k}`` and ``{name: {param: value}}``.
     """
 
@@ -233,82 +241,82 @@ def lift(estimator: Divergence | Regulariser) -> Regulariser:
     if isinstance(estimator, Regulariser):
         return estimator
     if not callable(estimator):
-        raise ValueError(f"a divergence must be a kind, a function or a Regulariser; got {type(estimator).__name__}")
+        raise ValueError(f"a regulariser must be a kind, a function or a Regulariser; got {type(estimator).__name__}")
     return Regulariser(estimate=lambda key, inputs: estimator(key, inputs.y, inputs.posterior, inputs.prior))
 
 
-def make_regularisers(divergence: Any = None, divergence_options: Mapping | None = None) -> Regularisers:
-    """Every form a divergence may be given in, normalised once into :class:`Regularisers`.
+def make_regularisers(regulariser: Any = None, regulariser_options: Mapping | None = None) -> Regularisers:
+    """Every form a regulariser may be given in, normalised once into :class:`Regularisers`.
 
     Args:
-      divergence: None; a kind of :func:`make_divergence` or an estimator (a
+      regulariser: None; a kind of :func:`make_regulariser` or an estimator (a
         :data:`~decompvae.divergences.Divergence` function or a
         :class:`~decompvae.divergences.Regulariser`): the scalar form; or
         several, as a dict ``{name: kind or estimator}`` or a list of kinds
         (each its own name). An empty dict or list means none. Regularisers
         already normalised are returned as they are.
-      divergence_options: static options of a named divergence; for several,
+      regulariser_options: static options of a named regulariser; for several,
         ``{name: options}``.
 
     Raises:
       ValueError: a repeated or non-string kind in a list; options for names
-        that are not divergences or for an estimator; an adversary (factor_vae)
+        that are not regularisers or for an estimator; an adversary (factor_vae)
         in the scalar form.
     """
-    if isinstance(divergence, Regularisers):
-        if divergence_options:
-            raise ValueError("divergence_options with regularisers already built; give them to make_regularisers")
-        return divergence
-    if isinstance(divergence, (list, tuple)) and not isinstance(divergence, Regulariser):
-        if len(set(divergence)) != len(divergence) or not all(isinstance(k, str) for k in divergence):
-            raise ValueError(f"a list of divergences must name distinct kinds; got {list(divergence)}")
-        divergence = {k: k for k in divergence}
-    if isinstance(divergence, Mapping) and divergence:
-        options = dict(divergence_options or {})
-        unknown = set(options) - set(divergence)
+    if isinstance(regulariser, Regularisers):
+        if regulariser_options:
+            raise ValueError("regulariser_options with regularisers already built; give them to make_regularisers")
+        return regulariser
+    if isinstance(regulariser, (list, tuple)) and not isinstance(regulariser, Regulariser):
+        if len(set(regulariser)) != len(regulariser) or not all(isinstance(k, str) for k in regulariser):
+            raise ValueError(f"a list of regularisers must name distinct kinds; got {list(regulariser)}")
+        regulariser = {k: k for k in regulariser}
+    if isinstance(regulariser, Mapping) and regulariser:
+        options = dict(regulariser_options or {})
+        unknown = set(options) - set(regulariser)
         if unknown:
             raise ValueError(
-                f"divergence_options for {sorted(unknown)}, which are not among the divergences {sorted(divergence)}"
+                f"regulariser_options for {sorted(unknown)}, which are not among the regularisers {sorted(regulariser)}"
             )
-        return Regularisers({name: _one(d, options.get(name), name) for name, d in divergence.items()}, single=False)
-    if divergence is None or isinstance(divergence, Mapping):  # none: the scalar form, α·0
-        if divergence_options:
-            raise ValueError("divergence_options needs a named divergence (a string); got None")
+        return Regularisers({name: _one(d, options.get(name), name) for name, d in regulariser.items()}, single=False)
+    if regulariser is None or isinstance(regulariser, Mapping):  # none: the scalar form, α·0
+        if regulariser_options:
+            raise ValueError("regulariser_options needs a named regulariser (a string); got None")
         return Regularisers({}, single=True)
-    single = _one(divergence, divergence_options, SINGLE)
+    single = _one(regulariser, regulariser_options, SINGLE)
     if single.adversary is not None:
         raise ValueError(
-            "a divergence with an adversary (factor_vae) needs the dict form, "
-            "e.g. divergence={'factor_vae': 'factor_vae'}"
+            "a regulariser with an adversary (factor_vae) needs the dict form, "
+            "e.g. regulariser={'factor_vae': 'factor_vae'}"
         )
     return Regularisers({SINGLE: single}, single=True)
 
 
 def from_kinds(kinds: Mapping[str, tuple[str, Mapping | None]], *, single: bool) -> Regularisers:
-    """:class:`Regularisers` straight from ``{name: (kind, options)}`` (a config's divergences, options filled in).
+    """:class:`Regularisers` straight from ``{name: (kind, options)}`` (a config's regularisers, options filled in).
 
     Args:
       kinds: ``{name: (kind, options)}``; at most one entry where ``single``.
       single: the scalar form (its one regulariser is named :data:`SINGLE`, whatever ``kinds`` calls it).
     """
-    built = {name: lift(make_divergence(kind, **(options or {}))) for name, (kind, options) in kinds.items()}
+    built = {name: lift(make_regulariser(kind, **(options or {}))) for name, (kind, options) in kinds.items()}
     if single:
         if len(built) > 1:
-            raise ValueError(f"the scalar form holds one divergence; got {sorted(built)}")
+            raise ValueError(f"the scalar form holds one regulariser; got {sorted(built)}")
         return make_regularisers(next(iter(built.values()), None))
     return Regularisers(built, single=False)
 
 
-def _one(divergence, options, name: str) -> Regulariser:
+def _one(regulariser, options, name: str) -> Regulariser:
     """One regulariser from a kind (with its options) or an estimator."""
-    if isinstance(divergence, str):
-        return lift(make_divergence(divergence, **(options or {})))
+    if isinstance(regulariser, str):
+        return lift(make_regulariser(regulariser, **(options or {})))
     if options:
-        raise ValueError(f"divergence_options needs a named divergence (a string); got a function or None for {name!r}")
-    if divergence is None or not (callable(divergence) or isinstance(divergence, Regulariser)):
-        kind = type(divergence).__name__
-        raise ValueError(f"divergence {name!r} must be a kind, a function or a Regulariser; got {kind}")
-    return lift(divergence)
+        raise ValueError(f"regulariser_options needs a named regulariser (a string); got a function or None for {name!r}")
+    if regulariser is None or not (callable(regulariser) or isinstance(regulariser, Regulariser)):
+        kind = type(regulariser).__name__
+        raise ValueError(f"regulariser {name!r} must be a kind, a function or a Regulariser; got {kind}")
+    return lift(regulariser)
 
 
 def adversaries(regularisers: Regularisers) -> dict[str, Adversary]:
@@ -316,24 +324,24 @@ def adversaries(regularisers: Regularisers) -> dict[str, Adversary]:
     return {n: r.adversary for n, r in regularisers.named.items() if r.adversary is not None}
 
 
-def traced_numbers(regularisers: Regularisers, divergence_params: Mapping | None) -> dict[str, dict]:
-    """``{name: {param: value}}`` for every regulariser, from ``Hyperparams.divergence_params``.
+def traced_numbers(regularisers: Regularisers, regulariser_params: Mapping | None) -> dict[str, dict]:
+    """``{name: {param: value}}`` for every regulariser, from ``Hyperparams.regulariser_params``.
 
     Its forms are read by :func:`params_by_name`.
 
     Raises:
       ValueError: parameters for a name that is not a regulariser.
     """
-    params = params_by_name(divergence_params)
+    params = params_by_name(regulariser_params)
     unknown = set(params) - set(regularisers.named)
     if unknown:
         raise ValueError(
-            f"divergence_params for {sorted(unknown)}, which are not among the divergences {sorted(regularisers.named)}"
+            f"regulariser_params for {sorted(unknown)}, which are not among the regularisers {sorted(regularisers.named)}"
         )
     return {name: dict(params.get(name) or {}) for name in regularisers.named}
 
 
-def params_by_name(divergence_params: Mapping | None) -> dict[str, dict]:
+def params_by_name(regulariser_params: Mapping | None) -> dict[str, dict]:
     """Per-regulariser numbers as ``{name: {param: value}}``: the one place their forms meet.
 
     A flat ``{param: value}`` is the scalar form's: the numbers of its one regulariser, named
@@ -342,10 +350,10 @@ def params_by_name(divergence_params: Mapping | None) -> dict[str, dict]:
     Raises:
       ValueError: a mix of ``{param: value}`` and ``{name: {param: value}}`` entries.
     """
-    params = dict(divergence_params or {})
+    params = dict(regulariser_params or {})
     nested = {name for name, value in params.items() if isinstance(value, Mapping)}
     if nested and nested != set(params):
-        raise ValueError(f"divergence_params mixes {{name: {{param: value}}}} ({sorted(nested)}) with "
+        raise ValueError(f"regulariser_params mixes {{name: {{param: value}}}} ({sorted(nested)}) with "
                          f"{{param: value}} ({sorted(set(params) - nested)}); use one form")
     return {name: dict(value) for name, value in params.items()} if nested else ({SINGLE: params} if params else {})
 
@@ -359,7 +367,7 @@ def alpha_by_name(alpha, names: Iterable[str] | None = None) -> dict[str, Any]:
 
     Args:
       alpha: a number (the scalar form), or ``{name: α_k}``.
-      names: the regularisers' names (``terms.divergence``'s keys) that ``alpha`` must name
+      names: the regularisers' names (``terms.regulariser``'s keys) that ``alpha`` must name
         exactly; None: any.
 
     Raises:
@@ -370,21 +378,44 @@ def alpha_by_name(alpha, names: Iterable[str] | None = None) -> dict[str, Any]:
         return named
     names = sorted(names)
     if not isinstance(alpha, Mapping) and names != [SINGLE]:
-        raise ValueError(f"hyper.alpha is a number, which weighs a single divergence; give {{name: α}} with the "
-                         f"divergences' names {names}")
+        raise ValueError(f"hyper.alpha is a number, which weighs a single regulariser; give {{name: α}} with the "
+                         f"regularisers' names {names}")
     if set(named) != set(names):
-        single = " (the objective has a single divergence: give a number)" if names == [SINGLE] else ""
-        raise ValueError(f"hyper.alpha must be {{name: α}} with the divergences' names {names}; got "
+        single = " (the objective has a single regulariser: give a number)" if names == [SINGLE] else ""
+        raise ValueError(f"hyper.alpha must be {{name: α}} with the regularisers' names {names}; got "
                          f"{sorted(named)}{single}")
     return named
 
 
-def weighted_sum(divergence: Mapping[str, Any], alpha) -> Any:
+def alpha_axes(alpha) -> dict[str, list]:
+    """A grid's values of α (:class:`decompvae.sweep.Grid`) as its axes, one form each.
+
+    ``{name: values}`` gives ``{"alpha.<name>": values}`` (an axis per regulariser); a list of ``{name: value}``
+    points gives ``{"alpha": points}`` (one axis whose weights move together, e.g. DIP-VAE's λ_d = 10·λ_od); a list
+    of numbers gives ``{"alpha": numbers}`` (the scalar form's α, eq. 7).
+
+    Raises:
+      ValueError: points that name different regularisers, or a list mixing numbers and points.
+    """
+    if isinstance(alpha, Mapping):
+        return {f"alpha.{k}": list(v) for k, v in alpha.items()}
+    points = list(alpha)
+    if points and all(isinstance(p, Mapping) for p in points):
+        names = {tuple(sorted(p)) for p in points}
+        if len(names) > 1:
+            raise ValueError(f"every alpha point must name the same regularisers; got {sorted(names)}")
+        return {"alpha": [dict(p) for p in points]}
+    if any(isinstance(p, Mapping) for p in points):
+        raise ValueError("alpha mixes numbers and {name: value} points; use one form")
+    return {"alpha": points}
+
+
+def weighted_sum(regulariser: Mapping[str, Any], alpha) -> Any:
     """Σ_k α_k·D_k (α·D in the scalar form): the regularisers' loss term.
 
     Args:
-      divergence: ``terms.divergence``, ``{name: D_k}``.
+      regulariser: ``terms.regulariser``, ``{name: D_k}``.
       alpha: ``Hyperparams.alpha``, read by :func:`alpha_by_name`.
     """
-    alpha = alpha_by_name(alpha, divergence)
-    return sum((alpha[k] * divergence[k] for k in sorted(divergence)), start=0.0)
+    alpha = alpha_by_name(alpha, regulariser)
+    return sum((alpha[k] * regulariser[k] for k in sorted(regulariser)), start=0.0)

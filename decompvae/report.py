@@ -43,7 +43,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
-from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE, read_jsonl
+from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE, current_column, current_columns, read_jsonl
 from decompvae.rundir import write_text_atomic
 from decompvae.stats import mean_ci
 
@@ -76,7 +76,7 @@ _TERM_TITLES = {
     "loss": "loss (minimised)",
     "recon": "recon: E log p(x|z)",
     "kl": "KL(q(z|x) ‖ p(z))",
-    "divergence": "D(q(z), p(z))",
+    "regulariser": "D(q(z), p(z))",
 }
 
 
@@ -95,7 +95,7 @@ class RunData(NamedTuple):
       metrics: ``metrics.json`` rows; ``[]`` before ``decompvae evaluate``.
       images: the run's own PNG files (names in the run directory).
       curves: the rows of ``curves.jsonl`` (``train.eval_every``; :mod:`decompvae.curves`).
-      estimates: ``estimates.json``: what logged divergence columns hold, by column.
+      estimates: ``estimates.json``: what logged regulariser columns hold, by column.
     """
 
     config: dict
@@ -121,15 +121,16 @@ def _parse_cell(text: str) -> Any:
 
 
 def read_csv(path: str | Path) -> list[dict]:
-    """Rows of a CSV file with numbers parsed (``""`` becomes None)."""
+    """Rows of a CSV file with numbers parsed (``""`` becomes None), columns under today's names
+    (:func:`decompvae.outputs.current_column`)."""
     with open(path, newline="") as f:
-        return [{k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{current_column(k): _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _read_table(run_dir: Path, stem: str) -> list[dict]:
     """``<stem>.json`` (a list of objects) if present, else ``<stem>.csv``, else []."""
     if (run_dir / f"{stem}.json").is_file():
-        return json.loads((run_dir / f"{stem}.json").read_text())
+        return [current_columns(row) for row in json.loads((run_dir / f"{stem}.json").read_text())]
     if (run_dir / f"{stem}.csv").is_file():
         return read_csv(run_dir / f"{stem}.csv")
     return []
@@ -152,8 +153,13 @@ def read_run(run_dir: str | Path) -> RunData:
         metrics=json.loads(metrics.read_text()) if metrics.is_file() else [],
         images=sorted(p.name for p in run_dir.glob("*.png")),
         curves=read_jsonl(run_dir / CURVE_FILE),
-        estimates=json.loads((run_dir / ESTIMATES_FILE).read_text()) if (run_dir / ESTIMATES_FILE).is_file() else None,
+        estimates=_read_estimates(run_dir / ESTIMATES_FILE),
     )
+
+
+def _read_estimates(path: Path) -> dict | None:
+    """``estimates.json`` by column (today's names), or None without one."""
+    return current_columns(json.loads(path.read_text())) if path.is_file() else None
 
 
 # --------------------------------------------------------------------------- the data behind the page
@@ -420,7 +426,7 @@ def draw_figures(data: RunData, out: Path) -> PageFigures:
     def per_measure(rows: Sequence[dict], skip: Iterable[str], prefix: str) -> list[Path]:
         found = []
         for measure, values in measure_values(rows, skip).items():
-            if len(set(values.values())) < 2:  # the same for every member (0 without a divergence)
+            if len(set(values.values())) < 2:  # the same for every member (0 without a regulariser)
                 continue
             groups = group_over_seeds(data.members, values, axes, exclude=bad)
             found.append(sweep_figure(measure, groups, axes, out / f"{prefix}{_file_safe(measure)}.png"))
@@ -594,12 +600,12 @@ def run_page(data: RunData, figures: PageFigures, root: Path, embed: bool = Fals
 
 
 def _estimates_note(data: RunData) -> str:
-    """What the logged divergence columns estimate (``estimates.json``), as a list; empty without notes."""
+    """What the logged regulariser columns estimate (``estimates.json``), as a list; empty without notes."""
     if not data.estimates:
         return ""
     items = "".join(f"<li><code>{html.escape(c)}</code> (and <code>eval_{html.escape(c)}</code>): "
                     f"{html.escape(note)}</li>" for c, note in data.estimates.items())
-    return f'<p class="meta">What the logged divergence values are:</p><ul>{items}</ul>'
+    return f'<p class="meta">What the logged regulariser values are:</p><ul>{items}</ul>'
 
 
 def _grid(paths: Sequence[Path], src) -> str:
@@ -620,7 +626,7 @@ def _subtitle(data: RunData, root: Path) -> str:
     model = data.config.get("model", {})
     return (f"{root} · {len(data.members)} member(s), {bad} diverged · step {done} of {steps} · "
             f"data {data.config.get('data', {}).get('name')}, network {model.get('network')}, "
-            f"prior {model.get('prior')}, divergence {model.get('divergence')}")
+            f"prior {model.get('prior')}, regulariser {model.get('regulariser')}")
 
 
 def write_report(run_dir: str | Path, *, embed: bool = False) -> Path:

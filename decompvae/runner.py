@@ -480,7 +480,7 @@ def summarise(setup: RunSetup, state: TrainState, hyper: Hyperparams, labels: li
         row = {"member": i, **({"grid_member": setup.member_indices[i]} if setup.config.sweep.shard else {}),
                "label": label, "eval_loss": float(loss[i]),
                "eval_recon": float(jnp.mean(terms.recon[i])), "eval_kl": float(jnp.mean(terms.kl[i]))}
-        row.update(outputs.divergence_columns("eval_divergence", terms.divergence, i))
+        row.update(outputs.regulariser_columns("eval_regulariser", terms.regulariser, i))
         row["diverged_at"] = int(state.diverged_at[i])
         rows.append(row)
     return rows

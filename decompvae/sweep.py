@@ -1,6 +1,6 @@
 """Vectorised sweeps: one compiled program trains a grid of models.
 
-A :class:`Grid` lists values of β, α (one weight, or one per divergence:
+A :class:`Grid` lists values of β, α (one weight, or one per regulariser:
 ``{name: values}``, or ``{name: value}`` points that move together), the
 prior's numeric parameters, the regularisers' traced parameters, the learning
 rate and the seed; :meth:`Grid.members` expands it (Cartesian product or
@@ -32,7 +32,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from decompvae._checks import check_choice, check_dim
 from decompvae.distributed import to_global, to_host
 from decompvae.objective import Hyperparams
-from decompvae.regularisers import SINGLE, alpha_by_name, params_by_name
+from decompvae.outputs import current_columns
+from decompvae.regularisers import SINGLE, alpha_axes, alpha_by_name, params_by_name
 from decompvae.train import StepInfo, Trainer, TrainState
 
 Array = jax.Array
@@ -53,8 +54,8 @@ class Grid:
 
     Attributes:
       beta: values of β.
-      alpha: values of α: a list of numbers (one divergence); ``{name:
-        values}`` for several divergences (each name its own axis); or a list
+      alpha: values of α: a list of numbers (one regulariser); ``{name:
+        values}`` for several regularisers (each name its own axis); or a list
         of ``{name: value}`` points (one axis whose values move together,
         e.g. DIP-VAE's λ_d = 10·λ_od).
       prior: ``{name: values}`` for the prior's numeric parameters (e.g.
@@ -65,9 +66,9 @@ class Grid:
       mode: ``"product"`` (Cartesian product) or ``"zip"`` (all lists of one
         length, taken together; a list of length 1 is broadcast).
       fixed_prior: prior parameters shared by all members (not swept).
-      divergence_params: ``{key: values}`` for regularisers' traced parameters,
-        ``key`` ``"<divergence>.<param>"`` (e.g. ``"capacity.c_max"``) or
-        ``"<param>"`` for a single divergence.
+      regulariser_params: ``{key: values}`` for regularisers' traced parameters,
+        ``key`` ``"<regulariser>.<param>"`` (e.g. ``"capacity.c_max"``) or
+        ``"<param>"`` for a single regulariser.
 
     :meth:`members` gives :class:`Member` records.
     """
@@ -79,7 +80,7 @@ class Grid:
     seed: Sequence[int] = (0,)
     mode: str = "product"
     fixed_prior: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    divergence_params: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)
+    regulariser_params: Mapping[str, Sequence[float]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         check_choice("mode", self.mode, ("product", "zip"))
@@ -103,23 +104,10 @@ class Grid:
                     + ", ".join(f"{k}={len(v)}" for k, v in axes.items())
                 )
 
-    def _alpha_axes(self) -> dict[str, list]:
-        if isinstance(self.alpha, Mapping):
-            return {f"alpha.{k}": list(v) for k, v in self.alpha.items()}
-        points = list(self.alpha)
-        if points and all(isinstance(p, Mapping) for p in points):
-            names = {tuple(sorted(p)) for p in points}
-            if len(names) > 1:
-                raise ValueError(f"every alpha point must name the same divergences; got {sorted(names)}")
-            return {"alpha": [dict(p) for p in points]}
-        if any(isinstance(p, Mapping) for p in points):
-            raise ValueError("alpha mixes numbers and {name: value} points; use one form")
-        return {"alpha": points}
-
     def _axes(self) -> dict[str, list]:
-        axes = {"beta": list(self.beta), **self._alpha_axes()}
+        axes = {"beta": list(self.beta), **alpha_axes(self.alpha)}
         axes.update({f"prior.{k}": list(v) for k, v in self.prior.items()})
-        axes.update({f"divergence_params.{k}": list(v) for k, v in self.divergence_params.items()})
+        axes.update({f"regulariser_params.{k}": list(v) for k, v in self.regulariser_params.items()})
         axes["learning_rate"] = list(self.learning_rate)
         axes["seed"] = [int(s) for s in self.seed]
         return axes
@@ -148,7 +136,7 @@ class Member:
       alpha: ``{name: α_k}``; the scalar form's one α is ``{"divergence": α}``
         (:func:`~decompvae.regularisers.alpha_by_name`; a number given here is read so).
       prior: ``{param: value}``: the prior numbers the grid sets (the fixed ones are the run's).
-      divergence_params: the regularisers' traced numbers the grid sets, ``{name: {param: value}}``;
+      regulariser_params: the regularisers' traced numbers the grid sets, ``{name: {param: value}}``;
         the scalar form's are ``{"divergence": {param: value}}``
         (:func:`~decompvae.regularisers.params_by_name`; a flat ``{param: value}`` given here is read so).
       learning_rate: the learning rate.
@@ -160,33 +148,34 @@ class Member:
     beta: float = 1.0
     alpha: Mapping[str, float] = dataclasses.field(default_factory=lambda: {SINGLE: 0.0})
     prior: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    divergence_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    regulariser_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     learning_rate: float = 5e-4
     seed: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "alpha", alpha_by_name(self.alpha))
-        object.__setattr__(self, "divergence_params", params_by_name(self.divergence_params))
+        object.__setattr__(self, "regulariser_params", params_by_name(self.regulariser_params))
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any]) -> "Member":
         """From ``{"beta", "alpha" (a number or ``{name: α}``) or "alpha.<name>", "prior.<param>",
-        "divergence_params.<param>" or "divergence_params.<name>.<param>", "learning_rate", "seed"}``."""
+        "regulariser_params.<param>" or "regulariser_params.<name>.<param>", "learning_rate", "seed"}``."""
+        flat = current_columns(flat)
         alpha = flat.get("alpha", 0.0)
         named = {k[len("alpha."):]: v for k, v in flat.items() if k.startswith("alpha.")}
         if named and "alpha" in flat:
             raise ValueError("members mix a scalar alpha with alpha.<name> weights")
-        params = _undotted({k[len("divergence_params."):]: v for k, v in flat.items()
-                            if k.startswith("divergence_params.")})
+        params = _undotted({k[len("regulariser_params."):]: v for k, v in flat.items()
+                            if k.startswith("regulariser_params.")})
         return cls(beta=flat.get("beta", 1.0), alpha=named or alpha,
                    prior={k[len("prior."):]: v for k, v in flat.items() if k.startswith("prior.")},
-                   divergence_params=params, learning_rate=flat.get("learning_rate", 5e-4), seed=flat.get("seed", 0))
+                   regulariser_params=params, learning_rate=flat.get("learning_rate", 5e-4), seed=flat.get("seed", 0))
 
     def flat(self) -> dict[str, Any]:
-        """``{"beta", "alpha" or "alpha.<name>", "prior.<param>", "divergence_params.<key>", "learning_rate",
+        """``{"beta", "alpha" or "alpha.<name>", "prior.<param>", "regulariser_params.<key>", "learning_rate",
         "seed"}``: the columns of ``members.csv``."""
         return {"beta": self.beta, **_alpha_columns(self.alpha), **{f"prior.{k}": v for k, v in self.prior.items()},
-                **{f"divergence_params.{k}": v for k, v in _dotted(self.divergence_params).items()},
+                **{f"regulariser_params.{k}": v for k, v in _dotted(self.regulariser_params).items()},
                 "learning_rate": self.learning_rate, "seed": self.seed}
 
     @property
@@ -219,22 +208,14 @@ def _dotted(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 _SHORT = {"learning_rate": "lr"}
 
 
-def member_label(member: Member | Mapping[str, Any]) -> str:
-    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1`` (or ``capacity.c_max=25``).
-
-    ``member``: a :class:`Member`, or a row of ``members.csv`` (only its columns are labelled).
-    """
-    if isinstance(member, Member):
-        return member.label
-    flat = {}
-    for key, value in member.items():  # a {name: α} point written by hand: alpha.<name> in its place
-        flat.update(_alpha_columns(alpha_by_name(value)) if key == "alpha" else {key: value})
-    return _label(flat)
+def member_label(member: Member) -> str:
+    """A short readable label, e.g. ``beta=4 alpha=0 prior.df=5 lr=0.0005 seed=1`` (or ``capacity.c_max=25``)."""
+    return member.label
 
 
 def _label(flat: Mapping[str, Any]) -> str:
     def short(key: str) -> str:
-        return key[len("divergence_params."):] if key.startswith("divergence_params.") else _SHORT.get(key, key)
+        return key[len("regulariser_params."):] if key.startswith("regulariser_params.") else _SHORT.get(key, key)
 
     return " ".join(f"{short(k)}={v:g}" if isinstance(v, float) else f"{short(k)}={v}" for k, v in flat.items())
 
@@ -249,28 +230,28 @@ def _stacked(values: Sequence[Mapping[str, Any]], what: str) -> dict:
 
 
 def _stacked_alpha(members: Sequence[Member]) -> dict:
-    """``{name: [N]}`` (``{"divergence": [N]}`` in the scalar form); every member must name the same divergences."""
+    """``{name: [N]}`` (``{"divergence": [N]}`` in the scalar form); every member must name the same regularisers."""
     names = {tuple(sorted(m.alpha)) for m in members}
     if len(names) > 1:
-        raise ValueError(f"members weigh different divergences: {sorted(names)}")
+        raise ValueError(f"members weigh different regularisers: {sorted(names)}")
     return _stacked([m.alpha for m in members], "alpha")
 
 
-def _stacked_divergence_params(members: Sequence[Member]) -> dict | None:
+def _stacked_regulariser_params(members: Sequence[Member]) -> dict | None:
     """``{name: {param: [N]}}``; None where no member sets any."""
-    flat = _stacked([_dotted(m.divergence_params) for m in members], "divergence_params")
+    flat = _stacked([_dotted(m.regulariser_params) for m in members], "regulariser_params")
     return _undotted(flat) if flat else None
 
 
-def stack_members(members: Sequence[Member | Mapping[str, Any]], fixed_prior: Mapping[str, Any] | None = None):
+def stack_members(members: Sequence[Member], fixed_prior: Mapping[str, Any] | None = None):
     """Stacked ``(Hyperparams [N], learning_rates [N], keys [N, 2])`` for members.
 
     Keys are raw key data (``jax.random.key_data``), one per seed. ``alpha``
     is ``{name: [N]}`` (``{"divergence": [N]}`` in the scalar form);
-    the members' ``divergence_params`` become ``Hyperparams.divergence_params``.
+    the members' ``regulariser_params`` become ``Hyperparams.regulariser_params``.
 
     Args:
-      members: :class:`Member` s (from :meth:`Grid.members`), or their flat form (:meth:`Member.from_flat`).
+      members: :class:`Member` s (from :meth:`Grid.members`; a ``members.csv`` row is :meth:`Member.from_flat`).
       fixed_prior: prior parameters shared by all members (broadcast to N).
 
     Returns:
@@ -279,7 +260,6 @@ def stack_members(members: Sequence[Member | Mapping[str, Any]], fixed_prior: Ma
     n = len(members)
     if n == 0:
         raise ValueError("a sweep needs at least one member")
-    members = [m if isinstance(m, Member) else Member.from_flat(m) for m in members]
     prior = _stacked([m.prior for m in members], "prior")
     for name, value in (fixed_prior or {}).items():
         if name in prior:
@@ -290,7 +270,7 @@ def stack_members(members: Sequence[Member | Mapping[str, Any]], fixed_prior: Ma
         beta=jnp.asarray([float(m.beta) for m in members], jnp.float32),
         alpha=_stacked_alpha(members),
         prior=prior,
-        divergence_params=_stacked_divergence_params(members),
+        regulariser_params=_stacked_regulariser_params(members),
     )
     learning_rates = jnp.asarray([float(m.learning_rate) for m in members], jnp.float32)
     keys = jnp.stack([jax.random.key_data(jax.random.key(int(m.seed))) for m in members])

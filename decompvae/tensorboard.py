@@ -1,7 +1,7 @@
 """Optional TensorBoard event files for a run: one TensorBoard run per member.
 
 :class:`TensorBoardLog` writes the rows the runner appends to ``log.jsonl``
-(``{"step", "member", "loss", "recon", "kl", "divergence", "diverged_at"}``,
+(``{"step", "member", "loss", "recon", "kl", "regulariser", "diverged_at"}``,
 one per member per logged chunk) as scalars ``train/<term>``, each member in
 its own subdirectory so that TensorBoard shows the members as separate runs
 beside the user's other work::

@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from decompvae._checks import former_attribute
 from decompvae.divergences import Adversary
 from decompvae.objective import STATE_COLLECTIONS, Hyperparams, ObjectiveTerms
 
@@ -135,9 +136,11 @@ class StepInfo(NamedTuple):
     loss: Array
     recon: Array  # mean_b recon_b
     kl: Array  # mean_b KL_b
-    divergence: Any  # {name: []}, the scalar form's one D named "divergence"
+    regulariser: Any  # {name: []}, the scalar form's one D named "divergence"
     finite: Array  # bool: this step's loss and gradients were finite
     adversary_loss: Any = None  # {name: []} the adversaries' losses, None without adversaries
+
+    divergence = former_attribute("divergence", "regulariser")
 
 
 def make_optimizer(*, amsgrad: bool = True) -> optax.GradientTransformation:
@@ -389,7 +392,7 @@ def make_trainer(
         finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(stats) & _all_finite(adversary_grads)
         new_state = _next_state(state, finite, _updater(optimizer, adversaries, trainable, stats, grads, adversary_grads))
         info = StepInfo(
-            loss=loss, recon=jnp.mean(terms.recon), kl=jnp.mean(terms.kl), divergence=terms.divergence, finite=finite,
+            loss=loss, recon=jnp.mean(terms.recon), kl=jnp.mean(terms.kl), regulariser=terms.regulariser, finite=finite,
             adversary_loss=terms.adversary_loss if names else None,
         )
         return new_state, info

@@ -5,7 +5,7 @@
 changes how values are carried (the one-form issue) must leave these numbers where they are: rewrite
 the file only for a change that is meant to move them, and say so in the commit.
 
-The run: pinwheel data, a dense network, three composed divergences (MMD with a per-name α, the
+The run: pinwheel data, a dense network, three composed regularisers (MMD with a per-name α, the
 minibatch-weighted total correlation with N, DIP-VAE-I's off-diagonal term with its own λ numbers),
 a Student-t prior whose ν is swept, a swept learning rate, two seeds: 4 members in ``zip`` mode, 12
 steps logged every 4, on one device (``sweep.devices = 1``: the test session simulates 4).
@@ -29,8 +29,8 @@ def golden_config(out: str | Path) -> Config:
     return Config.from_dict({
         "data": {"name": "pinwheel", "eval_points": 200},
         "model": {"network": "mlp", "latent_dim": 3, "hidden": [16], "likelihood": "gaussian", "prior": "student_t",
-                  "divergence": {"mmd": "mmd", "tc": "total_correlation", "dip": "dip_offdiagonal"},
-                  "divergence_options": {"tc": {"dataset_size": 5000}, "dip": {"variant": "i"}}},
+                  "regulariser": {"mmd": "mmd", "tc": "total_correlation", "dip": "dip_offdiagonal"},
+                  "regulariser_options": {"tc": {"dataset_size": 5000}, "dip": {"variant": "i"}}},
         "train": {"steps": 12, "batch_size": 32, "log_every": 4, "checkpoint_every": 12,
                   "alpha": {"mmd": 1.0, "tc": 2.0, "dip": 0.5}},
         "sweep": {"mode": "zip", "beta": [1.0, 2.0, 4.0, 0.5], "alpha": [{"mmd": 1.0, "tc": 2.0, "dip": 0.5},

@@ -249,7 +249,7 @@ def test_networks_without_batch_stats_are_unaffected_by_train(key):
     enc, dec = make_networks("mlp", 2, data_shape=(2,), hidden=(8,))
     params = {"encoder": enc.init(key, jnp.zeros((1, 2))), "decoder": dec.init(key, jnp.zeros((1, 2)))}
     x = jax.random.normal(key, (5, 2))
-    kw = dict(likelihood="gaussian", prior=make_prior("isotropic", 2), divergence="mmd")
+    kw = dict(likelihood="gaussian", prior=make_prior("isotropic", 2), regulariser="mmd")
     loss_t, terms_t = make_objective(enc, dec, train=True, **kw)(key, params, Hyperparams(), x)
     loss_e, terms_e = make_objective(enc, dec, **kw)(key, params, Hyperparams(), x)
     assert terms_t.state_updates == terms_e.state_updates == {}

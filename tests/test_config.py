@@ -51,7 +51,7 @@ def test_config_names_come_from_the_registries():
     """Every registered name is accepted, and a refusal lists the registry's keys."""
     for key, registry in (("data.name", data.DATASETS), ("model.network", networks.NETWORKS),
                           ("model.likelihood", likelihoods.LIKELIHOODS), ("model.posterior", posteriors.POSTERIORS),
-                          ("model.prior", priors.PRIORS), ("model.divergence", regularisers.REGULARISERS)):
+                          ("model.prior", priors.PRIORS), ("model.regulariser", regularisers.REGULARISERS)):
         with pytest.raises(ValueError, match=key) as refused:
             load_config(None, [f"{key}=no_such_name"])
         assert all(name in str(refused.value) for name in registry)
@@ -67,15 +67,15 @@ def test_a_kind_and_a_prior_registered_after_import_work_from_a_config(tmp_path,
     monkeypatch.setitem(regularisers.REGULARISERS, "centred", regularisers.KindSpec(_make_centred, ("power",)))
     monkeypatch.setitem(priors.PRIORS, "wide", priors.PriorSpec(lambda dim: functools.partial(priors.isotropic, dim),
                                                                  example=lambda dim: ({}, {"scale": 4.0})))
-    config = _tiny_config(tmp_path, "model.prior=wide", "model.prior_params.scale=4.0", "model.divergence=centred",
-                          "model.divergence_options.power=1.0", "train.alpha=2.0", "train.steps=2",
+    config = _tiny_config(tmp_path, "model.prior=wide", "model.prior_params.scale=4.0", "model.regulariser=centred",
+                          "model.regulariser_options.power=1.0", "train.alpha=2.0", "train.steps=2",
                           "train.log_every=1", "train.checkpoint_every=2", "model.hidden=[8]")
     setup = build(config)
     hyper, learning_rates, keys = stack_members(setup.members, setup.fixed_prior)
     hyper, key = take_member((hyper, keys), 0)
     state = setup.trainer.init(jax.random.wrap_key_data(key), hyper, learning_rates[0])
     _, info = jax.jit(setup.trainer.run, static_argnums=3)(state, hyper, setup.data.data, 2)
-    assert np.all(info.finite) and np.all(np.asarray(info.divergence["divergence"]) > 0)
+    assert np.all(info.finite) and np.all(np.asarray(info.regulariser["divergence"]) > 0)
     assert float(hyper.alpha["divergence"]) == 2.0 and float(hyper.prior["scale"]) == 4.0
 
 
@@ -99,9 +99,9 @@ def test_a_kind_with_an_adversary_must_be_named(tmp_path):
     trained = [kind for kind, spec in regularisers.REGULARISERS.items() if spec.adversary]
     assert trained == ["factor_vae"]
     for kind in trained:
-        with pytest.raises(ValueError, match=f'model.divergence="{kind}" trains an adversary.*\\["{kind}"\\]'):
-            _tiny_config(tmp_path, f"model.divergence={kind}")
-        assert _tiny_config(tmp_path, f'model.divergence=["{kind}"]').model.divergence == (kind,)
+        with pytest.raises(ValueError, match=f'model.regulariser="{kind}" trains an adversary.*\\["{kind}"\\]'):
+            _tiny_config(tmp_path, f"model.regulariser={kind}")
+        assert _tiny_config(tmp_path, f'model.regulariser=["{kind}"]').model.regulariser == (kind,)
 
 
 def test_overrides_parse_as_toml():
@@ -112,28 +112,28 @@ def test_overrides_parse_as_toml():
 
 
 def _composed(**sections):
-    """A pinwheel config with several divergences and the given sections merged in."""
+    """A pinwheel config with several regularisers and the given sections merged in."""
     tree = {"data": {"name": "pinwheel"}, "model": {"network": "mlp", "latent_dim": 2, "likelihood": "gaussian",
-                                                    "divergence": {"a": "mmd", "cap": "capacity"},
-                                                    "divergence_options": {"cap": {"num_steps": 10}}}}
+                                                    "regulariser": {"a": "mmd", "cap": "capacity"},
+                                                    "regulariser_options": {"cap": {"num_steps": 10}}}}
     for section, values in sections.items():
         tree[section] = {**tree.get(section, {}), **values}
     return config_lib.Config.from_dict(tree)
 
 
 def test_the_configs_views_read_one_form():
-    """options_of, alpha_of, alpha_points and fixed_divergence_params answer the same in either form."""
+    """options_of, alpha_of, alpha_points and fixed_regulariser_params answer the same in either form."""
     composed = _composed(train={"alpha": {"a": 2.0, "cap": 3.0}},
-                         model={"divergence_params": {"cap": {"c_max": 5.0}}})
+                         model={"regulariser_params": {"cap": {"c_max": 5.0}}})
     assert composed.model.options_of("cap") == {"num_steps": 10} and composed.model.options_of("a") == {}
     assert (composed.train.alpha_of("a"), composed.train.alpha_of("cap")) == (2.0, 3.0)
-    assert composed.model.fixed_divergence_params() == {"cap.c_max": 5.0}
+    assert composed.model.fixed_regulariser_params() == {"cap.c_max": 5.0}
     single = config_lib.Config.from_dict({
         "data": {"name": "pinwheel"}, "train": {"alpha": 4.0},
-        "model": {"network": "mlp", "latent_dim": 2, "likelihood": "gaussian", "divergence": "capacity",
-                  "divergence_options": {"num_steps": 10}, "divergence_params": {"c_max": 7.0}}})
+        "model": {"network": "mlp", "latent_dim": 2, "likelihood": "gaussian", "regulariser": "capacity",
+                  "regulariser_options": {"num_steps": 10}, "regulariser_params": {"c_max": 7.0}}})
     assert single.model.options_of("capacity") == {"num_steps": 10} and single.train.alpha_of("capacity") == 4.0
-    assert single.model.fixed_divergence_params() == {"c_max": 7.0}
+    assert single.model.fixed_regulariser_params() == {"c_max": 7.0}
     assert _composed(sweep={"alpha": [{"a": 1.0}, {"a": 2.0}]}).sweep.alpha_points
     assert not _composed(sweep={"alpha": {"a": [1.0, 2.0]}}).sweep.alpha_points
 
@@ -143,6 +143,6 @@ def test_the_configs_views_read_one_form():
     ({"sweep": {"alpha": {"b": [1.0]}}}, "sweep.alpha names \\['b'\\]"),
     ({"train": {"alpha": {"a": 1.0}}}, "train.alpha names \\['a'\\]"),
 ])
-def test_named_weights_must_name_the_divergences(sections, message):
+def test_named_weights_must_name_the_regularisers(sections, message):
     with pytest.raises(ValueError, match=message):
         _composed(**sections)

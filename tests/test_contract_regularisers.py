@@ -1,6 +1,6 @@
 """The contract every kind of :data:`decompvae.regularisers.REGULARISERS` meets, on the kind's own example.
 
-Each kind, named in the objective as ``divergence={"d": kind}``, gives a finite scalar D, a finite
+Each kind, named in the objective as ``regulariser={"d": kind}``, gives a finite scalar D, a finite
 gradient in every parameter, a loss that is the reduction mean_b[−recon + β·KL] + α·D, and the same
 numbers under ``jit`` and under ``vmap`` over α as one at a time. The last two tests do the guide's
 recipe ("Adding a regulariser kind"): a new kind is covered once registered, and a wrong one fails.
@@ -25,13 +25,13 @@ KINDS = sorted(regularisers.REGULARISERS)
 def _setup(kind: str):
     options = regularisers.REGULARISERS[kind].example(DIM)
     encoder, decoder = make_networks("mlp", DIM, data_shape=(4,), hidden=(8,))
-    divergence, divergence_options = {"d": kind}, {"d": options} if options else None
+    divergence, regulariser_options = {"d": kind}, {"d": options} if options else None
     objective = make_objective(encoder, decoder, likelihood="gaussian", prior=make_prior("isotropic", DIM),
-                               divergence=divergence, divergence_options=divergence_options)
+                               regulariser=divergence, regulariser_options=regulariser_options)
     x = jax.random.normal(jax.random.key(0), (BATCH, 4))
     params = {"encoder": encoder.init(jax.random.key(1), x),
               "decoder": decoder.init(jax.random.key(2), jnp.zeros((1, DIM)))}
-    trained = adversaries(make_regularisers(divergence, divergence_options))
+    trained = adversaries(make_regularisers(divergence, regulariser_options))
     if trained:
         params["adversary"] = {name: a.init(jax.random.key(3)) for name, a in trained.items()}
     return objective, params, x
@@ -44,7 +44,7 @@ def _hyper(alpha) -> Hyperparams:
 def check_scalar_and_reduction(kind: str) -> None:
     objective, params, x = _setup(kind)
     loss, terms = objective(jax.random.key(4), params, _hyper(3.0), x)
-    d = terms.divergence["d"]
+    d = terms.regulariser["d"]
     assert jnp.shape(d) == () and bool(jnp.isfinite(d)) and bool(jnp.isfinite(loss))
     np.testing.assert_allclose(loss, jnp.mean(-terms.recon + 2.0 * terms.kl) + 3.0 * d, rtol=1e-5, atol=1e-5)
 
@@ -78,7 +78,7 @@ def test_every_kind_meets_the_contract(kind, check):
 def test_the_registry_says_which_kinds_train_an_adversary(kind):
     """``KindSpec.adversary`` is what the built regulariser carries (the config's rule reads the flag)."""
     spec = regularisers.REGULARISERS[kind]
-    built = regularisers.lift(regularisers.make_divergence(kind, **spec.example(DIM)))
+    built = regularisers.lift(regularisers.make_regulariser(kind, **spec.example(DIM)))
     assert spec.adversary == (built.adversary is not None)
 
 

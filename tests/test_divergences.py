@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from decompvae import divergences as dv
-from decompvae.regularisers import make_divergence
+from decompvae.regularisers import make_regulariser
 from decompvae import priors
 
 # Tolerance, in Monte-Carlo standard errors, for expectation checks.
@@ -135,13 +135,13 @@ def test_total_correlation_brute_force_and_signs():
     assert dv.total_correlation(line.sample(seed=jax.random.key(1)), line) > 1.0
 
 
-def test_make_divergence_invalid():
-    with pytest.raises(ValueError, match="divergence"):
-        make_divergence("wasserstein")
+def test_make_regulariser_invalid():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        make_regulariser("wasserstein")
     with pytest.raises(ValueError, match="unknown options"):
-        make_divergence("inclusive_kl", kernel="imq")
+        make_regulariser("inclusive_kl", kernel="imq")
     with pytest.raises(ValueError, match="kernel"):
-        make_divergence("mmd", kernel="cosine")
+        make_regulariser("mmd", kernel="cosine")
     with pytest.raises(ValueError, match="dataset_size"):
         laplace = priors.make_prior("laplace", 2)()
         dv.exclusive_kl(jnp.zeros((2, 2)), _same_encoders(jnp.zeros(2), jnp.ones(2), 2), laplace, dataset_size=0)
@@ -306,13 +306,13 @@ def test_tcvae_terms_jit_and_sampling_validation():
     post = _same_encoders(jnp.zeros(2), jnp.ones(2), 8)
     prior = priors.isotropic(2)
     y = post.sample(seed=jax.random.key(0))
-    div = make_divergence("total_correlation", dataset_size=100, sampling="mss")  # reads joint and marginals
+    div = make_regulariser("total_correlation", dataset_size=100, sampling="mss")  # reads joint and marginals
     np.testing.assert_allclose(jax.jit(div)(jax.random.key(0), y, post, prior), div(jax.random.key(0), y, post, prior),
                                rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="needs dataset_size"):
-        make_divergence("total_correlation", sampling="mss")
+        make_regulariser("total_correlation", sampling="mss")
     with pytest.raises(ValueError, match="sampling"):
-        make_divergence("mutual_information", dataset_size=10, sampling="importance")
+        make_regulariser("mutual_information", dataset_size=10, sampling="importance")
     with pytest.raises(ValueError, match="batch size ≤ dataset_size"):
         dv.total_correlation(y, post, dataset_size=4, sampling="mss")
     with pytest.raises(ValueError, match="factorised"):
@@ -338,5 +338,5 @@ def test_info_vae_is_the_published_joint_kernel_mmd(kernel):
     kzz = sum(k(z[i], z[j]) for i in range(b) for j in range(b) if i != j) / (b * (b - 1))
     kyy = sum(k(yn[i], yn[j]) for i in range(b) for j in range(b) if i != j) / (b * (b - 1))
     kzy = sum(k(z[i], yn[j]) for i in range(b) for j in range(b)) / b**2
-    got = make_divergence("info_vae", kernel=kernel)(key, y, None, prior)
+    got = make_regulariser("info_vae", kernel=kernel)(key, y, None, prior)
     np.testing.assert_allclose(got, kzz + kyy - 2 * kzy, rtol=1e-12)

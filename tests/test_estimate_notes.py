@@ -1,4 +1,4 @@
-"""What logged divergence values estimate: β-TCVAE's minibatch-weighted terms carry a constant, and say so."""
+"""What logged regulariser values estimate: β-TCVAE's minibatch-weighted terms carry a constant, and say so."""
 
 import math
 
@@ -34,9 +34,9 @@ def test_stratified_minibatch_mixture_and_other_divergences():
 
 def test_a_beta_tcvae_run_on_dsprites_gets_the_note_for_its_column():
     config = Config.from_dict({"data": {"name": "dsprites"}, "model": {
-        "divergence": {"total_correlation": "total_correlation"},
-        "divergence_options": {"total_correlation": {"dataset_size": 0}}}})
+        "regulariser": {"total_correlation": "total_correlation"},
+        "regulariser_options": {"total_correlation": {"dataset_size": 0}}}})
     data = build(config).data
     notes = estimate_notes(config, data)
-    assert list(notes) == ["divergence.total_correlation"] and "+159.0 nats" in notes["divergence.total_correlation"]
+    assert list(notes) == ["regulariser.total_correlation"] and "+159.0 nats" in notes["regulariser.total_correlation"]
     assert estimate_notes(Config.from_dict({"data": {"name": "dsprites"}}), data) == {}

@@ -48,7 +48,7 @@ def test_evaluate_published_dsprites_network(tmp_path):
 def test_evaluate_pinwheel_clustering(tmp_path):
     run_dir = _train(
         tmp_path, "data.name=pinwheel", "model.network=mlp", "model.latent_dim=2", "model.likelihood=gaussian",
-        "model.prior=pinwheel", "model.divergence=inclusive_kl", "train.steps=4", "train.batch_size=50",
+        "model.prior=pinwheel", "model.regulariser=inclusive_kl", "train.steps=4", "train.batch_size=50",
     )
     (row,) = evaluate.evaluate_run(run_dir, quick=True, echo=lambda s: None)
     assert 0.25 <= row["clustering_accuracy"] <= 1.0 and 0.0 <= row["clustering_nmi"] <= 1.0

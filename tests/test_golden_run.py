@@ -20,4 +20,4 @@ def test_the_golden_run_logs_the_same_numbers(tmp_path):
             for key in w:
                 np.testing.assert_allclose(h[key], w[key], rtol=1e-6, atol=1e-6, err_msg=f"{part} {key}")
     columns = set(expected["log"][0])
-    assert {"divergence.mmd", "divergence.tc", "divergence.dip"} <= columns  # the composed forms are exercised
+    assert {"regulariser.mmd", "regulariser.tc", "regulariser.dip"} <= columns  # the composed forms are exercised

@@ -32,12 +32,12 @@ def test_config_is_the_methods_grid(name):
     config = load_config(CONFIGS / f"{name}.toml")
     assert config.model.prior == method.prior and config.train.beta == method.beta
     assert config.model.prior_init == method.prior_init and not config.model.prior_learned
-    assert config.model.divergence_names() == method.divergence
+    assert config.model.regulariser_names() == method.regulariser
     expected = Grid(**{"beta": [method.beta], **method.grid, "seed": list(range(5)),
                        "learning_rate": [1e-4]}).members()
     found = build_grid(config).members()
-    if method.divergence_params and "divergence_params" not in method.grid:
-        found = [dataclasses.replace(m, divergence_params={}) for m in found]
+    if method.regulariser_params and "regulariser_params" not in method.grid:
+        found = [dataclasses.replace(m, regulariser_params={}) for m in found]
     assert found == expected
 
 

@@ -11,8 +11,7 @@ from jax.test_util import check_grads
 
 from _tiny_networks import B, D, X_DIM, Decoder, Encoder
 
-from decompvae import divergences as dv
-from decompvae.regularisers import make_divergence
+from decompvae.regularisers import make_regulariser
 from decompvae import priors
 from decompvae.objective import (
     Hyperparams,
@@ -33,9 +32,9 @@ def _setup(dtype=jnp.float32):
     return enc, dec, params, x
 
 
-def _objective(divergence="mmd", family="isotropic", **kw):
+def _objective(regulariser="mmd", family="isotropic", **kw):
     enc, dec, params, x = _setup()
-    obj = make_objective(enc, dec, likelihood="bernoulli", prior=priors.make_prior(family, D), divergence=divergence, **kw)
+    obj = make_objective(enc, dec, likelihood="bernoulli", prior=priors.make_prior(family, D), regulariser=regulariser, **kw)
     return obj, params, x
 
 
@@ -43,8 +42,8 @@ def test_loss_is_the_one_reduction():
     obj, params, x = _objective()
     hyper = Hyperparams(beta=3.0, alpha=2.0)
     loss, t = obj(jax.random.key(0), params, hyper, x)
-    assert t.recon.shape == (B,) and t.kl.shape == (B,) and t.divergence["divergence"].shape == ()
-    np.testing.assert_allclose(loss, jnp.mean(-t.recon + 3.0 * t.kl) + 2.0 * t.divergence["divergence"], rtol=1e-6)
+    assert t.recon.shape == (B,) and t.kl.shape == (B,) and t.regulariser["divergence"].shape == ()
+    np.testing.assert_allclose(loss, jnp.mean(-t.recon + 3.0 * t.kl) + 2.0 * t.regulariser["divergence"], rtol=1e-6)
     np.testing.assert_allclose(reduce_terms(t, 3.0, 2.0), loss, rtol=1e-7)
     # Gaussian posterior and prior: the closed-form KL.
     enc, _, _, _ = _setup()
@@ -84,7 +83,7 @@ def test_vmap_over_hyperparams_equals_loop_and_jit_equals_eager():
         jitted = jax.jit(obj)(key, params, h, x)
         for got in (vmapped, jitted):
             np.testing.assert_allclose(jax.tree.map(lambda a: a[i], got[0]) if got is vmapped else got[0], eager[0], rtol=1e-5)
-        np.testing.assert_allclose(vmapped[1].divergence["divergence"][i], eager[1].divergence["divergence"], rtol=1e-4,
+        np.testing.assert_allclose(vmapped[1].regulariser["divergence"][i], eager[1].regulariser["divergence"], rtol=1e-4,
                                    atol=1e-6)
 
 
@@ -110,7 +109,7 @@ def test_traced_once_across_beta_and_alpha():
 def test_gradients_match_finite_differences(divergence, family):
     params_prior = {"sparse": {"gamma": 0.8}}.get(family, {})
     prior = priors.make_prior(family, D)(**params_prior)
-    div = None if divergence is None else make_divergence(divergence)
+    div = None if divergence is None else make_regulariser(divergence)
     rng = np.random.default_rng(0)
     w = jnp.asarray(rng.normal(size=(D, X_DIM)))
     x = jnp.asarray(rng.uniform(size=(B, X_DIM)) > 0.5, jnp.float64)
@@ -119,7 +118,7 @@ def test_gradients_match_finite_differences(divergence, family):
     def loss(loc, log_var, w):
         q = distrax.MultivariateNormalDiag(loc, jnp.exp(0.5 * log_var))
         log_lik = lambda z: jnp.sum(x * jax.nn.log_sigmoid(z @ w) + (1 - x) * jax.nn.log_sigmoid(-(z @ w)), -1)
-        t = decomposition_terms(key, q, log_lik, prior, divergence=div, num_samples=2)
+        t = decomposition_terms(key, q, log_lik, prior, regulariser=div, num_samples=2)
         return reduce_terms(t, 2.0, 3.0)
 
     args = (jnp.asarray(rng.normal(size=(B, D))), jnp.asarray(rng.normal(scale=0.5, size=(B, D))), w)
@@ -139,7 +138,7 @@ class ExtremeEncoder(nn.Module):
 def test_gradients_finite_at_extreme_log_variances(divergence):
     _, dec, params, x = _setup()
     obj = make_objective(
-        ExtremeEncoder(), dec, likelihood="bernoulli", prior=priors.make_prior("isotropic", D), divergence=divergence
+        ExtremeEncoder(), dec, likelihood="bernoulli", prior=priors.make_prior("isotropic", D), regulariser=divergence
     )
     p = {"encoder": ExtremeEncoder().init(jax.random.key(0), x), "decoder": params["decoder"]}
     (loss, _), grads = jax.value_and_grad(obj, argnums=1, has_aux=True)(jax.random.key(0), p, Hyperparams(alpha=1.0), x)
@@ -190,8 +189,8 @@ def test_invalid_configuration():
     iso = priors.make_prior("isotropic", D)
     with pytest.raises(ValueError, match="num_samples"):
         make_objective(enc, dec, likelihood="bernoulli", prior=iso, num_samples=0)
-    with pytest.raises(ValueError, match="divergence"):
-        make_objective(enc, dec, likelihood="bernoulli", prior=iso, divergence="jsd")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        make_objective(enc, dec, likelihood="bernoulli", prior=iso, regulariser="jsd")
     with pytest.raises(ValueError, match="likelihood"):
         make_objective(enc, dec, likelihood="poisson", prior=iso)
     with pytest.raises(ValueError, match="posterior"):
@@ -210,7 +209,7 @@ def test_invalid_configuration():
         trace(make_objective(enc, dec, likelihood="bernoulli", prior=priors.make_prior("student_t", D)),
               Hyperparams(prior={"df": -1.0}), x)
     with pytest.raises(ValueError, match="at least 2"):
-        trace(make_objective(enc, dec, likelihood="bernoulli", prior=iso, divergence="mmd"), Hyperparams(), x[:1])
+        trace(make_objective(enc, dec, likelihood="bernoulli", prior=iso, regulariser="mmd"), Hyperparams(), x[:1])
 
 
 # Several regularisers: loss = mean_b[−recon_b + β·KL_b] + Σ_k α_k·D_k.
@@ -219,11 +218,11 @@ SEVERAL = {"mmd": "mmd", "tc": "total_correlation", "dip": "dip_offdiagonal"}
 
 
 def test_several_divergences_are_weighted_and_reported():
-    obj, params, x = _objective(divergence=SEVERAL, divergence_options={"tc": {"dataset_size": 100}})
+    obj, params, x = _objective(regulariser=SEVERAL, regulariser_options={"tc": {"dataset_size": 100}})
     alpha = {"mmd": 2.0, "tc": 0.5, "dip": 3.0}
     loss, t = jax.jit(obj)(jax.random.key(0), params, Hyperparams(beta=1.5, alpha=alpha), x)
-    assert set(t.divergence) == set(SEVERAL) and all(v.shape == () for v in t.divergence.values())
-    want = jnp.mean(-t.recon + 1.5 * t.kl) + sum(alpha[k] * t.divergence[k] for k in SEVERAL)
+    assert set(t.regulariser) == set(SEVERAL) and all(v.shape == () for v in t.regulariser.values())
+    want = jnp.mean(-t.recon + 1.5 * t.kl) + sum(alpha[k] * t.regulariser[k] for k in SEVERAL)
     np.testing.assert_allclose(loss, want, rtol=1e-6)
     np.testing.assert_allclose(reduce_terms(t, 1.5, alpha), loss, rtol=1e-7)
     assert t.adversary_loss is None
@@ -231,16 +230,16 @@ def test_several_divergences_are_weighted_and_reported():
     enc, _, _, _ = _setup()
     loc, log_var = enc.apply(params["encoder"], x)
     q = distrax.MultivariateNormalDiag(loc, jnp.exp(0.5 * log_var) + 1e-6)
-    dip = make_divergence("dip_offdiagonal")(None, None, q, None)
-    np.testing.assert_allclose(t.divergence["dip"], dip, rtol=1e-5)
+    dip = make_regulariser("dip_offdiagonal")(None, None, q, None)
+    np.testing.assert_allclose(t.regulariser["dip"], dip, rtol=1e-5)
     # A list of kinds names each divergence by its kind.
-    listed, _, _ = _objective(divergence=["mmd", "dip_offdiagonal"])
+    listed, _, _ = _objective(regulariser=["mmd", "dip_offdiagonal"])
     _, tl = listed(jax.random.key(0), params, Hyperparams(alpha={"mmd": 1.0, "dip_offdiagonal": 1.0}), x)
-    assert set(tl.divergence) == {"mmd", "dip_offdiagonal"}
+    assert set(tl.regulariser) == {"mmd", "dip_offdiagonal"}
 
 
 def test_vmap_over_alpha_dicts_equals_loop():
-    obj, params, x = _objective(divergence=SEVERAL, family="student_t")
+    obj, params, x = _objective(regulariser=SEVERAL, family="student_t")
     hypers = Hyperparams(
         beta=jnp.array([1.0, 4.0, 0.0]),
         alpha={
@@ -254,32 +253,32 @@ def test_vmap_over_alpha_dicts_equals_loop():
         loss, terms = obj(key, params, jax.tree.map(lambda a: a[i], hypers), x)
         np.testing.assert_allclose(vmapped[0][i], loss, rtol=1e-5)
         for k in SEVERAL:
-            np.testing.assert_allclose(vmapped[1].divergence[k][i], terms.divergence[k], rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(vmapped[1].regulariser[k][i], terms.regulariser[k], rtol=1e-4, atol=1e-6)
 
 
-def test_traced_divergence_params_and_step():
-    obj, params, x = _objective(divergence={"capacity": "capacity"}, divergence_options={"capacity": {"num_steps": 10}})
-    hyper = Hyperparams(beta=0.0, alpha={"capacity": 1000.0}, divergence_params={"capacity": {"c_max": 20.0}})
+def test_traced_regulariser_params_and_step():
+    obj, params, x = _objective(regulariser={"capacity": "capacity"}, regulariser_options={"capacity": {"num_steps": 10}})
+    hyper = Hyperparams(beta=0.0, alpha={"capacity": 1000.0}, regulariser_params={"capacity": {"c_max": 20.0}})
 
     def loss_at(step, c_max):
-        h = hyper._replace(step=step, divergence_params={"capacity": {"c_max": c_max}})
+        h = hyper._replace(step=step, regulariser_params={"capacity": {"c_max": c_max}})
         return obj(jax.random.key(0), params, h, x)
 
     loss, t = jax.jit(loss_at)(jnp.int32(5), 20.0)
-    np.testing.assert_allclose(t.divergence["capacity"], jnp.abs(jnp.mean(t.kl) - 10.0), rtol=1e-6)
-    np.testing.assert_allclose(loss, jnp.mean(-t.recon) + 1000.0 * t.divergence["capacity"], rtol=1e-6)
+    np.testing.assert_allclose(t.regulariser["capacity"], jnp.abs(jnp.mean(t.kl) - 10.0), rtol=1e-6)
+    np.testing.assert_allclose(loss, jnp.mean(-t.recon) + 1000.0 * t.regulariser["capacity"], rtol=1e-6)
     c_max = jnp.array([5.0, 50.0])
     _, tv = jax.vmap(loss_at, in_axes=(None, 0))(jnp.int32(20), c_max)
-    np.testing.assert_allclose(tv.divergence["capacity"], jnp.abs(jnp.mean(t.kl) - c_max), rtol=1e-5)
+    np.testing.assert_allclose(tv.regulariser["capacity"], jnp.abs(jnp.mean(t.kl) - c_max), rtol=1e-5)
     # The single form takes the parameters flat.
-    single, _, _ = _objective(divergence="capacity")
-    _, ts = single(jax.random.key(0), params, Hyperparams(beta=0.0, alpha=1.0, divergence_params={"c_max": 7.0}), x)
-    np.testing.assert_allclose(ts.divergence["divergence"], jnp.abs(jnp.mean(ts.kl) - 7.0), rtol=1e-6)  # step None: C = C_max
+    single, _, _ = _objective(regulariser="capacity")
+    _, ts = single(jax.random.key(0), params, Hyperparams(beta=0.0, alpha=1.0, regulariser_params={"c_max": 7.0}), x)
+    np.testing.assert_allclose(ts.regulariser["divergence"], jnp.abs(jnp.mean(ts.kl) - 7.0), rtol=1e-6)  # step None: C = C_max
 
 
 def test_adversary_is_read_from_params_behind_stop_gradient():
-    divergence = {"fv": make_divergence("factor_vae", latent_dim=D, hidden=(8,))}
-    obj, params, x = _objective(divergence=divergence)
+    divergence = {"fv": make_regulariser("factor_vae", latent_dim=D, hidden=(8,))}
+    obj, params, x = _objective(regulariser=divergence)
     adversary = {"fv": divergence["fv"].adversary.init(jax.random.key(5))}
     hyper = Hyperparams(alpha={"fv": 10.0})
 
@@ -304,21 +303,21 @@ def test_adversary_is_read_from_params_behind_stop_gradient():
 
 
 def test_invalid_composition():
-    obj, params, x = _objective(divergence=SEVERAL)
+    obj, params, x = _objective(regulariser=SEVERAL)
     with pytest.raises(ValueError, match="names"):
         obj(jax.random.key(0), params, Hyperparams(alpha=1.0), x)
     with pytest.raises(ValueError, match="names"):
         obj(jax.random.key(0), params, Hyperparams(alpha={"mmd": 1.0}), x)
-    with pytest.raises(ValueError, match="single divergence"):
+    with pytest.raises(ValueError, match="single regulariser"):
         _objective()[0](jax.random.key(0), params, Hyperparams(alpha={"mmd": 1.0}), x)
     alpha = dict.fromkeys(SEVERAL, 1.0)
-    with pytest.raises(ValueError, match="not among the divergences"):
-        obj(jax.random.key(0), params, Hyperparams(alpha=alpha, divergence_params={"capacity": {"c_max": 1.0}}), x)
+    with pytest.raises(ValueError, match="not among the regularisers"):
+        obj(jax.random.key(0), params, Hyperparams(alpha=alpha, regulariser_params={"capacity": {"c_max": 1.0}}), x)
     with pytest.raises(ValueError, match="reads no traced parameters"):
-        obj(jax.random.key(0), params, Hyperparams(alpha=alpha, divergence_params={"mmd": {"c_max": 1.0}}), x)
-    with pytest.raises(ValueError, match="not among the divergences"):
-        _objective(divergence=SEVERAL, divergence_options={"kl": {"num_samples": 3}})
+        obj(jax.random.key(0), params, Hyperparams(alpha=alpha, regulariser_params={"mmd": {"c_max": 1.0}}), x)
+    with pytest.raises(ValueError, match="not among the regularisers"):
+        _objective(regulariser=SEVERAL, regulariser_options={"kl": {"num_samples": 3}})
     with pytest.raises(ValueError, match="dict form"):
-        _objective(divergence="factor_vae", divergence_options={"latent_dim": D})
+        _objective(regulariser="factor_vae", regulariser_options={"latent_dim": D})
     with pytest.raises(ValueError, match="distinct"):
-        _objective(divergence=["mmd", "mmd"])
+        _objective(regulariser=["mmd", "mmd"])

@@ -1,4 +1,4 @@
-"""decompvae.regularisers.make_regularisers: every form of a divergence normalised once into Regularisers."""
+"""decompvae.regularisers.make_regularisers: every form of a regulariser normalised once into Regularisers."""
 
 import jax
 import jax.numpy as jnp
@@ -45,11 +45,11 @@ def test_a_function_and_its_lifted_regulariser_give_the_same_loss():
     params = {"encoder": encoder.init(jax.random.key(1), x), "decoder": decoder.init(jax.random.key(2), x[:, :2])}
     kw = dict(likelihood="gaussian", prior=make_prior("isotropic", 2))
     hyper = Hyperparams(alpha=3.0)
-    plain = make_objective(encoder, decoder, divergence=centred, **kw)(jax.random.key(3), params, hyper, x)
-    lifted = make_objective(encoder, decoder, divergence=lift(centred), **kw)(jax.random.key(3), params, hyper, x)
-    normalised = make_objective(encoder, decoder, divergence=make_regularisers(centred), **kw)(
+    plain = make_objective(encoder, decoder, regulariser=centred, **kw)(jax.random.key(3), params, hyper, x)
+    lifted = make_objective(encoder, decoder, regulariser=lift(centred), **kw)(jax.random.key(3), params, hyper, x)
+    normalised = make_objective(encoder, decoder, regulariser=make_regularisers(centred), **kw)(
         jax.random.key(3), params, hyper, x)
-    assert plain[0] == lifted[0] == normalised[0] and plain[1].divergence["divergence"].shape == ()
+    assert plain[0] == lifted[0] == normalised[0] and plain[1].regulariser["divergence"].shape == ()
 
 
 def test_regularisers_from_kinds_are_the_normalised_config_forms():
@@ -58,7 +58,7 @@ def test_regularisers_from_kinds_are_the_normalised_config_forms():
     x = jax.random.normal(jax.random.key(0), (32, 3))
     params = {"encoder": encoder.init(jax.random.key(1), x), "decoder": decoder.init(jax.random.key(2), x[:, :2])}
     kw = dict(likelihood="gaussian", prior=make_prior("isotropic", 2))
-    loss = lambda regs, alpha: make_objective(encoder, decoder, divergence=regs, **kw)(  # noqa: E731
+    loss = lambda regs, alpha: make_objective(encoder, decoder, regulariser=regs, **kw)(  # noqa: E731
         jax.random.key(3), params, Hyperparams(alpha=alpha), x)[0]
     single = from_kinds({"mmd": ("mmd", {"kernel": "rbf"})}, single=True)
     assert single.single and list(single.named) == [SINGLE]
@@ -70,7 +70,7 @@ def test_regularisers_from_kinds_are_the_normalised_config_forms():
     assert loss(several, alpha) == loss(make_regularisers({"m": "mmd", "tc": "total_correlation"},
                                                           {"tc": {"dataset_size": 100}}), alpha)
     assert from_kinds({}, single=True) == Regularisers({}, single=True)
-    with pytest.raises(ValueError, match="scalar form holds one divergence"):
+    with pytest.raises(ValueError, match="scalar form holds one regulariser"):
         from_kinds(kinds, single=True)
 
 
@@ -79,7 +79,7 @@ def test_traced_numbers_and_the_weighted_sum_follow_the_form():
     assert traced_numbers(single, {"c_max": 5.0}) == {SINGLE: {"c_max": 5.0}}
     several = make_regularisers({"cap": "capacity", "mmd": "mmd"}, {"cap": {"num_steps": 10}})
     assert traced_numbers(several, {"cap": {"c_max": 5.0}}) == {"cap": {"c_max": 5.0}, "mmd": {}}
-    with pytest.raises(ValueError, match="not among the divergences"):
+    with pytest.raises(ValueError, match="not among the regularisers"):
         traced_numbers(several, {"other": {"c_max": 1.0}})
     assert params_by_name({"c_max": 5.0}) == params_by_name({SINGLE: {"c_max": 5.0}}) == {SINGLE: {"c_max": 5.0}}
     assert params_by_name(None) == params_by_name({}) == {}
@@ -88,21 +88,21 @@ def test_traced_numbers_and_the_weighted_sum_follow_the_form():
     assert traced_numbers(single, {SINGLE: {"c_max": 5.0}}) == {SINGLE: {"c_max": 5.0}}  # a sweep's stacked form
     assert weighted_sum({SINGLE: 2.0}, 3.0) == weighted_sum({SINGLE: 2.0}, {SINGLE: 3.0}) == 6.0  # the scalar form
     assert weighted_sum({"a": 2.0, "b": 1.0}, {"a": 3.0, "b": 4.0}) == 10.0
-    with pytest.raises(ValueError, match="single divergence: give a number"):
+    with pytest.raises(ValueError, match="single regulariser: give a number"):
         weighted_sum({SINGLE: 2.0}, {"a": 1.0})
-    with pytest.raises(ValueError, match="a number, which weighs a single divergence"):
+    with pytest.raises(ValueError, match="a number, which weighs a single regulariser"):
         weighted_sum({"a": 2.0}, 1.0)
-    with pytest.raises(ValueError, match="divergences' names \\['a', 'b'\\]; got \\['a'\\]"):
+    with pytest.raises(ValueError, match="regularisers' names \\['a', 'b'\\]; got \\['a'\\]"):
         weighted_sum({"a": 2.0, "b": 1.0}, {"a": 1.0})
     assert alpha_by_name(4.0) == {SINGLE: 4.0} and alpha_by_name({"a": 1.0}) == {"a": 1.0}  # no names: the form only
 
 
 @pytest.mark.parametrize("divergence, options, message", [
     (["mmd", "mmd"], None, "distinct kinds"),
-    ({"a": "mmd"}, {"b": {}}, "not among the divergences"),
+    ({"a": "mmd"}, {"b": {}}, "not among the regularisers"),
     ("factor_vae", {"latent_dim": 2}, "needs the dict form"),
-    (centred, {"kernel": "rbf"}, "needs a named divergence"),
-    (None, {"kernel": "rbf"}, "needs a named divergence"),
+    (centred, {"kernel": "rbf"}, "needs a named regulariser"),
+    (None, {"kernel": "rbf"}, "needs a named regulariser"),
     ({"a": 3}, None, "must be a kind, a function or a Regulariser"),
 ])
 def test_bad_forms_are_refused_with_their_reason(divergence, options, message):

@@ -123,7 +123,7 @@ def test_tiny_run_page_structure(tiny_run):
     assert "latents.png" in page.images and "report/curves.png" in page.images
     assert {"report/sweep_eval_loss.png", "report/sweep_eval_recon.png", "report/sweep_eval_kl.png"} <= set(page.images)
     summary = report.read_csv(run_dir / "summary.csv")
-    _assert_holds(page.tables["members"], summary, ["eval_loss", "eval_recon", "eval_kl", "eval_divergence"])
+    _assert_holds(page.tables["members"], summary, ["eval_loss", "eval_recon", "eval_kl", "eval_regulariser"])
     members = report.read_csv(run_dir / "members.csv")
     _assert_holds(page.tables["members"], members, ["beta", "seed"])
     assert [c["text"] for c in _column(page.tables["members"], "status")] == ["ok"] * 4
@@ -171,10 +171,10 @@ def sweep_dir(tmp_path):
         bad = m["member"] == 5
         for step in (10, 20, 30):
             nan = bad and step >= 20
-            terms = {k: float("nan") if nan else float(rng.normal()) for k in ("loss", "recon", "kl", "divergence")}
+            terms = {k: float("nan") if nan else float(rng.normal()) for k in ("loss", "recon", "kl", "regulariser")}
             lines.append(json.dumps({"step": step, "member": m["member"], **terms, "diverged_at": 20 if nan else -1}))
         summary.append({"member": m["member"], "label": f"beta={m['beta']:g}", "eval_loss": float(rng.normal()),
-                        "eval_recon": float(rng.normal()), "eval_kl": float(rng.normal()), "eval_divergence": 0.0,
+                        "eval_recon": float(rng.normal()), "eval_kl": float(rng.normal()), "eval_regulariser": 0.0,
                         "diverged_at": 20 if bad else -1})
     (run / "log.jsonl").write_text("\n".join(lines) + "\n" + '{"step": 40, "memb')  # a torn last line
     _write_csv(run / "summary.csv", summary)
@@ -195,7 +195,7 @@ def test_sweep_page_status_heatmaps_and_metrics(sweep_dir):
     _assert_holds(page.tables["members"], report.read_csv(run / "summary.csv"), ["eval_loss", "eval_kl"])
     headers = [c["text"] for c in page.tables["members"][0]]
     assert headers[:4] == ["member", "beta", "prior.df", "seed"]  # the swept axes, not alpha or lr
-    assert "report/sweep_eval_divergence.png" not in page.images  # 0 for every member
+    assert "report/sweep_eval_regulariser.png" not in page.images  # 0 for every member
     assert "report/metric_mig.png" in page.images
     (metric_table,) = [t for name, t in page.tables.items() if t[0][0]["text"] == "metric"]
     mig = next(row for row in metric_table if row[0]["text"] == "mig")

@@ -87,8 +87,8 @@ def test_beyond_the_paper_profiles_pair_the_priors():
             assert all(s == list(range(settings["seeds"])) for s in seeds)
     runs = subspaces.configs(subspaces.PROFILES["cpu"])
     block = runs["block_student_t-alpha100"].model
-    assert (block.prior, tuple(block.prior_options["blocks"]), block.divergence) == ("block_student_t", (5, 5), "mmd")
-    assert runs["isotropic-alpha0"].model.divergence == "none"
+    assert (block.prior, tuple(block.prior_options["blocks"]), block.regulariser) == ("block_student_t", (5, 5), "mmd")
+    assert runs["isotropic-alpha0"].model.regulariser == "none"
     assert all(c.data.name == "dsprites_pair" for c in runs.values())
     (iso, hier) = hierarchy.configs(hierarchy.PROFILES["cpu"]).values()
     assert (iso.model.prior, hier.model.prior, hier.model.prior_options["parents"]) == ("isotropic", "hierarchical", 2)
@@ -111,13 +111,13 @@ def test_paper_profiles_are_the_published_settings():
     sparse = resolved_settings("sparsity", "paper")
     (run,) = sparse["runs"]
     assert (run["data"]["name"], run["data"]["image_size"], run["model"]["network"]) == ("fashion_mnist", 32, "fashion")
-    assert (run["model"]["likelihood"], run["model"]["likelihood_scale"], run["model"]["divergence"]) == (
+    assert (run["model"]["likelihood"], run["model"]["likelihood_scale"], run["model"]["regulariser"]) == (
         "laplace", 0.1, "mmd")
     assert (run["train"]["batch_size"], run["train"]["steps"], run["train"]["learning_rate"]) == (500, 9600, 5e-4)
     assert (run["sweep"]["alpha"], run["sweep"]["beta"], run["sweep"]["prior"]["gamma"]) == (
         [0.0, 100.0], [1.0], [0.0, 0.8])
     (run,) = resolved_settings("clustering", "paper")["runs"]
-    assert (run["model"]["posterior"], run["model"]["likelihood_scale"], run["model"]["divergence"]) == (
+    assert (run["model"]["posterior"], run["model"]["likelihood_scale"], run["model"]["regulariser"]) == (
         "gaussian_softplus", "learned", "inclusive_kl")
     assert {0.0, 1.0} <= set(run["sweep"]["beta"]) and {0.0, 1.0} <= set(run["sweep"]["alpha"])
     assert (run["train"]["batch_size"], run["train"]["steps"], run["train"]["learning_rate"]) == (400, 500, 1e-3)

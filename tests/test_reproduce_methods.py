@@ -47,7 +47,7 @@ def test_the_cpu_profile_trains_every_method_at_its_two_values():
     dip = build_grid(configs["dip_vae_i"]).members()
     assert [(m.alpha["dip_offdiagonal"], m.alpha["dip_diagonal"]) for m in dip[::3]] == [(10.0, 100.0), (50.0, 500.0)]
     annealed = configs["annealed_vae"]
-    assert annealed.model.divergence_options["capacity"]["num_steps"] == settings["steps"] // 3  # C reaches C_max
+    assert annealed.model.regulariser_options["capacity"]["num_steps"] == settings["steps"] // 3  # C reaches C_max
     decomposed = build_grid(configs["beta_tcvae_decomposed"]).members()[0]
     assert (decomposed.beta, decomposed.alpha["mutual_information"], decomposed.alpha["dimensionwise_kl"]) == (
         0.0, 1.0, 1.0)

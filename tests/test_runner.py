@@ -22,7 +22,7 @@ def _tiny_config(tmp_path, *extra):
             "model.likelihood_scale=learned",
             "model.hidden=[16]",
             "model.prior=pinwheel",
-            "model.divergence=inclusive_kl",
+            "model.regulariser=inclusive_kl",
             "train.steps=40",
             "train.batch_size=50",
             "train.log_every=10",
@@ -90,7 +90,7 @@ def test_bad_prior_value_in_sweep(tmp_path):
 
 
 #: The plan tests compile several programs: the isotropic prior alone compiles in about half the time.
-LIGHT = ["model.prior=isotropic", "model.divergence=none", "train.alpha=0.0"]
+LIGHT = ["model.prior=isotropic", "model.regulariser=none", "train.alpha=0.0"]
 
 
 def test_plan_counts_members_programs_and_memory(tmp_path):

@@ -19,7 +19,7 @@ from decompvae.build import build
 from decompvae.config import load_config
 from decompvae.divergences import mmd
 from decompvae.objective import Hyperparams
-from decompvae.regularisers import make_divergence
+from decompvae.regularisers import make_regulariser
 
 BLOCKS = (2, 3, 1)
 D = sum(BLOCKS)
@@ -345,9 +345,9 @@ def test_block_mmd_is_invariant_to_rotations_within_blocks_only():
     assert abs(float(mmd(x @ mixing.T, y @ mixing.T, blocks=BLOCKS) - base)) > 1e-2 * abs(float(base))
 
 
-def test_block_mmd_through_make_divergence():
+def test_block_mmd_through_make_regulariser():
     x, y = _mmd_samples(3)
-    divergence = make_divergence("mmd", blocks=[2, 3, 1])  # a TOML list works
+    divergence = make_regulariser("mmd", blocks=[2, 3, 1])  # a TOML list works
 
     class Samples:  # a "prior" whose samples are x
         def sample(self, seed, sample_shape):
@@ -356,9 +356,9 @@ def test_block_mmd_through_make_divergence():
     got = divergence(jax.random.key(0), y, None, Samples())
     np.testing.assert_allclose(got, mmd(x[:7], y, blocks=BLOCKS), rtol=1e-6)
     with pytest.raises(ValueError, match="blocks or per_dimension, not both"):
-        make_divergence("mmd", blocks=[3, 3], per_dimension=True)
+        make_regulariser("mmd", blocks=[3, 3], per_dimension=True)
     with pytest.raises(ValueError, match="blocks must be a non-empty list"):
-        make_divergence("mmd", blocks=[3, -3])
+        make_regulariser("mmd", blocks=[3, -3])
     with pytest.raises(ValueError, match="blocks must sum to the latent dimension D = 6"):
         mmd(x, y, blocks=(2, 2))
 
@@ -386,10 +386,10 @@ def _config(tmp_path, *extra):
          r"model.prior_options.parents must be an integer in \[1, D − 1\] = \[1, 1\]; got 2"),
         (["model.prior=block_student_t", "model.prior_options.blocks=[1,1]"],
          "model.prior='block_student_t' needs model.prior_params.df"),
-        (["model.divergence=mmd", "model.divergence_options.blocks=[3]"],
-         "model.divergence_options.blocks must sum to the latent dimension D = 2"),
-        (["model.divergence=[\"mmd\"]", "model.divergence_options.mmd.blocks=[1]"],
-         "model.divergence_options.mmd.blocks must sum"),
+        (["model.regulariser=mmd", "model.regulariser_options.blocks=[3]"],
+         "model.regulariser_options.blocks must sum to the latent dimension D = 2"),
+        (["model.regulariser=[\"mmd\"]", "model.regulariser_options.mmd.blocks=[1]"],
+         "model.regulariser_options.mmd.blocks must sum"),
     ],
 )
 def test_bad_structure_options_name_the_key(tmp_path, extra, message):
@@ -399,7 +399,7 @@ def test_bad_structure_options_name_the_key(tmp_path, extra, message):
 
 def test_block_prior_and_block_mmd_from_a_config_sweep_df(tmp_path):
     config = _config(tmp_path, "model.prior=block_student_t", "model.prior_options.blocks=[1,1]",
-                     "model.divergence=mmd", "model.divergence_options.blocks=[1,1]", "train.alpha=5.0",
+                     "model.regulariser=mmd", "model.regulariser_options.blocks=[1,1]", "train.alpha=5.0",
                      "sweep.prior.df=[2.0,9.0]")
     setup = build(config)
     prior = setup.prior(df=3.0)

@@ -24,7 +24,7 @@ def _trainer(poison_beta=None, light=False):
     enc, dec = make_networks("mlp", 2, data_shape=(2,), hidden=(16,))
     objective = make_objective(
         enc, dec, likelihood="gaussian", prior=make_prior("isotropic" if light else "student_t", 2),
-        divergence=None if light else "mmd",
+        regulariser=None if light else "mmd",
     )
     if poison_beta is not None:  # a member that diverges at its first step
         base = objective

@@ -12,7 +12,7 @@ pytest.importorskip("tensorboardX")
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 LABELS = ["beta=1 seed=0", "beta=4 seed=0"]
-TERMS = ("loss", "recon", "kl", "divergence")
+TERMS = ("loss", "recon", "kl", "regulariser")
 
 
 def _rows(step, offset=0.0):

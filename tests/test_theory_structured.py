@@ -32,7 +32,7 @@ from scipy.stats import multivariate_normal
 
 from decompvae import priors
 from decompvae.objective import decomposition_terms
-from decompvae.regularisers import make_divergence
+from decompvae.regularisers import make_regulariser
 
 from _theory_setup import fixed_decoder, fixed_encoder
 
@@ -95,8 +95,8 @@ def _objective(rotation, prior, alpha, divergence, full, rotate_prior_samples=Tr
     q, log_lik = _encoder(full=full), _decoder()
     sampled = _RotatedSamples(prior, rotation if rotate_prior_samples else jnp.eye(D))
     t = decomposition_terms(jax.random.key(5), _rotate(q, rotation), lambda z: log_lik(z @ rotation), sampled,
-                            divergence=divergence, num_samples=3, kl="mc")
-    return t.recon - BETA * t.kl - alpha * t.divergence["divergence"]
+                            regulariser=divergence, num_samples=3, kl="mc")
+    return t.recon - BETA * t.kl - alpha * t.regulariser["divergence"]
 
 
 def _block_t():
@@ -110,10 +110,10 @@ def _block_mixture():
 INVARIANT = {  # name: (prior, α, D)
     "block_student_t": (_block_t, 0.0, None),
     "block_scale_mixture": (_block_mixture, 0.0, None),
-    "block_student_t+block_mmd": (_block_t, 5.0, make_divergence("mmd", blocks=BLOCKS)),
-    "block_scale_mixture+block_mmd_rbf": (_block_mixture, 5.0, make_divergence("mmd", blocks=BLOCKS, kernel="rbf")),
-    "isotropic+block_mmd": (lambda: priors.isotropic(D, scale=1.3), 5.0, make_divergence("mmd", blocks=BLOCKS)),
-    "block_student_t+inclusive_kl": (_block_t, 1.0, make_divergence("inclusive_kl")),
+    "block_student_t+block_mmd": (_block_t, 5.0, make_regulariser("mmd", blocks=BLOCKS)),
+    "block_scale_mixture+block_mmd_rbf": (_block_mixture, 5.0, make_regulariser("mmd", blocks=BLOCKS, kernel="rbf")),
+    "isotropic+block_mmd": (lambda: priors.isotropic(D, scale=1.3), 5.0, make_regulariser("mmd", blocks=BLOCKS)),
+    "block_student_t+inclusive_kl": (_block_t, 1.0, make_regulariser("inclusive_kl")),
 }
 
 
@@ -132,7 +132,7 @@ NOT_INVARIANT = {  # name: (prior, α, D); prior samples are rotated only where 
     "block_student_t": (_block_t, 0.0, None, False),
     "block_scale_mixture": (_block_mixture, 0.0, None, False),
     "isotropic+block_mmd": (
-        lambda: priors.isotropic(D, scale=1.3), 50.0, make_divergence("mmd", blocks=BLOCKS), True
+        lambda: priors.isotropic(D, scale=1.3), 50.0, make_regulariser("mmd", blocks=BLOCKS), True
     ),
 }
 
@@ -151,7 +151,7 @@ def test_swapping_equal_blocks_with_equal_parameters_is_a_symmetry():
     """Blocks 0 and 2 (both of size 2, the same ν and σ) may trade places, after any block rotation."""
     prior = priors.block_student_t(BLOCKS, df=jnp.array([3.0, 5.0, 3.0]), scale=jnp.array([0.9, 1.2, 0.9]))
     swap = jnp.eye(D)[jnp.array([5, 6, 2, 3, 4, 0, 1])]
-    divergence = make_divergence("mmd", blocks=BLOCKS)
+    divergence = make_regulariser("mmd", blocks=BLOCKS)
     base = _objective(jnp.eye(D), prior, 5.0, divergence, True)
     np.testing.assert_allclose(_objective(swap @ _block_rotation(4), prior, 5.0, divergence, True), base, atol=EXACT)
     unequal = priors.block_student_t(BLOCKS, df=jnp.array([3.0, 5.0, 30.0]), scale=1.0)  # ν differs: no longer a symmetry

@@ -15,7 +15,7 @@ def _trainer(poison_from=None):
     pin = make_pinwheel(jax.random.key(0), 50)
     batcher = make_batcher(pin.x_train, 32)
     enc, dec = make_networks("mlp", 2, data_shape=(2,), hidden=(16,))
-    base = make_objective(enc, dec, likelihood="gaussian", prior=make_prior("isotropic", 2), divergence="mmd")
+    base = make_objective(enc, dec, likelihood="gaussian", prior=make_prior("isotropic", 2), regulariser="mmd")
 
     def objective(key, params, hyper, x):
         loss, terms = base(key, params, hyper, x)

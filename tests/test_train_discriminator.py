@@ -11,7 +11,7 @@ import pytest
 from decompvae import sweep as sw
 from decompvae.checkpoint import Checkpointer
 from decompvae.data import make_batcher, make_pinwheel
-from decompvae.regularisers import make_divergence
+from decompvae.regularisers import make_regulariser
 from decompvae.penalties import capacity_schedule
 from decompvae.networks import make_networks
 from decompvae.objective import Hyperparams, make_objective
@@ -23,12 +23,12 @@ STEPS = 6
 TOL = 2e-5  # vmapped vs single programs differ only in float rounding
 
 
-def _setup(divergence, divergence_options=None):
+def _setup(divergence, regulariser_options=None):
     pin = make_pinwheel(jax.random.key(0), 50)
     batcher = make_batcher(pin.x_train, 32)
     enc, dec = make_networks("mlp", 2, data_shape=(2,), hidden=(16,))
-    regs = make_regularisers(divergence, divergence_options)
-    objective = make_objective(enc, dec, likelihood="gaussian", prior=make_prior("isotropic", 2), divergence=regs)
+    regs = make_regularisers(divergence, regulariser_options)
+    objective = make_objective(enc, dec, likelihood="gaussian", prior=make_prior("isotropic", 2), regulariser=regs)
 
     def init_params(key, hyper):
         k1, k2 = jax.random.split(key)
@@ -75,7 +75,7 @@ def test_one_step_equals_separate_vae_and_discriminator_updates():
     for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(new.adversary.params)):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(info.adversary_loss["fv"], disc_value, rtol=1e-6)
-    assert set(info.divergence) == {"fv", "dip"} and bool(info.finite)
+    assert set(info.regulariser) == {"fv", "dip"} and bool(info.finite)
 
 
 @pytest.mark.slow  # ≈ 10 s: four compilations
@@ -119,16 +119,16 @@ def test_plain_trainer_state_and_checkpoint_layout_unchanged(tmp_path):
 
 def test_capacity_schedule_follows_the_training_step():
     trainer, _, batcher, _ = _setup({"capacity": "capacity"}, {"capacity": {"num_steps": 4}})
-    hyper = Hyperparams(beta=0.0, alpha={"capacity": 5.0}, divergence_params={"capacity": {"c_max": 2.0}})
+    hyper = Hyperparams(beta=0.0, alpha={"capacity": 5.0}, regulariser_params={"capacity": {"c_max": 2.0}})
     state = jax.jit(trainer.init)(jax.random.key(0), hyper, 1e-3)
     _, info = jax.jit(trainer.run, static_argnums=3)(state, hyper, batcher.data, STEPS)
     capacity = capacity_schedule(jnp.arange(STEPS), 2.0, 4)  # 0, 0.5, 1, 1.5, 2, 2
-    np.testing.assert_allclose(info.divergence["capacity"], jnp.abs(info.kl - capacity), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(info.loss, -info.recon + 5.0 * info.divergence["capacity"], rtol=1e-5)
+    np.testing.assert_allclose(info.regulariser["capacity"], jnp.abs(info.kl - capacity), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(info.loss, -info.recon + 5.0 * info.regulariser["capacity"], rtol=1e-5)
 
 
-def test_make_divergence_factor_vae_needs_latent_dim():
+def test_make_regulariser_factor_vae_needs_latent_dim():
     with pytest.raises(TypeError, match="latent_dim"):
-        make_divergence("factor_vae")
+        make_regulariser("factor_vae")
     with pytest.raises(ValueError, match="latent_dim"):
-        make_divergence("factor_vae", latent_dim=0)
+        make_regulariser("factor_vae", latent_dim=0)

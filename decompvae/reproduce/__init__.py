@@ -8,7 +8,7 @@
     decompvae reproduce readme                     # rebuild experiments/README.md from the summaries
 
 Each experiment trains its grids with vmapped sweeps (one compiled program
-per prior family / divergence), evaluates every member, and writes to its
+per prior family / regulariser), evaluates every member, and writes to its
 results directory (default ``experiments/results/<name>-<profile>``):
 
 * ``metrics.csv``: one row per trained network (member) with its

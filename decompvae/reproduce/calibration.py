@@ -80,11 +80,11 @@ def configs(settings: dict) -> dict:
             "beta_tcvae": _config(settings, {"beta": [1.0]}, {"total_correlation": "total_correlation"})}
 
 
-def _config(settings: dict, sweep: dict, divergence: dict) -> Config:
-    tc = bool(divergence)
+def _config(settings: dict, sweep: dict, regulariser: dict) -> Config:
+    tc = bool(regulariser)
     model = {"network": settings["network"], "hidden": settings["hidden"], "latent_dim": 10, "likelihood": "bernoulli"}
     if tc:
-        model.update(divergence=divergence, divergence_options={"total_correlation": {"dataset_size": 0}})
+        model.update(regulariser=regulariser, regulariser_options={"total_correlation": {"dataset_size": 0}})
     return Config.from_dict({
         "data": {"name": "dsprites", "eval_points": settings["eval_points"]},
         "model": model,

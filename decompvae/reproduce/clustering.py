@@ -61,7 +61,7 @@ def make_config(settings: dict) -> Config:
         "data": {"name": "pinwheel", "eval_points": 400},
         "model": {"network": "mlp", "latent_dim": 2, "hidden": [settings["hidden"]], "likelihood": "gaussian",
                   "likelihood_scale": "learned", "posterior": "gaussian_softplus", "prior": "pinwheel",
-                  "divergence": "inclusive_kl"},
+                  "regulariser": "inclusive_kl"},
         "train": {"steps": settings["steps"], "batch_size": 400, "learning_rate": 1e-3,
                   "log_every": min(100, settings["steps"]), "checkpoint_every": settings["steps"]},
         "sweep": {"beta": settings["betas"], "alpha": settings["alphas"], "seed": list(range(settings["seeds"]))},

@@ -78,14 +78,14 @@ def method_config(settings: dict, name: str, values) -> Config:
     method, steps = METHODS[name], settings["steps"]
     fill = {"dataset_size": 0, "latent_dim": 10}  # 0: N from the data set; D of the model
     options = {k: {o: fill[o] if v is None else v for o, v in opts.items()}
-               for k, opts in method.divergence_options.items()}
+               for k, opts in method.regulariser_options.items()}
     if "capacity" in options:
         options["capacity"]["num_steps"] = max(1, steps // 3)
     source = {"prior_init": method.prior_init} if method.prior_init else {}
     config = _dsprites.base_dict(settings, prior=method.prior, sweep=method.at(values), **source)
-    if method.divergence:
-        config["model"].update(divergence=method.divergence, divergence_options=options,
-                               divergence_params=method.divergence_params)
+    if method.regulariser:
+        config["model"].update(regulariser=method.regulariser, regulariser_options=options,
+                               regulariser_params=method.regulariser_params)
     config["train"].update(beta=method.beta, alpha=method.alpha or 0.0)
     return Config.from_dict(config)
 

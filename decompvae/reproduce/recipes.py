@@ -64,8 +64,8 @@ def recipe_config(ctx: Context, settings: dict, name: str, steps: int) -> Config
     return Config.from_dict({
         "data": {"name": "dsprites", "eval_points": settings["data_eval_points"]},
         "model": {"network": network, "hidden": hidden, "latent_dim": 10, "likelihood": "bernoulli",
-                  "divergence": {"total_correlation": "total_correlation"},
-                  "divergence_options": {"total_correlation": {"dataset_size": 0}}},
+                  "regulariser": {"total_correlation": "total_correlation"},
+                  "regulariser_options": {"total_correlation": {"dataset_size": 0}}},
         "train": {"steps": steps, "batch_size": batch, "learning_rate": lr, "beta": 1.0,
                   "alpha": {"total_correlation": 5.0}, "log_every": log_every, "checkpoint_every": every,
                   "eval_every": every, "eval_points": settings["eval_points"]},

@@ -67,8 +67,8 @@ def make_config(settings: dict, prior: str, alpha: float) -> Config:
     config = _dsprites.base_config(settings, prior=prior, prior_params={"df": DF} if prior != "isotropic" else {},
                                    sweep={"beta": [1.0], "alpha": [alpha]})
     data = {**config.to_dict()["data"], "name": "dsprites_pair"}
-    model = {**config.to_dict()["model"], "divergence": "mmd" if alpha else "none",
-             "divergence_options": {"blocks": list(BLOCKS)} if alpha else {},
+    model = {**config.to_dict()["model"], "regulariser": "mmd" if alpha else "none",
+             "regulariser_options": {"blocks": list(BLOCKS)} if alpha else {},
              "prior_options": {"blocks": list(BLOCKS)} if prior != "isotropic" else {}}
     return Config.from_dict({**config.to_dict(), "data": data, "model": model})
 
@@ -110,7 +110,7 @@ def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
         f"Command: `decompvae reproduce subspaces --profile {ctx.profile}` (cpu: in shards, `--shard I/3`). Data: `dsprites_pair` (two sprites per "
         f"64×64 image, 147,456 factor combinations, fresh batches each step). Priors: isotropic N(0, I) and "
         f"Π_g t_ν(z_g; 0, I) with ν = {DF:g} on blocks {BLOCKS}; β = 1; α ∈ {{0, {ALPHA:g}}} times the MMD with "
-        f"an IMQ kernel on each block (`divergence_options.blocks`). {_dsprites.describe(settings)} "
+        f"an IMQ kernel on each block (`regulariser_options.blocks`). {_dsprites.describe(settings)} "
         "Block MIG: joint histograms of each 5-D block (4 bins per dimension, ≤ 1,024 cells), information summed "
         "over a group's factors (`decompvae.metrics.block_mig`), on MIG's sample.",
         *_dsprites.budget(settings, "sprite pairs", PAIR_NUM_IMAGES),
