@@ -47,8 +47,10 @@ SEEDS = {"tiny": 1, "cpu": 3, "paper": 5}
 #: The cpu profile's steps per network and curve interval: 12,000 × 64 = 768,000 images (1.04 epochs), at least
 #: the images at which the calibration's β-VAE (β = 4) curve reached 80 % of its final MIG (256,000 over its 3 seeds,
 #: 768,000 at seed 0 alone) and past the point where the rotation experiment's FactorVAE curves went flat (about
-#: 0.5 M), so that the 60 networks train in about 2.3 h on 2 cores (the 1,536,000 of the rebased claims would take
-#: about 4.7 h; this experiment tests no claim, so its budget is the recipe's and not a claim's floor).
+#: 0.5 M); this experiment tests no claim, so its budget is the recipe's and not a claim's floor. Estimated before the
+#: run at 2.3 h for the 60 networks on 2 cores; measured (2026-12-07, AMD EPYC, 2 cores): 6–8 min per network idle
+#: (12,000 steps at about 33 steps/s, its curve and the final metrics), about 12 beside a test suite, so about 7 h
+#: in all, 1.2–2 h per shard of 10 networks.
 CPU_BUDGET = {"steps": 12_000, "eval_every": 2_000}
 SIZES = {"tiny": TINY_SIZES, "cpu": DLIB_SIZES, "paper": DLIB_SIZES._replace(dci_points=10_000)}
 #: The tiny profile trains two methods (one with a discriminator in its train state, one with a step-dependent
