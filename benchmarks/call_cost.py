@@ -1,0 +1,93 @@
+"""What a training call costs beyond its steps: ``python -m benchmarks.call_cost [--recipe convnet|dense]``.
+
+A run trains through ``Trainer.run`` (a ``lax.scan`` of steps, one call per logged chunk); a user may instead jit
+``Trainer.step`` and call it in a Python loop. Both compile the same step, but every call of a compiled XLA:CPU
+program also touches its temporaries' pages afresh. This measures, for one recipe built through the library's
+public path (:func:`benchmarks.renderer_share.recipe_setup`), ms per step and minor page faults per call
+(``getrusage``'s ``ru_minflt``) for a jitted ``Trainer.step`` and for ``Trainer.run`` of 1, 3 and 20 steps a call,
+each after a warm-up call, as medians of ``--repeats`` calls; then fits ``ms per call = fixed + steps × per-step``
+to the ``run`` figures (least squares), the fixed part being what a call costs beyond its steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+
+import jax
+import numpy as np
+
+from benchmarks.harness import machine_info
+from benchmarks.renderer_share import RECIPES, recipe_setup
+from decompvae.objective import Hyperparams
+
+#: Short names of :data:`benchmarks.renderer_share.RECIPES`.
+NAMES = {"dense": "calibrated dense [256, 256]", "convnet": "published convnet"}
+STEPS_PER_CALL = (1, 3, 20)
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def timed_calls(call, state, repeats: int) -> tuple[float, float]:
+    """``(median seconds, median minor faults)`` per call of ``call(state) -> (state, info)``, after a warm-up."""
+    state, info = call(state)
+    jax.block_until_ready(info.loss)
+    seconds, faults = [], []
+    for _ in range(repeats):
+        before, start = _minor_faults(), time.perf_counter()
+        state, info = call(state)
+        jax.block_until_ready(info.loss)
+        seconds.append(time.perf_counter() - start)
+        faults.append(_minor_faults() - before)
+    return statistics.median(seconds), statistics.median(faults)
+
+
+def measure(recipe: str, repeats: int) -> list[dict]:
+    """One row per program: ms per step and minor faults per call."""
+    setup = recipe_setup(RECIPES[NAMES[recipe]], 64)
+    hyper, data = Hyperparams(prior={}), setup.data.data
+    state = jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)
+    step, run = jax.jit(setup.trainer.step), jax.jit(setup.trainer.run, static_argnums=3)
+    programs = {"jitted Trainer.step": (1, lambda s: step(s, hyper, data))}
+    programs.update({f"Trainer.run, {n} a call": (n, lambda s, n=n: run(s, hyper, data, n)) for n in STEPS_PER_CALL})
+    rows = []
+    for name, (steps, call) in programs.items():
+        seconds, faults = timed_calls(call, state, repeats)
+        rows.append({"program": name, "steps_per_call": steps, "ms_per_call": 1e3 * seconds,
+                     "ms_per_step": 1e3 * seconds / steps, "minor_faults_per_call": faults})
+    return rows
+
+
+def fixed_and_per_step(rows: list[dict]) -> tuple[float, float]:
+    """Least-squares ``(fixed ms per call, ms per step)`` of ``ms per call = fixed + steps × per-step`` (runs)."""
+    runs = [r for r in rows if r["program"].startswith("Trainer.run")]
+    per_step, fixed = np.polyfit([r["steps_per_call"] for r in runs], [r["ms_per_call"] for r in runs], 1)
+    return float(fixed), float(per_step)
+
+
+def markdown(recipe: str, rows: list[dict], machine: dict) -> str:
+    fixed, per_step = fixed_and_per_step(rows)
+    lines = [f"{NAMES[recipe]}, batch 64, {machine['date']}, {machine['cpu_model']}, {machine['cpu_count']} cores "
+             f"(load average at start {machine['load_average']}), jax {machine['versions']['jax']}.", "",
+             "| program | ms per step | minor page faults per call |", "|---|---|---|"]
+    lines += [f"| {r['program']} | {r['ms_per_step']:.1f} | {r['minor_faults_per_call']:,.0f} |" for r in rows]
+    lines += ["", f"Fit over the runs: {fixed:.1f} ms per call + {per_step:.1f} ms per step."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=tuple(NAMES), default="convnet")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(markdown(args.recipe, measure(args.recipe, args.repeats), machine_info()), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
