@@ -5,22 +5,21 @@ A run trains through ``Trainer.run`` (a ``lax.scan`` of steps, one call per logg
 program also touches its temporaries' pages afresh. This measures, for one recipe built through the library's
 public path (:func:`benchmarks.renderer_share.recipe_setup`), ms per step and minor page faults per call
 (``getrusage``'s ``ru_minflt``) for a jitted ``Trainer.step`` and for ``Trainer.run`` of 1, 3 and 20 steps a call,
-each after a warm-up call, as medians of ``--repeats`` calls; then fits ``ms per call = fixed + steps × per-step``
+each after a warm-up call, as medians of ``--repeats`` interleaved rounds
+(:func:`benchmarks.harness.interleaved_clocks`); then fits ``ms per call = fixed + steps × per-step``
 to the ``run`` figures (least squares), the fixed part being what a call costs beyond its steps.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import sys
-import time
 
 import jax
 import numpy as np
 
-from benchmarks.harness import machine_info
+from benchmarks.harness import interleaved_clocks, machine_info
 from benchmarks.renderer_share import RECIPES, recipe_setup
 from decompvae.objective import Hyperparams
 
@@ -29,37 +28,35 @@ NAMES = {"dense": "calibrated dense [256, 256]", "convnet": "published convnet"}
 STEPS_PER_CALL = (1, 3, 20)
 
 
-def _minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def timed_calls(call, state, repeats: int) -> tuple[float, float]:
-    """``(median seconds, median minor faults)`` per call of ``call(state) -> (state, info)``, after a warm-up."""
-    state, info = call(state)
-    jax.block_until_ready(info.loss)
-    seconds, faults = [], []
-    for _ in range(repeats):
-        before, start = _minor_faults(), time.perf_counter()
-        state, info = call(state)
-        jax.block_until_ready(info.loss)
-        seconds.append(time.perf_counter() - start)
-        faults.append(_minor_faults() - before)
-    return statistics.median(seconds), statistics.median(faults)
-
-
-def measure(recipe: str, repeats: int) -> list[dict]:
-    """One row per program: ms per step and minor faults per call."""
-    setup = recipe_setup(RECIPES[NAMES[recipe]], 64)
+def thunks(setup) -> dict:
+    """``{program: (steps per call, thunk)}``: a jitted ``Trainer.step`` and ``Trainer.run`` at each of
+    :data:`STEPS_PER_CALL`, each carrying its own train state from call to call."""
     hyper, data = Hyperparams(prior={}), setup.data.data
     state = jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)
     step, run = jax.jit(setup.trainer.step), jax.jit(setup.trainer.run, static_argnums=3)
-    programs = {"jitted Trainer.step": (1, lambda s: step(s, hyper, data))}
-    programs.update({f"Trainer.run, {n} a call": (n, lambda s, n=n: run(s, hyper, data, n)) for n in STEPS_PER_CALL})
+    calls = {"jitted Trainer.step": (1, lambda s: step(s, hyper, data))}
+    calls.update({f"Trainer.run, {n} a call": (n, lambda s, n=n: run(s, hyper, data, n)) for n in STEPS_PER_CALL})
+    holders = {name: state for name in calls}
+
+    def thunk(name, call):
+        def go():
+            holders[name], info = call(holders[name])
+            return info.loss
+        return go
+
+    return {name: (steps, thunk(name, call)) for name, (steps, call) in calls.items()}
+
+
+def measure(recipe: str, repeats: int) -> list[dict]:
+    """One row per program: ms per step and minor faults per call (medians of interleaved rounds)."""
+    programs = thunks(recipe_setup(RECIPES[NAMES[recipe]], 64))
+    clocks = interleaved_clocks({name: go for name, (_, go) in programs.items()}, repeats, order_seed=0)
     rows = []
-    for name, (steps, call) in programs.items():
-        seconds, faults = timed_calls(call, state, repeats)
+    for name, (steps, _) in programs.items():
+        seconds = statistics.median(clocks[name].wall)
         rows.append({"program": name, "steps_per_call": steps, "ms_per_call": 1e3 * seconds,
-                     "ms_per_step": 1e3 * seconds / steps, "minor_faults_per_call": faults})
+                     "ms_per_step": 1e3 * seconds / steps,
+                     "minor_faults_per_call": statistics.median(clocks[name].minor_faults)})
     return rows
 
 

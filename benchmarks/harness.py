@@ -127,10 +127,12 @@ def summary(seconds: list[float], per: float = 1.0) -> dict[str, float]:
 
 
 class Clocks(NamedTuple):
-    """Seconds of one thunk per round: wall (``perf_counter``) and this process's CPU (``process_time``)."""
+    """One thunk per round: wall seconds (``perf_counter``), this process's CPU seconds (``process_time``) and
+    its minor page faults (``getrusage``'s ``ru_minflt``: pages touched afresh)."""
 
     wall: list[float]
     cpu: list[float]
+    minor_faults: list[int]
 
 
 def interleaved_clocks(thunks: dict[str, Callable[[], Any]], repeats: int, *,
@@ -142,17 +144,22 @@ def interleaved_clocks(thunks: dict[str, Callable[[], Any]], repeats: int, *,
     """
     for fn in thunks.values():
         jax.block_until_ready(fn())
-    clocks = {name: Clocks([], []) for name in thunks}
+    clocks = {name: Clocks([], [], []) for name in thunks}
     order, rng = list(thunks), random.Random(order_seed)
     for _ in range(repeats):
         if order_seed is not None:
             rng.shuffle(order)
         for name in order:
-            wall, cpu = time.perf_counter(), time.process_time()
+            faults, wall, cpu = _minor_faults(), time.perf_counter(), time.process_time()
             jax.block_until_ready(thunks[name]())
             clocks[name].wall.append(time.perf_counter() - wall)
             clocks[name].cpu.append(time.process_time() - cpu)
+            clocks[name].minor_faults.append(_minor_faults() - faults)
     return clocks
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def interleaved(thunks: dict[str, Callable[[], Any]], repeats: int, *,
