@@ -29,7 +29,7 @@ import numpy as np
 
 from decompvae.checkpoint import DAMAGED_SUFFIX
 from decompvae.config import Config, current_form
-from decompvae.regularisers import SINGLE
+from decompvae.regularisers import SINGLE, current_columns
 from decompvae.rundir import write_error, write_text_atomic
 
 __all__ = [
@@ -43,8 +43,6 @@ __all__ = [
     "format_notes",
     "format_table",
     "jsonl",
-    "current_column",
-    "current_columns",
     "read_jsonl",
     "library_versions",
     "log_rows",
@@ -238,7 +236,7 @@ def jsonl(rows: list[dict]) -> str:
 def read_jsonl(path: Path) -> list[dict]:
     """The rows of a JSON-lines file (``log.jsonl``, ``curves.jsonl``); [] without one, a torn line skipped.
 
-    Columns under a former name (:func:`current_columns`) are read under today's.
+    Columns under a former name (:func:`decompvae.regularisers.current_columns`) are read under today's.
     """
     rows = []
     if Path(path).is_file():
@@ -248,25 +246,6 @@ def read_jsonl(path: Path) -> list[dict]:
             except json.JSONDecodeError:  # a line torn by a kill, dropped on resume
                 continue
     return rows
-
-
-#: Column prefixes written by releases before the regularisers had one name, and today's.
-FORMER_COLUMNS = {"divergence_params": "regulariser_params", "eval_divergence": "eval_regulariser",
-                  "divergence": "regulariser"}
-
-
-def current_column(name: str) -> str:
-    """A column of ``log.jsonl``, ``summary.csv``, ``members.csv`` or ``estimates.json`` under today's name:
-    ``divergence[.<name>]`` → ``regulariser[.<name>]``, ``eval_divergence…`` → ``eval_regulariser…``,
-    ``divergence_params.<p>`` → ``regulariser_params.<p>``; any other name as it is."""
-    head, dot, rest = name.partition(".")
-    return FORMER_COLUMNS[head] + dot + rest if head in FORMER_COLUMNS else name
-
-
-def current_columns(row: Mapping[str, Any]) -> dict:
-    """``row`` with every column under today's name (:func:`current_column`): a run directory written by an
-    earlier release reads, and resumes, like one written today."""
-    return {current_column(k): v for k, v in row.items()}
 
 
 def append_log(path: Path, text: str) -> None:

@@ -32,7 +32,7 @@ from decompvae.divergences import (
 )
 
 __all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "alpha_axes",
-           "alpha_by_name", "estimate_note", "from_kinds", "lift", "make_divergence", "make_regulariser",
+           "alpha_by_name", "current_column", "current_columns", "estimate_note", "from_kinds", "lift", "make_divergence", "make_regulariser",
            "make_regularisers", "params_by_name", "traced_numbers", "weighted_sum"]
 
 
@@ -419,3 +419,22 @@ def weighted_sum(regulariser: Mapping[str, Any], alpha) -> Any:
     """
     alpha = alpha_by_name(alpha, regulariser)
     return sum((alpha[k] * regulariser[k] for k in sorted(regulariser)), start=0.0)
+
+
+#: Column prefixes written by releases before the regularisers had one name, and today's.
+FORMER_COLUMNS = {"divergence_params": "regulariser_params", "eval_divergence": "eval_regulariser",
+                  "divergence": "regulariser"}
+
+
+def current_column(name: str) -> str:
+    """A column of ``log.jsonl``, ``summary.csv``, ``members.csv`` or ``estimates.json`` under today's name:
+    ``divergence[.<name>]`` → ``regulariser[.<name>]``, ``eval_divergence…`` → ``eval_regulariser…``,
+    ``divergence_params.<p>`` → ``regulariser_params.<p>``; any other name as it is."""
+    head, dot, rest = name.partition(".")
+    return FORMER_COLUMNS[head] + dot + rest if head in FORMER_COLUMNS else name
+
+
+def current_columns(row: Mapping[str, Any]) -> dict:
+    """``row`` with every column under today's name (:func:`current_column`): a run directory written by an
+    earlier release reads, and resumes, like one written today."""
+    return {current_column(k): v for k, v in row.items()}

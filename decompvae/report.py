@@ -43,7 +43,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
-from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE, current_column, current_columns, read_jsonl
+from decompvae.outputs import CURVE_FILE, CURVE_META, ESTIMATES_FILE, read_jsonl
+from decompvae.regularisers import current_column, current_columns
 from decompvae.rundir import write_text_atomic
 from decompvae.stats import mean_ci
 
@@ -122,7 +123,7 @@ def _parse_cell(text: str) -> Any:
 
 def read_csv(path: str | Path) -> list[dict]:
     """Rows of a CSV file with numbers parsed (``""`` becomes None), columns under today's names
-    (:func:`decompvae.outputs.current_column`)."""
+    (:func:`decompvae.regularisers.current_column`)."""
     with open(path, newline="") as f:
         return [{current_column(k): _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
 

@@ -32,8 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from decompvae._checks import check_choice, check_dim
 from decompvae.distributed import to_global, to_host
 from decompvae.objective import Hyperparams
-from decompvae.outputs import current_columns
-from decompvae.regularisers import SINGLE, alpha_axes, alpha_by_name, params_by_name
+from decompvae.regularisers import SINGLE, alpha_axes, alpha_by_name, current_columns, params_by_name
 from decompvae.train import StepInfo, Trainer, TrainState
 
 Array = jax.Array
