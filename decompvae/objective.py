@@ -405,9 +405,8 @@ def make_objective(
       regulariser: None, a kind of :data:`decompvae.regularisers.KINDS`
         (``"mmd"``, ``"inclusive_kl"``, ``"total_correlation"``, …) or an
         estimator; or several: ``{name: kind or estimator}`` or a list of
-        kinds, weighted by ``hyper.alpha = {name: α_k}`` (see
-        :func:`decompvae.regularisers.make_regularisers`). A regulariser with an adversary
-        (``"factor_vae"``) reads its variables from ``params["adversary"][name]``
+        kinds, weighted by ``hyper.alpha = {name: α_k}`` (see :func:`decompvae.regularisers.make_regularisers`).
+        One with an adversary (``"factor_vae"``) reads its variables from ``params["adversary"][name]``
         (:func:`decompvae.train.make_trainer` puts them there).
       regulariser_options: static options of a named regulariser; for several,
         ``{name: options}``.
@@ -420,8 +419,7 @@ def make_objective(
         ``recon``; with K > 1 samples the decoder normalises each sample's
         batch separately and the K updates are averaged). False (evaluation)
         uses the running averages and returns ``state_updates = {}``.
-      former: ``divergence`` / ``divergence_options``, the earlier names of ``regulariser`` /
-        ``regulariser_options``, read with a DeprecationWarning.
+      former: ``divergence`` / ``divergence_options``, earlier names read with a DeprecationWarning.
 
     Returns:
       ``objective(key, params, hyper, x) -> (loss, terms)``: pure, jittable,

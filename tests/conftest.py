@@ -27,8 +27,8 @@ def slow_test_ids() -> set[str]:
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config, items):
     slow = slow_test_ids()
-    for item in items:  # an entry names a whole test function (every parametrization) or one parametrization
-        if item.nodeid in slow or item.nodeid.split("[")[0] in slow:
+    for item in items:  # an entry names a whole test function: every parametrization
+        if item.nodeid.split("[")[0] in slow:
             item.add_marker(pytest.mark.slow)
 
 

@@ -15,9 +15,6 @@ from decompvae.sweep import Grid
 CONFIGS = Path(__file__).parents[1] / "configs" / "methods"
 NAMES = ["beta_vae", "beta_tcvae", "dip_vae_i", "dip_vae_ii", "factor_vae", "annealed_vae", "info_vae",
          "decomposition"]
-#: Run in the default suite: the adversarial method (its own optimiser in the train state), a composed divergence
-#: and the capacity schedule; the others run with ``-m slow`` (each is a 2-step run of the same runner).
-DEFAULT_RUNS = ("factor_vae", "beta_tcvae", "annealed_vae")
 SHORT = ["model.network=mlp", "model.hidden=[8]", "train.batch_size=8", "train.steps=2", "train.log_every=2",
          "train.checkpoint_every=2", "sweep.seed=[0]", "data.eval_points=16"]
 
@@ -41,7 +38,9 @@ def test_config_is_the_methods_grid(name):
     assert found == expected
 
 
-@pytest.mark.parametrize("name", [n if n in DEFAULT_RUNS else pytest.param(n, marks=pytest.mark.slow) for n in NAMES])
+# 6–14 s each on 2 cores (a 2-step run of the runner); the default run builds every method in test_methods.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
 def test_config_runs(name, tmp_path):
     config = load_config(CONFIGS / f"{name}.toml", [*SHORT, f"output_dir={tmp_path}"])
     result = runner.run(config, progress=False, figures=False, echo=lambda s: None)

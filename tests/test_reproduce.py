@@ -145,13 +145,8 @@ def test_cli_print_config(capsys):
     assert printed["verdict_rule"].startswith("for each anisotropic prior")
 
 
-#: Tiny profiles left to ``-m slow`` (each compiles 3–4 dSprites sweeps; 1–3 min on 2 cores): rotation, heavy_tails
-#: and subspaces share the dSprites path of overlap (``_dsprites``) and the block_mig path of hierarchy.
-SLOW_TINY = ("rotation", "heavy_tails", "subspaces", "calibration")
-
-
-@pytest.mark.parametrize("name", [n if n not in SLOW_TINY else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in sorted(EXPECTED) if n not in NO_VERDICT])
+@pytest.mark.slow  # 6–56 s each on 2 cores; the default run meets the tiny hierarchy in test_reproduce_shards.py
+@pytest.mark.parametrize("name", [n for n in sorted(EXPECTED) if n not in NO_VERDICT])
 def test_tiny_profile_writes_finite_outputs(name, tmp_path):
     out = run_experiment(name, "tiny", tmp_path / name, echo=lambda _: None)
     for f in EXPECTED[name] + ["summary.md"]:

@@ -93,10 +93,19 @@ def test_sharded_and_chunked_equal_unsharded(reference):
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=TOL, rtol=TOL)
 
 
-@pytest.mark.parametrize("vectorize, devices", [
-    (4, 1), pytest.param(1, 1, marks=pytest.mark.slow), pytest.param(1, 2, marks=pytest.mark.slow)])
-def test_looped_members_equal_vmapped(reference, vectorize, devices):
-    """``vectorize`` loops over groups of vmapped members (4: a group of 4 and a remainder of 2); sharded too."""
+def test_looped_groups_equal_vmapped(reference):
+    """``vectorize=4`` loops over groups of vmapped members: a group of 4 and a remainder of 2."""
+    _check_looped_members(reference, vectorize=4, devices=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices", [1, 2])
+def test_looped_members_equal_vmapped(reference, devices):
+    """``vectorize=1`` loops over the members one by one; sharded over 2 devices too."""
+    _check_looped_members(reference, vectorize=1, devices=devices)
+
+
+def _check_looped_members(reference, vectorize, devices):
     trainer, data, _, (hyper, lrs, keys), expected, expected_info = reference
     mesh = sw.sweep_mesh(jax.devices()[:devices]) if devices > 1 else None
     sweep = sw.make_sweep(trainer, mesh=mesh, vectorize=vectorize)
