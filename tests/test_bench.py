@@ -5,6 +5,7 @@ import importlib.util
 import json
 import math
 import pathlib
+import statistics
 
 import jax
 import numpy as np
@@ -360,3 +361,30 @@ def test_renderer_share_times_the_run_and_its_batches_alone(monkeypatch):
                "backends": {"cpu_flags": [], "environment": {}, "torch": None}}
     text = renderer_share.markdown({"machine": machine, "command": "c", "rows": rows})
     assert "| dense [8] | 4 |" in text and "Compute backends" in text
+
+
+def test_xla_flags_children_get_their_flags_and_the_table_says_ratios_and_failures(monkeypatch):
+    import subprocess
+
+    from benchmarks import xla_flags
+
+    seen = []
+
+    def fake_run(cmd, env, capture_output, text):
+        seen.append(env["XLA_FLAGS"])
+        if "crash" in env["XLA_FLAGS"]:
+            return subprocess.CompletedProcess(cmd, -4, "", "warming up\npartition compile failed\n")
+        ms = {"": 10.0, "--fast": 8.0}[env["XLA_FLAGS"]] + len(seen) / 100
+        return subprocess.CompletedProcess(cmd, 0, json.dumps({"ms_per_step": ms, "kernels": ["ynn"]}) + "\n", "")
+
+    monkeypatch.setattr(xla_flags.subprocess, "run", fake_run)
+    settings = {"no flag": "", "fast": "--fast", "broken": "--crash"}
+    reports = xla_flags.measure("dense", settings, rounds=3, calls=1)
+    assert sorted(seen) == sorted(["", "--fast", "--crash"] * 3)  # every setting once per round, in its own child
+    assert [sorted(seen[3 * i:3 * i + 3]) for i in range(3)] == [sorted(["", "--fast", "--crash"])] * 3
+    assert reports["broken"][0] == {"failed": "signal SIGILL: partition compile failed"}
+    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
+    table = xla_flags.markdown("dense", settings, reports, machine)
+    base, fast = (statistics.median(r["ms_per_step"] for r in reports[k]) for k in ("no flag", "fast"))
+    assert f"| fast | `--fast` | {fast:.1f} " in table and f"| {fast / base:.2f}× | ynn |" in table
+    assert "| broken | `--crash` | failed (signal SIGILL: partition compile failed) |" in table
