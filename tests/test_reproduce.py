@@ -161,7 +161,7 @@ def test_tiny_profile_writes_finite_outputs(name, tmp_path):
                 checked += 1
     assert checked >= len(rows) * 3
     summary = (out / "summary.md").read_text()
-    assert f"profile `tiny`" in summary
+    assert "profile `tiny`" in summary
     assert finding_status(summary) in ("reproduced", "partly reproduced", "NOT reproduced", "inconclusive at this budget")
     if name != "theory":
         assert "**Verdict rule** (written before the run)" in summary
