@@ -388,3 +388,21 @@ def test_xla_flags_children_get_their_flags_and_the_table_says_ratios_and_failur
     base, fast = (statistics.median(r["ms_per_step"] for r in reports[k]) for k in ("no flag", "fast"))
     assert f"| fast | `--fast` | {fast:.1f} " in table and f"| {fast / base:.2f}× | ynn |" in table
     assert "| broken | `--crash` | failed (signal SIGILL: partition compile failed) |" in table
+
+
+def test_call_cost_fits_the_fixed_cost_and_compares_with_pytorch():
+    from benchmarks import call_cost
+
+    rows = [{"program": "jitted Trainer.step", "steps_per_call": 1, "ms_per_call": 120.0, "ms_per_step": 120.0,
+             "minor_faults_per_call": 29300}]
+    rows += [{"program": f"Trainer.run, {n} a call", "steps_per_call": n, "ms_per_call": 23.0 + 90.0 * n,
+              "ms_per_step": (23.0 + 90.0 * n) / n, "minor_faults_per_call": 29300} for n in (1, 3, 20)]
+    fixed, per_step = call_cost.fixed_and_per_step(rows)
+    assert fixed == pytest.approx(23.0) and per_step == pytest.approx(90.0)
+    rows.append({"program": "PyTorch 2.13.0 step (its own rounds)", "steps_per_call": 1, "ms_per_call": 88.0,
+                 "ms_per_step": 88.0, "minor_faults_per_call": None})
+    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
+    table = call_cost.markdown("convnet", rows, machine)
+    assert "| jitted Trainer.step | 120.0 | 1.36× | 29,300 |" in table
+    assert "| PyTorch 2.13.0 step (its own rounds) | 88.0 | 1.00× | – |" in table
+    assert f"chunk of 100 steps (`train.log_every`'s default) 90.2 ms per step ({90.23 / 88:.2f}× PyTorch)" in table
