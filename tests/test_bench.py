@@ -406,3 +406,22 @@ def test_call_cost_fits_the_fixed_cost_and_compares_with_pytorch():
     assert "| jitted Trainer.step | 120.0 | 1.36× | 29,300 |" in table
     assert "| PyTorch 2.13.0 step (its own rounds) | 88.0 | 1.00× | – |" in table
     assert f"chunk of 100 steps (`train.log_every`'s default) 90.2 ms per step ({90.23 / 88:.2f}× PyTorch)" in table
+
+
+@pytest.mark.parametrize("form", ["gather", "s2d"])
+def test_conv_forms_forces_a_form_while_tracing_and_restores_the_choice(monkeypatch, form):
+    from benchmarks import conv_forms
+    from decompvae.networks import layers
+
+    s2d_calls = []
+    real_s2d = layers._conv2d_s2d
+    monkeypatch.setattr(layers, "_conv2d_s2d", lambda *a, **k: s2d_calls.append(1) or real_s2d(*a, **k))
+    x = jax.random.normal(jax.random.key(0), (2, 9, 10, 3))
+    kernel = jax.random.normal(jax.random.key(1), (3, 3, 3, 5))
+    want = jax.lax.conv_general_dilated(x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    originals = layers._conv2d_matmul, layers._conv_transpose2d_matmul
+    with conv_forms.forced_forms(form, None):
+        got = layers.conv2d(x, kernel, stride=2, padding="SAME", impl="matmul")
+    assert (layers._conv2d_matmul, layers._conv_transpose2d_matmul) == originals
+    assert len(s2d_calls) == (form == "s2d")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
