@@ -121,11 +121,13 @@ def _parse_cell(text: str) -> Any:
     return text
 
 
-def read_csv(path: str | Path) -> list[dict]:
-    """Rows of a CSV file with numbers parsed (``""`` becomes None), columns under today's names
-    (:func:`decompvae.regularisers.current_column`)."""
+def read_csv(path: str | Path, *, parse: bool = True) -> list[dict]:
+    """Rows of a CSV file, columns under today's names (:func:`decompvae.regularisers.current_column`):
+    with numbers parsed (``""`` becomes None), or with ``parse=False`` every cell as written (a file that is
+    read to be written back unchanged)."""
+    cell = _parse_cell if parse else str
     with open(path, newline="") as f:
-        return [{current_column(k): _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{current_column(k): cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _read_table(run_dir: Path, stem: str) -> list[dict]:

@@ -29,3 +29,20 @@ def test_the_cpu_profile_is_the_search_that_was_run():
     assert settings["recipes"] == ["dense256-b64", "dense256-b256", "dense512-b64", "convnet-b64"]
     assert settings["minutes"] == 9.0 and settings["evaluations"] == 6 and settings["eval_points"] == 500
     assert recipes.RECIPES["dense256-b64"] == ("mlp", [256, 256], 64, 5e-4)  # the calibrated recipe
+
+
+def test_the_committed_table_is_read_and_written_back_byte_for_byte(tmp_path):
+    """A rerun rewrites ``recipes.csv`` with the rows it found, each cell as written (no reformatted numbers)."""
+    import shutil
+    from pathlib import Path
+
+    from decompvae.reproduce._common import Context
+
+    committed = Path(__file__).parents[1] / "experiments" / "results" / "recipes-cpu" / "recipes.csv"
+    shutil.copy(committed, tmp_path / "recipes.csv")
+    ctx = Context("recipes", "cpu", tmp_path, tmp_path / "runs")
+    rows = recipes._done(ctx)
+    assert set(rows) == set(recipes.PROFILES["cpu"]["recipes"])
+    assert all(isinstance(v, str) for r in rows.values() for v in r.values())
+    recipes._write(ctx, rows)
+    assert (tmp_path / "recipes.csv").read_bytes() == committed.read_bytes()

@@ -24,14 +24,14 @@ paper has no counterpart).
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 
 from decompvae import runner
 from decompvae.config import Config
 from decompvae.curves import read_curves
-from decompvae.reproduce._common import Context
+from decompvae.report import read_csv
+from decompvae.reproduce._common import Context, write_csv
 
 TITLE = "Recipe search: β-TCVAE (α_tc = 5) on dSprites at equal training time"
 
@@ -95,19 +95,14 @@ def run(ctx: Context, settings: dict) -> None:
 
 
 def _done(ctx: Context) -> dict[str, dict]:
+    """The rows already in ``recipes.csv``, each cell as written (they are written back unchanged)."""
     path = ctx.results_dir / "recipes.csv"
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as f:
-        return {r["recipe"]: r for r in csv.DictReader(f)}
+    return {r["recipe"]: r for r in read_csv(path, parse=False)} if path.is_file() else {}
 
 
 def _write(ctx: Context, rows: dict[str, dict]) -> None:
-    ctx.results_dir.mkdir(parents=True, exist_ok=True)
-    with (ctx.results_dir / "recipes.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows[name] for name in RECIPES if name in rows)
+    ordered = [{c: rows[name][c] for c in COLUMNS} for name in RECIPES if name in rows]
+    write_csv(ctx.results_dir / "recipes.csv", ordered)
 
 
 def _row(ctx: Context, name: str, seconds_per_step: float, steps: int, seconds: float) -> dict:
