@@ -39,6 +39,7 @@ __all__ = [
     "RECORDED_VERSIONS",
     "append_log",
     "continue_output",
+    "csv_text",
     "regulariser_columns",
     "format_notes",
     "format_table",
@@ -163,7 +164,8 @@ def truncate_log(path: Path, step: int) -> None:
         write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
-def _csv(rows: list[dict], fieldnames: list[str]) -> str:
+def csv_text(rows: Sequence[dict], fieldnames: Sequence[str]) -> str:
+    """``rows`` as CSV text: a header of ``fieldnames``, then one line per row (the one CSV writer)."""
     f = io.StringIO(newline="")
     writer = csv.DictWriter(f, fieldnames=fieldnames)
     writer.writeheader()
@@ -180,12 +182,12 @@ def write_members(path: Path, members: Sequence, grid_indices: Sequence[int] | N
     grid = {} if grid_indices is None else {"grid_member": list(grid_indices)}
     flat = [member.flat() for member in members]
     rows = [{"member": i, **{k: v[i] for k, v in grid.items()}, **member} for i, member in enumerate(flat)]
-    write_text_atomic(path, _csv(rows, ["member", *grid, *flat[0]]))
+    write_text_atomic(path, csv_text(rows, ["member", *grid, *flat[0]]))
 
 
 def write_summary(out: Path, summary: list[dict]) -> None:
     """``summary.csv``: the final table."""
-    write_text_atomic(out / "summary.csv", _csv(summary, list(summary[0])))
+    write_text_atomic(out / "summary.csv", csv_text(summary, list(summary[0])))
 
 
 def _finite_mean(values: np.ndarray, finite: np.ndarray) -> float:

@@ -7,7 +7,6 @@ member per seed), summarised by its mean and its 95% t interval
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -15,7 +14,9 @@ import numpy as np
 
 from decompvae import runner
 from decompvae.config import Config
+from decompvae.outputs import csv_text
 from decompvae.plots import pyplot
+from decompvae.rundir import write_text_atomic
 from decompvae.stats import CONFIDENCE, mean_ci
 from decompvae.sweep import take_member
 from decompvae.train import model_params
@@ -104,15 +105,13 @@ def aggregate(rows: Sequence[dict], by: Sequence[str], metrics: Sequence[str]) -
 
 
 def write_csv(path: Path, rows: Sequence[dict]) -> Path:
-    """Write dict rows (the union of their keys, first-seen order) as CSV."""
+    """Write dict rows (the union of their keys, first-seen order) as CSV, atomically (a kill leaves the
+    previous file or the new one, never a torn one)."""
     fields: list[str] = []
     for row in rows:
         fields.extend(k for k in row if k not in fields)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_text_atomic(path, csv_text(rows, fields))
     return path
 
 
