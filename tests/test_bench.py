@@ -425,3 +425,29 @@ def test_conv_forms_forces_a_form_while_tracing_and_restores_the_choice(monkeypa
     assert (layers._conv2d_matmul, layers._conv_transpose2d_matmul) == originals
     assert len(s2d_calls) == (form == "s2d")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_sweep_step_divides_each_call_by_its_members_and_steps(monkeypatch):
+    from benchmarks import sweep_step
+
+    monkeypatch.setattr(sweep_step, "program", lambda setup, n, steps: n)
+    walls = {1: [0.20, 0.22, 0.30], 8: [1.70, 1.76, 2.00]}  # seconds a call of 2 steps
+    monkeypatch.setattr(sweep_step, "interleaved_clocks",
+                        lambda thunks, repeats, order_seed: {n: harness.Clocks(walls[n], [], []) for n in thunks})
+    rows = sweep_step.measure(None, [8], steps=2, repeats=3)
+    assert [r["members"] for r in rows] == [1, 8]
+    assert rows[0]["ms_per_model_step"] == pytest.approx(110.0) and rows[1]["ms_per_model_step"] == pytest.approx(110.0)
+    assert rows[1]["low"] == pytest.approx(106.25) and rows[1]["over_single"] == pytest.approx(1.0)
+
+
+@pytest.mark.slow  # compiles three small sweeps (about 30 s on 2 cores)
+def test_sweep_step_times_every_size_per_model_against_one_model():
+    from benchmarks import renderer_share, sweep_step
+
+    setup = renderer_share.recipe_setup({"network": "mlp", "hidden": [8]}, 4)
+    rows = sweep_step.measure(setup, [3], steps=2, repeats=2)
+    assert [r["members"] for r in rows] == [1, 3]
+    assert rows[0]["over_single"] == 1.0
+    assert all(r["low"] <= r["ms_per_model_step"] <= r["high"] for r in rows)
+    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
+    assert f"| 3 | {rows[1]['ms_per_model_step']:.1f} " in sweep_step.markdown("tiny", rows, 2, 2, machine)
