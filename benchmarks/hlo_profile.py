@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import glob
 import re
+import sys
 import tempfile
 import time
 from typing import Any, Callable
@@ -31,11 +32,13 @@ from typing import Any, Callable
 import jax
 from jax.profiler import ProfileData
 
-__all__ = ["CATEGORIES", "categorize_hlo", "format_profile", "profile_program"]
+__all__ = ["CATEGORIES", "categorize_hlo", "format_profile", "format_top", "op_names", "profile_program"]
 
 CATEGORIES = ("convolution/dot", "elementwise", "reduce", "copy/transpose", "gather/scatter", "other")
 _CONTROL = {"while", "call", "conditional", "parameter", "constant", "tuple", "get-tuple-element", "bitcast",
             "after-all", "opt-barrier"}
+#: Instructions listed by :func:`profile_program` as the most expensive.
+TOP = 15
 _MOVE = {"copy", "transpose", "concatenate", "slice", "pad", "reshape", "broadcast", "bitcast", "reverse",
          "parameter", "constant", "tuple", "get-tuple-element", "iota", "copy-start", "copy-done"}
 _GATHER = {"gather", "scatter", "dynamic-slice", "dynamic-update-slice", "sort"}
@@ -140,6 +143,23 @@ def categorize_hlo(hlo: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def op_names(hlo: str) -> dict[str, str]:
+    """``{instruction: op_name}``: the JAX operation each instruction came from (its ``metadata``), e.g.
+    ``jit(run)/while/body/…/transpose(jvp(ConvDecoder))/deconv2/…/reshape`` ("transpose(jvp" marks the backward)."""
+    computations, _ = _parse(hlo)
+    return {instr: m.group(1) for lines in computations.values() for instr, _, _, rest in lines
+            if (m := re.search(r'op_name="([^"]*)"', rest))}
+
+
+def format_top(profile: dict[str, Any], strip: str = "jit(run)/while/body/closed_call/") -> list[str]:
+    """Markdown lines: the profile's most expensive instructions, with the JAX operation each came from."""
+    lines = ["| thread-ms per model-step | instruction | kind | from |", "|---|---|---|---|"]
+    for t in profile.get("top", []):
+        origin = t["op_name"].replace(strip, "")
+        lines.append(f"| {t['ms_per_step']:.2f} | `{t['instruction']}` | {t['category']} | `{origin}` |")
+    return lines
+
+
 def _trace_durations(fn: Callable[[], Any], calls: int) -> dict[str, float] | None:
     """Seconds of thread time per trace-event name over ``calls`` calls of ``fn`` (None: no trace)."""
     directory = tempfile.mkdtemp(prefix="decompvae-trace-")
@@ -174,7 +194,8 @@ def profile_program(compiled, fn: Callable[[], Any], *, calls: int = 2, steps_pe
       "bytes_accessed", "traced_ms_per_step", "wall_ms_per_step", "matched_events"}``; ``ms_per_step`` is
       thread-time (summed over threads), None where the trace has no event of that name.
     """
-    instrs = categorize_hlo(compiled.as_text())
+    hlo = compiled.as_text()
+    instrs, names = categorize_hlo(hlo), op_names(hlo)
     cats = {c: {"instructions": 0, "output_mib": 0.0, "seconds": 0.0} for c in CATEGORIES}
     for info in instrs.values():
         cats[info["category"]]["instructions"] += 1
@@ -188,6 +209,7 @@ def profile_program(compiled, fn: Callable[[], Any], *, calls: int = 2, steps_pe
             cats[instrs[name]["category"]]["seconds"] += seconds
             matched += 1
     per = calls * steps_per_call
+    top = sorted(((1e3 * t / per, n) for n, t in durations.items() if n in instrs), reverse=True)[:TOP]
     traced = sum(c["seconds"] for c in cats.values())
     for c in cats.values():
         c["ms_per_step"] = 1e3 * c.pop("seconds") / per if matched else None
@@ -200,7 +222,9 @@ def profile_program(compiled, fn: Callable[[], Any], *, calls: int = 2, steps_pe
         pass
     return {"categories": cats, "flops": cost.get("flops"), "bytes_accessed": cost.get("bytes accessed"),
             "traced_ms_per_step": 1e3 * traced / per if matched else None, "wall_ms_per_step": 1e3 * wall / per,
-            "matched_events": matched, "instructions": len(instrs), "steps_per_call": steps_per_call}
+            "matched_events": matched, "instructions": len(instrs), "steps_per_call": steps_per_call,
+            "top": [{"ms_per_step": ms, "instruction": n, "category": instrs[n]["category"],
+                     "op_name": names.get(n, "")} for ms, n in top]}
 
 
 def format_profile(profiles: dict[str, dict[str, Any]]) -> list[str]:
@@ -225,3 +249,35 @@ def format_profile(profiles: dict[str, dict[str, Any]]) -> list[str]:
                          if fl and by else ""))
     lines.append("| total | " + " | ".join(totals) + " |")
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.hlo_profile [--recipe convnet|dense] [--steps 3]``: one recipe's ``Trainer.run``
+    (built through the library's public path), by kind of operation and its most expensive instructions."""
+    import argparse
+
+    from benchmarks.call_cost import NAMES
+    from benchmarks.renderer_share import RECIPES, recipe_setup
+    from decompvae.objective import Hyperparams
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=tuple(NAMES), default="convnet")
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args(argv)
+    setup = recipe_setup(RECIPES[NAMES[args.recipe]], 64)
+    hyper, data = Hyperparams(prior={}), setup.data.data
+    holder = {"state": jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)}
+    compiled = jax.jit(setup.trainer.run, static_argnums=3).lower(holder["state"], hyper, data, args.steps).compile()
+
+    def call():
+        holder["state"], info = compiled(holder["state"], hyper, data)
+        return info.loss
+
+    jax.block_until_ready(call())
+    profile = profile_program(compiled, call, steps_per_call=args.steps)
+    print("\n".join(format_profile({NAMES[args.recipe]: profile}) + [""] + format_top(profile)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

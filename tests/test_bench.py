@@ -275,7 +275,7 @@ def test_hlo_categories():
 ENTRY %main (a: f32[4,4]) -> f32[4,4] {
   %a = f32[4,4]{1,0} parameter(0)
   %ynn_fusion = f32[4,4]{1,0} fusion(%a, %a), kind=kCustom, calls=%fused_computation
-  %transpose.3 = f32[4,4]{0,1} transpose(%ynn_fusion), dimensions={1,0}
+  %transpose.3 = f32[4,4]{0,1} transpose(%ynn_fusion), dimensions={1,0}, metadata={op_name="jit(f)/transpose(jvp(Net))/t"}
   ROOT %add_fusion = f32[4,4]{1,0} fusion(%transpose.3), kind=kLoop, calls=%fused_add
 }
 """
@@ -283,6 +283,11 @@ ENTRY %main (a: f32[4,4]) -> f32[4,4] {
     assert {k: v["category"] for k, v in cats.items()} == {
         "ynn_fusion": "convolution/dot", "transpose.3": "copy/transpose", "add_fusion": "elementwise"}
     assert cats["ynn_fusion"]["bytes"] == 64
+    assert hlo_profile.op_names(hlo) == {"transpose.3": "jit(f)/transpose(jvp(Net))/t"}
+    top = [{"ms_per_step": 1.234, "instruction": "transpose.3", "category": "copy/transpose",
+            "op_name": "jit(f)/transpose(jvp(Net))/t"}]
+    assert hlo_profile.format_top({"top": top}, strip="jit(f)/")[2] == (
+        "| 1.23 | `transpose.3` | copy/transpose | `transpose(jvp(Net))/t` |")
 
 
 def test_gpu_check_script_is_executable_and_refuses_unknown_options(tmp_path):
