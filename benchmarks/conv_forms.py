@@ -15,12 +15,9 @@ import contextlib
 import statistics
 import sys
 
-import jax
-
 from benchmarks.harness import interleaved_clocks, machine_info
-from benchmarks.renderer_share import RECIPES, recipe_setup
+from benchmarks.renderer_share import RECIPES, compiled_run, recipe_setup
 from decompvae.networks import layers
-from decompvae.objective import Hyperparams
 
 STEPS = 20
 #: ``{label: (form of every convolution, form of every transposed convolution)}``; None keeps the automatic one.
@@ -56,16 +53,8 @@ def forced_forms(conv: str | None, transposed: str | None):
 def program(conv: str | None, transposed: str | None):
     """A thunk calling the convnet's compiled ``Trainer.run`` of :data:`STEPS` steps, traced with those forms."""
     setup = recipe_setup(RECIPES["published convnet"], 64)
-    hyper, data = Hyperparams(prior={}), setup.data.data
-    holder = {"state": jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)}
     with forced_forms(conv, transposed):
-        compiled = jax.jit(setup.trainer.run, static_argnums=3).lower(holder["state"], hyper, data, STEPS).compile()
-
-    def go():
-        holder["state"], info = compiled(holder["state"], hyper, data)
-        return info.loss
-
-    return go
+        return compiled_run(setup, STEPS).call
 
 
 def main(argv: list[str] | None = None) -> int:

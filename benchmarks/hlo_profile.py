@@ -257,24 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from benchmarks.call_cost import NAMES
-    from benchmarks.renderer_share import RECIPES, recipe_setup
-    from decompvae.objective import Hyperparams
+    from benchmarks.renderer_share import RECIPES, compiled_run, recipe_setup
 
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=tuple(NAMES), default="convnet")
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args(argv)
-    setup = recipe_setup(RECIPES[NAMES[args.recipe]], 64)
-    hyper, data = Hyperparams(prior={}), setup.data.data
-    holder = {"state": jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)}
-    compiled = jax.jit(setup.trainer.run, static_argnums=3).lower(holder["state"], hyper, data, args.steps).compile()
-
-    def call():
-        holder["state"], info = compiled(holder["state"], hyper, data)
-        return info.loss
-
-    jax.block_until_ready(call())
-    profile = profile_program(compiled, call, steps_per_call=args.steps)
+    run = compiled_run(recipe_setup(RECIPES[NAMES[args.recipe]], 64), args.steps)
+    jax.block_until_ready(run.call())
+    profile = profile_program(run.compiled, run.call, steps_per_call=args.steps)
     print("\n".join(format_profile({NAMES[args.recipe]: profile}) + [""] + format_top(profile)))
     return 0
 

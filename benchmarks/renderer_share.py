@@ -22,6 +22,7 @@ import json
 import pathlib
 import statistics
 import sys
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,11 +49,29 @@ def recipe_setup(model: dict, batch: int):
     }))
 
 
+class CompiledRun(NamedTuple):
+    """A recipe's compiled ``Trainer.run`` and a thunk calling it once, carrying its train state from call to call."""
+
+    compiled: Any
+    call: Callable[[], jax.Array]
+
+
+def compiled_run(setup, steps: int) -> CompiledRun:
+    """``setup``'s ``Trainer.run`` of ``steps`` steps, compiled now, from the train state of key 0 and learning rate
+    5e-4 (``Hyperparams(prior={})``: β = 1, no regulariser); each ``call()`` runs it and returns the loss."""
+    hyper, data = Hyperparams(prior={}), setup.data.data
+    holder = {"state": jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)}
+    compiled = jax.jit(setup.trainer.run, static_argnums=3).lower(holder["state"], hyper, data, steps).compile()
+
+    def call():
+        holder["state"], info = compiled(holder["state"], hyper, data)
+        return info.loss
+
+    return CompiledRun(compiled, call)
+
+
 def thunks(setup, steps: int) -> dict:
     """``{"run": …, "batches": …}``: the training program of ``steps`` steps and its batches alone."""
-    hyper = Hyperparams(prior={})
-    state = jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)
-    run = jax.jit(setup.trainer.run, static_argnums=3)
     data, batch = setup.data.data, setup.data.batch
 
     @jax.jit
@@ -61,13 +80,7 @@ def thunks(setup, steps: int) -> dict:
             return carry + jnp.sum(batch(jax.random.fold_in(key, step), step, data)), None
         return jax.lax.scan(one, jnp.zeros(()), jnp.arange(steps))[0]
 
-    holder = {"state": state}
-
-    def train():
-        holder["state"], info = run(holder["state"], hyper, data, steps)
-        return info.loss
-
-    return {"run": train, "batches": lambda: batches(jax.random.key(1))}
+    return {"run": compiled_run(setup, steps).call, "batches": lambda: batches(jax.random.key(1))}
 
 
 def measure(batch: int, steps: int, repeats: int) -> list[dict]:

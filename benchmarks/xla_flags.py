@@ -40,22 +40,15 @@ def child(recipe: str, calls: int) -> dict:
     import jax
 
     from benchmarks.call_cost import NAMES
-    from benchmarks.renderer_share import RECIPES, recipe_setup
-    from decompvae.objective import Hyperparams
+    from benchmarks.renderer_share import RECIPES, compiled_run, recipe_setup
 
-    setup = recipe_setup(RECIPES[NAMES[recipe]], 64)
-    hyper, data = Hyperparams(prior={}), setup.data.data
-    state = jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)
-    run = jax.jit(setup.trainer.run, static_argnums=3)
-    compiled = run.lower(state, hyper, data, STEPS_PER_CALL).compile()
-    kernels = sorted(set(re.findall(r"%(ynn|xnn|onednn)_fusion", compiled.as_text())))
-    state, info = compiled(state, hyper, data)
-    jax.block_until_ready(info.loss)
+    run = compiled_run(recipe_setup(RECIPES[NAMES[recipe]], 64), STEPS_PER_CALL)
+    kernels = sorted(set(re.findall(r"%(ynn|xnn|onednn)_fusion", run.compiled.as_text())))
+    jax.block_until_ready(run.call())
     seconds = []
     for _ in range(calls):
         start = time.perf_counter()
-        state, info = compiled(state, hyper, data)
-        jax.block_until_ready(info.loss)
+        jax.block_until_ready(run.call())
         seconds.append(time.perf_counter() - start)
     return {"ms_per_step": 1e3 * statistics.median(seconds) / STEPS_PER_CALL, "kernels": kernels}
 
