@@ -23,11 +23,9 @@ import jax
 import numpy as np
 
 from benchmarks.harness import interleaved_clocks, machine_info
-from benchmarks.renderer_share import RECIPES, recipe_setup
+from benchmarks.renderer_share import NAMES, RECIPES, compiled_run, named_setup
 from decompvae.objective import Hyperparams
 
-#: Short names of :data:`benchmarks.renderer_share.RECIPES`.
-NAMES = {"dense": "calibrated dense [256, 256]", "convnet": "published convnet"}
 STEPS_PER_CALL = (1, 3, 20)
 #: Steps per ``Trainer.run`` call in a run at ``train.log_every``'s default.
 RUN_CHUNK = 100
@@ -37,24 +35,20 @@ def thunks(setup) -> dict:
     """``{program: (steps per call, thunk)}``: a jitted ``Trainer.step`` and ``Trainer.run`` at each of
     :data:`STEPS_PER_CALL`, each carrying its own train state from call to call."""
     hyper, data = Hyperparams(prior={}), setup.data.data
-    state = jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)
-    step, run = jax.jit(setup.trainer.step), jax.jit(setup.trainer.run, static_argnums=3)
-    calls = {"jitted Trainer.step": (1, lambda s: step(s, hyper, data))}
-    calls.update({f"Trainer.run, {n} a call": (n, lambda s, n=n: run(s, hyper, data, n)) for n in STEPS_PER_CALL})
-    holders = {name: state for name in calls}
+    holder = {"state": jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)}
+    step = jax.jit(setup.trainer.step)
 
-    def thunk(name, call):
-        def go():
-            holders[name], info = call(holders[name])
-            return info.loss
-        return go
+    def one_step():
+        holder["state"], info = step(holder["state"], hyper, data)
+        return info.loss
 
-    return {name: (steps, thunk(name, call)) for name, (steps, call) in calls.items()}
+    runs = {f"Trainer.run, {n} a call": (n, compiled_run(setup, n).call) for n in STEPS_PER_CALL}
+    return {"jitted Trainer.step": (1, one_step), **runs}
 
 
 def measure(recipe: str, repeats: int) -> list[dict]:
     """One row per program: ms per step and minor faults per call (medians of interleaved rounds)."""
-    programs = thunks(recipe_setup(RECIPES[NAMES[recipe]], 64))
+    programs = thunks(named_setup(recipe))
     clocks = interleaved_clocks({name: go for name, (_, go) in programs.items()}, repeats, order_seed=0)
     rows = []
     for name, (steps, _) in programs.items():
@@ -69,7 +63,7 @@ def torch_row(recipe: str, repeats: int) -> dict:
     """The PyTorch peer's step on one batch of the recipe's data, in rounds of its own (its median ms)."""
     from benchmarks import torch_reference  # imports torch, an optional dependency
 
-    setup = recipe_setup(RECIPES[NAMES[recipe]], 64)
+    setup = named_setup(recipe)
     x = np.asarray(setup.data.batch(jax.random.key(0), 0, setup.data.data))
     hidden = RECIPES[NAMES[recipe]].get("hidden")
     step = torch_reference.make_step(x, hidden=tuple(hidden) if hidden else None, seed=0)

@@ -256,14 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     (built through the library's public path), by kind of operation and its most expensive instructions."""
     import argparse
 
-    from benchmarks.call_cost import NAMES
-    from benchmarks.renderer_share import RECIPES, compiled_run, recipe_setup
+    from benchmarks.renderer_share import NAMES, compiled_run, named_setup
 
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=tuple(NAMES), default="convnet")
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args(argv)
-    run = compiled_run(recipe_setup(RECIPES[NAMES[args.recipe]], 64), args.steps)
+    run = compiled_run(named_setup(args.recipe), args.steps)
     jax.block_until_ready(run.call())
     profile = profile_program(run.compiled, run.call, steps_per_call=args.steps)
     print("\n".join(format_profile({NAMES[args.recipe]: profile}) + [""] + format_top(profile)))

@@ -40,6 +40,10 @@ RECIPES = {
 }
 
 
+#: Short names of :data:`RECIPES`, the ``--recipe`` choices of the benchmarks that time one recipe.
+NAMES = {"dense": "calibrated dense [256, 256]", "convnet": "published convnet"}
+
+
 def recipe_setup(model: dict, batch: int):
     """The run's :class:`~decompvae.build.RunSetup`, as ``decompvae train`` builds it."""
     return build(Config.from_dict({
@@ -47,6 +51,11 @@ def recipe_setup(model: dict, batch: int):
         "model": {"latent_dim": 10, "likelihood": "bernoulli", "prior": "isotropic", **model},
         "train": {"batch_size": batch, "steps": 1, "log_every": 1, "checkpoint_every": 1},
     }))
+
+
+def named_setup(name: str, batch: int = 64):
+    """:func:`recipe_setup` of the recipe of short name ``name`` (a key of :data:`NAMES`)."""
+    return recipe_setup(RECIPES[NAMES[name]], batch)
 
 
 class CompiledRun(NamedTuple):

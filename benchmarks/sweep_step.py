@@ -1,6 +1,6 @@
 """A sweep's step per model against one model's, as a run pays them: ``python -m benchmarks.sweep_step``.
 
-For one recipe built through the library's public path (:func:`benchmarks.renderer_share.recipe_setup`), this
+For one recipe built through the library's public path (:func:`benchmarks.renderer_share.named_setup`), this
 compiles ``make_sweep(trainer).run`` (the backend's default grouping of members: on CPU one member at a time
 inside the program) for one member and for each N of ``--members``, each over ``--steps`` steps a call (a run's
 chunk), and times them in interleaved rounds (:func:`benchmarks.harness.interleaved_clocks`, shuffled order):
@@ -16,9 +16,8 @@ import sys
 
 import jax
 
-from benchmarks.call_cost import NAMES
 from benchmarks.harness import interleaved_clocks, machine_info
-from benchmarks.renderer_share import RECIPES, recipe_setup
+from benchmarks.renderer_share import NAMES, named_setup
 from decompvae.sweep import Grid, init_members, make_sweep, stack_members
 
 
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    setup = recipe_setup(RECIPES[NAMES[args.recipe]], 64)
+    setup = named_setup(args.recipe)
     rows = measure(setup, args.members, args.steps, args.repeats)
     print(markdown(args.recipe, rows, args.steps, args.repeats, machine_info()), end="")
     return 0

@@ -39,10 +39,9 @@ def child(recipe: str, calls: int) -> dict:
     """In this process (its ``XLA_FLAGS`` already set): median ms per step of ``Trainer.run``, and the fusions."""
     import jax
 
-    from benchmarks.call_cost import NAMES
-    from benchmarks.renderer_share import RECIPES, compiled_run, recipe_setup
+    from benchmarks.renderer_share import compiled_run, named_setup
 
-    run = compiled_run(recipe_setup(RECIPES[NAMES[recipe]], 64), STEPS_PER_CALL)
+    run = compiled_run(named_setup(recipe), STEPS_PER_CALL)
     kernels = sorted(set(re.findall(r"%(ynn|xnn|onednn)_fusion", run.compiled.as_text())))
     jax.block_until_ready(run.call())
     seconds = []
@@ -94,8 +93,8 @@ def markdown(recipe: str, settings: dict[str, str], reports: dict[str, list[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.call_cost import NAMES
     from benchmarks.harness import machine_info
+    from benchmarks.renderer_share import NAMES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=tuple(NAMES), default="convnet")

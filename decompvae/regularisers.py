@@ -32,8 +32,9 @@ from decompvae.divergences import (
 )
 
 __all__ = ["KINDS", "OPTIONS", "REGULARISERS", "SINGLE", "KindSpec", "Regularisers", "adversaries", "alpha_axes",
-           "alpha_by_name", "current_column", "current_columns", "estimate_note", "from_kinds", "lift", "make_divergence", "make_regulariser",
-           "make_regularisers", "params_by_name", "traced_numbers", "weighted_sum"]
+           "alpha_by_name", "current_column", "current_columns", "estimate_note", "from_kinds", "lift",
+           "make_divergence", "make_regulariser", "make_regularisers", "params_by_name", "traced_numbers",
+           "weighted_sum"]
 
 
 class KindSpec(NamedTuple):

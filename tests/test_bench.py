@@ -15,6 +15,9 @@ from benchmarks import bench, bench_report, harness
 from benchmarks import goals as bench_goals
 from benchmarks import run as bench_run
 
+#: The machine line of a benchmark table, for tests of the tables' formatting.
+MACHINE = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
+
 
 def _numbers(tree):
     """Every int/float leaf of a nested dict/list (booleans excluded)."""
@@ -388,8 +391,7 @@ def test_xla_flags_children_get_their_flags_and_the_table_says_ratios_and_failur
     assert sorted(seen) == sorted(["", "--fast", "--crash"] * 3)  # every setting once per round, in its own child
     assert [sorted(seen[3 * i:3 * i + 3]) for i in range(3)] == [sorted(["", "--fast", "--crash"])] * 3
     assert reports["broken"][0] == {"failed": "signal SIGILL: partition compile failed"}
-    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
-    table = xla_flags.markdown("dense", settings, reports, machine)
+    table = xla_flags.markdown("dense", settings, reports, MACHINE)
     base, fast = (statistics.median(r["ms_per_step"] for r in reports[k]) for k in ("no flag", "fast"))
     assert f"| fast | `--fast` | {fast:.1f} " in table and f"| {fast / base:.2f}× | ynn |" in table
     assert "| broken | `--crash` | failed (signal SIGILL: partition compile failed) |" in table
@@ -406,8 +408,7 @@ def test_call_cost_fits_the_fixed_cost_and_compares_with_pytorch():
     assert fixed == pytest.approx(23.0) and per_step == pytest.approx(90.0)
     rows.append({"program": "PyTorch 2.13.0 step (its own rounds)", "steps_per_call": 1, "ms_per_call": 88.0,
                  "ms_per_step": 88.0, "minor_faults_per_call": None})
-    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
-    table = call_cost.markdown("convnet", rows, machine)
+    table = call_cost.markdown("convnet", rows, MACHINE)
     assert "| jitted Trainer.step | 120.0 | 1.36× | 29,300 |" in table
     assert "| PyTorch 2.13.0 step (its own rounds) | 88.0 | 1.00× | – |" in table
     assert f"chunk of 100 steps (`train.log_every`'s default) 90.2 ms per step ({90.23 / 88:.2f}× PyTorch)" in table
@@ -454,5 +455,4 @@ def test_sweep_step_times_every_size_per_model_against_one_model():
     assert [r["members"] for r in rows] == [1, 3]
     assert rows[0]["over_single"] == 1.0
     assert all(r["low"] <= r["ms_per_model_step"] <= r["high"] for r in rows)
-    machine = {"date": "d", "cpu_model": "cpu", "cpu_count": 2, "load_average": [0.0], "versions": {"jax": "x"}}
-    assert f"| 3 | {rows[1]['ms_per_model_step']:.1f} " in sweep_step.markdown("tiny", rows, 2, 2, machine)
+    assert f"| 3 | {rows[1]['ms_per_model_step']:.1f} " in sweep_step.markdown("tiny", rows, 2, 2, MACHINE)
