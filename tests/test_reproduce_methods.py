@@ -67,3 +67,25 @@ def test_tiny_profile_writes_a_table_without_a_verdict(tmp_path):
     assert finding_status(summary) == "no verdict" and "Verdict rule" not in summary
     assert "| factor_vae | γ | 40 |" in summary and "C_max ∈ {25, 10}" in summary
     assert len(read_csv(out / "curves.csv")) == len(rows) * (settings["steps"] // settings["eval_every"] + 1)
+
+
+def test_value_effects_pair_each_methods_two_values_by_seed():
+    """Stronger − published, per seed; with n = 3 the t quantiles have the closed form t_p = (2p−1)/√(2p(1−p))."""
+    published, stronger = experiment.WEIGHTS["beta_vae"]
+    scores = {published: [0.10, 0.20, 0.30], stronger: [0.15, 0.30, 0.35]}
+    rows = [{"method": "beta_vae", "value": v, "seed": s, "mig": m, "factor_vae_dlib": 0.5}
+            for v, ms in scores.items() for s, m in enumerate(ms)]
+    rows.append({"method": "wae_mmd", "value": experiment.WEIGHTS["wae_mmd"][0], "seed": 0, "mig": 0.1,
+                 "factor_vae_dlib": 0.5})  # one value only: left out
+    entries = dict(experiment.value_effects(rows, ["beta_vae", "wae_mmd"]))
+    assert list(entries) == ["MIG: beta_vae β = 8 − 4", "FactorVAE: beta_vae β = 8 − 4"]
+    d = [0.05, 0.10, 0.05]
+    mean = sum(d) / 3
+    se = math.sqrt(sum((x - mean) ** 2 for x in d) / 2 / 3)
+    t = {p: (2 * p - 1) / math.sqrt(2 * p * (1 - p)) for p in (0.975, 0.8)}
+    mig = entries["MIG: beta_vae β = 8 − 4"]
+    assert mig.n == 3 and mig.mean == pytest.approx(mean)
+    assert mig.half == pytest.approx(t[0.975] * se) and mig.detectable == pytest.approx((t[0.975] + t[0.8]) * se)
+    assert entries["FactorVAE: beta_vae β = 8 − 4"].mean == 0.0
+    table = "\n".join(experiment.detectable_lines(rows, ["beta_vae"]))
+    assert f"| MIG: beta_vae β = 8 − 4 | +0.067 ± {t[0.975] * se:.3f} | 3 | {(t[0.975] + t[0.8]) * se:.3f} |" in table
