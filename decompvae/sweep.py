@@ -340,13 +340,21 @@ def resolve_vectorize(vectorize: int | None, backend: str | None = None) -> int 
 
 def _over_members(run: Callable, vectorize: int | None) -> Callable:
     """``run(state, hyper, data, num_steps)`` over stacked members: one vmap, or
-    ``lax.map`` over groups of ``vectorize`` vmapped members (1: a plain loop)."""
+    ``lax.map`` over groups of ``vectorize`` vmapped members (1: a plain loop).
+
+    A single member (a run of one, or one member per device) runs the unbatched
+    program: a vmap of one cost 2.1–2.4× the step of ``Trainer.run`` on XLA:CPU
+    and rounded differently from it, where the loop's members are bit for bit
+    ``Trainer.run`` (benchmarks/README.md, "A sweep of one member").
+    """
     vmapped = jax.vmap(run, in_axes=(0, 0, None, None))
-    if vectorize is None:
-        return vmapped
 
     def looped(state, hyper, data, num_steps):
-        if vectorize >= state.step.shape[0]:
+        n = state.step.shape[0]
+        if n == 1:
+            alone = run(*jax.tree.map(lambda a: a[0], (state, hyper)), data, num_steps)
+            return jax.tree.map(lambda a: a[None], alone)
+        if vectorize is None or vectorize >= n:
             return vmapped(state, hyper, data, num_steps)
         one = lambda member: run(*member, data, num_steps)  # noqa: E731
         return jax.lax.map(one, (state, hyper), batch_size=None if vectorize == 1 else vectorize)

@@ -437,22 +437,24 @@ def test_sweep_step_divides_each_call_by_its_members_and_steps(monkeypatch):
     from benchmarks import sweep_step
 
     monkeypatch.setattr(sweep_step, "program", lambda setup, n, steps: n)
-    walls = {1: [0.20, 0.22, 0.30], 8: [1.70, 1.76, 2.00]}  # seconds a call of 2 steps
+    walls = {"Trainer.run": [0.10, 0.11, 0.12], "vmap of 1": [0.24, 0.25, 0.26], 1: [0.20, 0.22, 0.30],
+             8: [1.70, 1.76, 2.00]}  # seconds a call of 2 steps
     monkeypatch.setattr(sweep_step, "interleaved_clocks",
                         lambda thunks, repeats, order_seed: {n: harness.Clocks(walls[n], [], []) for n in thunks})
     rows = sweep_step.measure(None, [8], steps=2, repeats=3)
-    assert [r["members"] for r in rows] == [1, 8]
-    assert rows[0]["ms_per_model_step"] == pytest.approx(110.0) and rows[1]["ms_per_model_step"] == pytest.approx(110.0)
-    assert rows[1]["low"] == pytest.approx(106.25) and rows[1]["over_single"] == pytest.approx(1.0)
+    assert [r["members"] for r in rows] == ["Trainer.run", "vmap of 1", 1, 8]
+    assert [r["ms_per_model_step"] for r in rows] == pytest.approx([55.0, 125.0, 110.0, 110.0])
+    assert rows[3]["low"] == pytest.approx(106.25) and [r["over_single"] for r in rows] == pytest.approx([1, 125 / 55,
+                                                                                                        2, 2])
 
 
-@pytest.mark.slow  # compiles three small sweeps (about 30 s on 2 cores)
+@pytest.mark.slow  # compiles four small programs (about 40 s on 2 cores)
 def test_sweep_step_times_every_size_per_model_against_one_model():
     from benchmarks import renderer_share, sweep_step
 
     setup = renderer_share.recipe_setup({"network": "mlp", "hidden": [8]}, 4)
     rows = sweep_step.measure(setup, [3], steps=2, repeats=2)
-    assert [r["members"] for r in rows] == [1, 3]
+    assert [r["members"] for r in rows] == ["Trainer.run", "vmap of 1", 1, 3]
     assert rows[0]["over_single"] == 1.0
     assert all(r["low"] <= r["ms_per_model_step"] <= r["high"] for r in rows)
-    assert f"| 3 | {rows[1]['ms_per_model_step']:.1f} " in sweep_step.markdown("tiny", rows, 2, 2, MACHINE)
+    assert f"| 3 | {rows[3]['ms_per_model_step']:.1f} " in sweep_step.markdown("tiny", rows, 2, 2, MACHINE)

@@ -115,6 +115,27 @@ def _check_looped_members(reference, vectorize, devices):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=TOL, rtol=TOL)
 
 
+def test_one_member_runs_bit_for_bit_as_trainer_run_and_as_in_the_loop(reference):
+    """A sweep of one member (a shard of one, ``decompvae train``) is ``Trainer.run`` exactly, and so is the same
+    member looped among others (``vectorize=1``): a member's numbers do not depend on the sharding, to the bit."""
+    trainer, data, _, (hyper, lrs, keys), _, _ = reference
+    looped = sw.make_sweep(trainer, vectorize=1)
+    together, _ = sw.run_members(looped, sw.init_members(looped, keys, hyper, lrs), hyper, data, STEPS)
+    run = jax.jit(trainer.run, static_argnums=3)
+    for i in (0, 5):
+        pick = lambda tree: jax.tree.map(lambda a: a[i:i + 1], tree)  # noqa: E731
+        for vectorize in (1, None):
+            sweep = sw.make_sweep(trainer, vectorize=vectorize)
+            alone, _ = sw.run_members(sweep, sw.init_members(sweep, pick(keys), pick(hyper), pick(lrs)), pick(hyper),
+                                      data, STEPS)
+            for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(together.params)):
+                np.testing.assert_array_equal(np.asarray(a)[0], np.asarray(b)[i])
+        h = jax.tree.map(lambda a: a[i], hyper)
+        single, _ = run(jax.jit(trainer.init)(keys[i], h, lrs[i]), h, data, STEPS)
+        for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(alone.params)):
+            np.testing.assert_array_equal(np.asarray(b)[0], np.asarray(a))
+
+
 def test_resolve_vectorize():
     assert sw.resolve_vectorize(3) == 3
     assert sw.resolve_vectorize(None, "gpu") is None and sw.resolve_vectorize(0, "tpu") is None
