@@ -135,7 +135,11 @@ NOTES = {
                "experiment replaced with the same code path; the rows and the table are unchanged. At equal "
                "training time the dense [256, 256] network at batch 64 reached the highest MIG (0.150 after 1.8 "
                "epochs); the wider network and the convnet saw fewer images in the time and scored lower MIG with "
-               "higher FactorVAE or better reconstruction. One seed each: a first look, not a comparison.",
+               "higher FactorVAE or better reconstruction. One seed each: a first look, not a comparison. Its s/step "
+               "were timed when a run of one member was a vmap of one, which cost the dense [256, 256] step at "
+               "batch 64 2.28× and the convnet's 1.04× (benchmarks/README.md); a run of one member is now the "
+               "unbatched program, so the chosen recipe's lead in images per minute is larger today. Not rerun: "
+               "the choice it made stands.",
 }
 
 ORDER = ["theory", "clustering", "sparsity", "overlap", "rotation", "heavy_tails", "subspaces", "hierarchy"]
