@@ -343,7 +343,7 @@ def _over_members(run: Callable, vectorize: int | None) -> Callable:
     ``lax.map`` over groups of ``vectorize`` vmapped members (1: a plain loop).
 
     A single member (a run of one, or one member per device) runs the unbatched
-    program: a vmap of one cost 2.1–2.4× the step of ``Trainer.run`` on XLA:CPU
+    program: a vmap of one cost 2.28× the dense step of ``Trainer.run`` on XLA:CPU
     and rounded differently from it, where the loop's members are bit for bit
     ``Trainer.run`` (benchmarks/README.md, "A sweep of one member").
     """
