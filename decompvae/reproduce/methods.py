@@ -50,9 +50,9 @@ SEEDS = {"tiny": 1, "cpu": 3, "paper": 5}
 #: the images at which the calibration's β-VAE (β = 4) curve reached 80 % of its final MIG (256,000 over its 3 seeds,
 #: 768,000 at seed 0 alone) and past the point where the rotation experiment's FactorVAE curves went flat (about
 #: 0.5 M); this experiment tests no claim, so its budget is the recipe's and not a claim's floor. Estimated before the
-#: run at 2.3 h for the 60 networks on 2 cores; measured (2026-12-07, AMD EPYC, 2 cores): 6–8 min per network idle
-#: (12,000 steps at about 33 steps/s, its curve and the final metrics), about 12 beside a test suite, so about 7 h
-#: in all, 1.2–2 h per shard of 10 networks.
+#: run at 2.3 h for the 60 networks on 2 cores; measured (2026-12-07, AMD EPYC, 2 cores, after 5082365 made a run of
+#: one member ``Trainer.run`` instead of a vmap of one, 2.28× slower): 3.6–3.9 min per network idle (2.2–2.4 min of
+#: training at about 90 steps/s with its curve, 1.4–1.5 min of final metrics), about 4 h in all, 40 min per shard.
 CPU_BUDGET = {"steps": 12_000, "eval_every": 2_000}
 SIZES = {"tiny": TINY_SIZES, "cpu": DLIB_SIZES, "paper": DLIB_SIZES._replace(dci_points=10_000)}
 #: The tiny profile trains two methods (one with a discriminator in its train state, one with a step-dependent
