@@ -68,9 +68,16 @@ class CompiledRun(NamedTuple):
 def compiled_run(setup, steps: int) -> CompiledRun:
     """``setup``'s ``Trainer.run`` of ``steps`` steps, compiled now, from the train state of key 0 and learning rate
     5e-4 (``Hyperparams(prior={})``: β = 1, no regulariser); each ``call()`` runs it and returns the loss."""
-    hyper, data = Hyperparams(prior={}), setup.data.data
-    holder = {"state": jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)}
-    compiled = jax.jit(setup.trainer.run, static_argnums=3).lower(holder["state"], hyper, data, steps).compile()
+    hyper = Hyperparams(prior={})
+    state = jax.jit(setup.trainer.init)(jax.random.key(0), hyper, 5e-4)
+    return compiled_call(setup.trainer.run, state, hyper, setup.data.data, steps)
+
+
+def compiled_call(run, state, hyper, data, steps: int) -> CompiledRun:
+    """``run(state, hyper, data, steps)`` (``Trainer.run``'s signature, or a sweep's over stacked members),
+    compiled now; each ``call()`` advances the held ``state`` by one call and returns the loss."""
+    holder = {"state": state}
+    compiled = jax.jit(run, static_argnums=3).lower(state, hyper, data, steps).compile()
 
     def call():
         holder["state"], info = compiled(holder["state"], hyper, data)

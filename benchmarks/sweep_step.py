@@ -19,7 +19,7 @@ import sys
 import jax
 
 from benchmarks.harness import interleaved_clocks, machine_info
-from benchmarks.renderer_share import NAMES, compiled_run, named_setup
+from benchmarks.renderer_share import NAMES, compiled_call, compiled_run, named_setup
 from decompvae.sweep import Grid, init_members, make_sweep, stack_members
 
 #: The reference programs, each of one model: ``Trainer.run`` itself and a vmap of it over one member.
@@ -34,15 +34,7 @@ def program(setup, n: int | str, steps: int):
     sweep = make_sweep(setup.trainer)
     run = jax.vmap(setup.trainer.run, in_axes=(0, 0, None, None)) if n == VMAP_OF_ONE else sweep.run
     hyper, lrs, keys = stack_members(Grid(seed=list(range(1 if n == VMAP_OF_ONE else n))).members())
-    holder = {"state": init_members(sweep, keys, hyper, lrs)}
-    data = setup.data.data
-    compiled = jax.jit(run, static_argnums=3).lower(holder["state"], hyper, data, steps).compile()
-
-    def go():
-        holder["state"], info = compiled(holder["state"], hyper, data)
-        return info.loss
-
-    return go
+    return compiled_call(run, init_members(sweep, keys, hyper, lrs), hyper, setup.data.data, steps).call
 
 
 def measure(setup, members: list[int], steps: int, repeats: int) -> list[dict]:

@@ -89,3 +89,5 @@ def test_value_effects_pair_each_methods_two_values_by_seed():
     assert entries["FactorVAE: beta_vae β = 8 − 4"].mean == 0.0
     table = "\n".join(experiment.detectable_lines(rows, ["beta_vae"]))
     assert f"| MIG: beta_vae β = 8 − 4 | +0.067 ± {t[0.975] * se:.3f} | 3 | {(t[0.975] + t[0.8]) * se:.3f} |" in table
+    with pytest.raises(ValueError, match="two networks with seed = 0"):  # a data error is not a missing shard
+        experiment.value_effects(rows + [dict(rows[0])], ["beta_vae"])

@@ -181,15 +181,14 @@ def value_effects(rows: list[dict], methods) -> list[tuple[str, PairedEffect]]:
     m(published, s) gets the paired t interval and the detectable effect of :func:`decompvae.stats.paired_effect`.
     Methods without networks at both values (a partial set of shards) are left out.
     """
-    entries = []
+    present, entries = {(r["method"], r["value"]) for r in rows}, []
     for name in methods:
+        if not all((name, v) in present for v in WEIGHTS[name]):
+            continue
         published, stronger = ({"method": name, "value": v} for v in WEIGHTS[name])
+        symbol = METHODS[name].varied[0]
         for metric in PAIRED_METRICS:
-            try:
-                d = paired_by_seed(rows, metric, stronger, published)
-            except ValueError:
-                continue
-            symbol = METHODS[name].varied[0]
+            d = paired_by_seed(rows, metric, stronger, published)
             entries.append((f"{HEADERS[metric]}: {name} {symbol} = {WEIGHTS[name][1]:g} − {WEIGHTS[name][0]:g}",
                             paired_effect(d.values())))
     return entries
