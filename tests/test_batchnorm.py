@@ -20,7 +20,7 @@ from decompvae.config import load_config
 from decompvae.likelihoods import make_likelihood
 from decompvae.networks import Conv2D, ConvTranspose2D, make_networks
 from decompvae.networks.models import BN_EPSILON, BN_MOMENTUM, DCGANDecoder, DCGANEncoder
-from decompvae.objective import Hyperparams, make_model, make_objective
+from decompvae.objective import Hyperparams, make_objective
 from decompvae.posteriors import make_posterior
 from decompvae.priors import make_prior
 from decompvae.train import make_trainer, split_state

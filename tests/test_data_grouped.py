@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from decompvae import config, data
-from decompvae.data import grouped, sprites
+from decompvae.data import sprites
 
 SIZES = (3, 2, 4, 4, 4, 3, 2, 4, 4, 4)
 N_IMAGES = 147_456
