@@ -50,11 +50,10 @@ SEEDS = {"tiny": 1, "cpu": 3, "paper": 5}
 #: the images at which the calibration's β-VAE (β = 4) curve reached 80 % of its final MIG (256,000 over its 3 seeds,
 #: 768,000 at seed 0 alone) and past the point where the rotation experiment's FactorVAE curves went flat (about
 #: 0.5 M); this experiment tests no claim, so its budget is the recipe's and not a claim's floor. Estimated before the
-#: run at 2.3 h for the 60 networks on 2 cores; measured (2026-12-07, AMD EPYC, 2 cores, after 5082365 made a run of
-#: one member ``Trainer.run`` instead of a vmap of one, 2.28× slower): 3.6–3.9 min per network idle (2.2–2.4 min of
-#: training at about 90 steps/s with its curve, 1.4–1.5 min of final metrics), 3.8–5.1 min in shard 2 (15:42–16:34
-#: UTC, 52 min) and 12.4 min for FactorVAE, whose discriminator (six layers of 1,000, Kim & Mnih 2018) trains at
-#: 19 steps/s: about 5.2 h in all.
+#: run at 2.3 h for the 60 networks on 2 cores; measured on shard 2 (2026-12-07 15:42–16:34 UTC, AMD EPYC, 2 cores,
+#: a run of one member being ``Trainer.run`` since 5082365): 52 min, 3.8–5.1 min per network (2.2–2.6 min of training
+#: at 80–90 steps/s with its curve, then the final metrics) and 12.4 min for FactorVAE, whose discriminator (six layers
+#: of 1,000, Kim & Mnih 2018) trains at 19 steps/s: about 5.2 h in all.
 CPU_BUDGET = {"steps": 12_000, "eval_every": 2_000}
 SIZES = {"tiny": TINY_SIZES, "cpu": DLIB_SIZES, "paper": DLIB_SIZES._replace(dci_points=10_000)}
 #: The tiny profile trains two methods (one with a discriminator in its train state, one with a step-dependent
