@@ -15,7 +15,8 @@ import numpy as np
 from decompvae.curves import read_curves
 from decompvae.reproduce._common import pyplot, write_csv
 
-__all__ = ["COLUMNS", "PANELS", "curve_figure", "curve_rows", "curve_series", "member_curves", "without_curves", "write_curves"]
+__all__ = ["COLUMNS", "PANELS", "curve_figure", "curve_rows", "curve_series", "group_styles", "member_curves", "without_curves",
+           "write_curves"]
 
 #: What each curve point holds after ``images_seen``.
 COLUMNS = ("recon", "kl", "mig", "factor_vae_dlib", "active_dims")
@@ -47,17 +48,51 @@ def curve_series(rows: Sequence[dict], keys: Sequence[str], metric: str) -> dict
     return {k: (np.array(sorted(v)), np.array([np.mean(v[x]) for x in sorted(v)])) for k, v in series.items()}
 
 
+#: Line styles of the groups that share a colour (the same first key), in first-seen order.
+LINESTYLES = ("-", "--", ":", "-.")
+
+#: Panels drawn from the first evaluation after step 0: the untrained network's reconstruction (about
+#: −3,000 nats on dSprites) would flatten every trained curve.
+FROM_FIRST_EVALUATION = ("recon",)
+
+
+def group_styles(groups: Sequence[tuple]) -> dict[tuple, tuple[int, str]]:
+    """``{group: (colour index, line style)}``: one colour per first key, one line style per group within it.
+
+    With ``groups`` keyed (method, value), every method keeps its colour and its values differ by line style,
+    so twenty groups stay distinguishable with ten colours.
+    """
+    firsts = list(dict.fromkeys(g[0] for g in groups))
+    seen: dict = {}
+    styles = {}
+    for g in dict.fromkeys(groups):
+        n = seen[g[0]] = seen.get(g[0], -1) + 1
+        styles[g] = (firsts.index(g[0]), LINESTYLES[n % len(LINESTYLES)])
+    return styles
+
+
 def curve_figure(path: Path, rows: Sequence[dict], keys: Sequence[str], panels: dict[str, str],
                  label: Callable[[tuple], str]) -> None:
-    """One panel per metric against images seen (millions): the mean over seeds of each group, named by ``label``."""
+    """One panel per metric against images seen (millions): the mean over seeds of each group, named by ``label``.
+
+    Groups share a colour by their first key and differ by line style (:func:`group_styles`); the legend sits
+    beside the panels; the panels in :data:`FROM_FIRST_EVALUATION` leave out the untrained point.
+    """
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
+    series = {metric: curve_series(rows, keys, metric) for metric in panels}
+    styles = group_styles(list(next(iter(series.values()))))
+    cmap = plt.get_cmap("tab10" if max(c for c, _ in styles.values()) < 10 else "tab20")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 2.6, 3.8), squeeze=False)
     for ax, (metric, ylabel) in zip(axes[0], panels.items()):
-        for key, (x, mean) in curve_series(rows, keys, metric).items():
-            ax.plot(x / 1e6, mean, marker="o", ms=3, label=label(key))
+        for key, (x, mean) in series[metric].items():
+            keep = x > 0 if metric in FROM_FIRST_EVALUATION else np.ones_like(x, dtype=bool)
+            colour, style = styles[key]
+            ax.plot(x[keep] / 1e6, mean[keep], style, marker="o", ms=3, color=cmap(colour), label=label(key))
         ax.set(xlabel="images seen (millions)", ylabel=ylabel)
+        if metric in FROM_FIRST_EVALUATION:
+            ax.set_title("from the first evaluation after step 0", fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.suptitle("training curves (mean over seeds; train.eval_every)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
