@@ -87,7 +87,7 @@ def curve_figure(path: Path, rows: Sequence[dict], keys: Sequence[str], panels: 
         for key, (x, mean) in series[metric].items():
             keep = x > 0 if metric in FROM_FIRST_EVALUATION else np.ones_like(x, dtype=bool)
             colour, style = styles[key]
-            ax.plot(x[keep] / 1e6, mean[keep], style, marker="o", ms=3, color=cmap(colour), label=label(key))
+            ax.plot(x[keep] / 1e6, mean[keep], style, marker="o", ms=3, color=cmap(colour % cmap.N), label=label(key))
         ax.set(xlabel="images seen (millions)", ylabel=ylabel)
         if metric in FROM_FIRST_EVALUATION:
             ax.set_title("from the first evaluation after step 0", fontsize=8)
