@@ -62,13 +62,11 @@ def group_styles(groups: Sequence[tuple]) -> dict[tuple, tuple[int, str]]:
     With ``groups`` keyed (method, value), every method keeps its colour and its values differ by line style,
     so twenty groups stay distinguishable with ten colours.
     """
-    firsts = list(dict.fromkeys(g[0] for g in groups))
-    seen: dict = {}
-    styles = {}
+    by_first: dict = {}
     for g in dict.fromkeys(groups):
-        n = seen[g[0]] = seen.get(g[0], -1) + 1
-        styles[g] = (firsts.index(g[0]), LINESTYLES[n % len(LINESTYLES)])
-    return styles
+        by_first.setdefault(g[0], []).append(g)
+    return {g: (colour, LINESTYLES[n % len(LINESTYLES)])
+            for colour, members in enumerate(by_first.values()) for n, g in enumerate(members)}
 
 
 def curve_figure(path: Path, rows: Sequence[dict], keys: Sequence[str], panels: dict[str, str],
