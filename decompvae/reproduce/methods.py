@@ -13,8 +13,8 @@ one, seed-paired, with the change its seeds can detect (:func:`value_effects`).
 AnnealedVAE's capacity C = C_max·min(1, t/T) (Burgess et al. 2018, Eq. 8) reaches C_max after a third of the run,
 T = steps / 3, as the published schedule does (T = 100,000 of 300,000 steps).
 
-Profiles: ``tiny`` (smoke test), ``cpu`` (the calibrated recipe at 768,000 images per network, :data:`CPU_BUDGET`; run
-it in shards, ``--shard I/6``) and ``paper`` (the published convnet for 20 epochs: a GPU job).
+Profiles: ``tiny`` (smoke test), ``cpu`` (the calibrated recipe at 1,536,000 images per network, as the rebased
+profiles; run it in shards, ``--shard I/6``) and ``paper`` (the published convnet for 20 epochs: a GPU job).
 """
 
 from __future__ import annotations
@@ -46,21 +46,19 @@ WEIGHTS = {"beta_vae": (4.0, 8.0), "annealed_vae": (25.0, 10.0), "factor_vae": (
            "beta_tcvae_decomposed": (6.0, 10.0), "info_vae": (1000.0, 10_000.0), "wae_mmd": (10.0, 100.0),
            "decomposition": (1.0, 4.0)}
 SEEDS = {"tiny": 1, "cpu": 3, "paper": 5}
-#: The cpu profile's steps per network and curve interval: 12,000 × 64 = 768,000 images (1.04 epochs), at least
-#: the images at which the calibration's β-VAE (β = 4) curve reached 80 % of its final MIG (256,000 over its 3 seeds,
-#: 768,000 at seed 0 alone) and past the point where the rotation experiment's FactorVAE curves went flat (about
-#: 0.5 M); this experiment tests no claim, so its budget is the recipe's and not a claim's floor. Estimated before the
-#: run at 2.3 h for the 60 networks on 2 cores; measured on shard 2 (2026-12-07 15:42–16:34 UTC, AMD EPYC, 2 cores,
-#: a run of one member being ``Trainer.run`` since 5082365): 52 min, 3.8–5.1 min per network (2.2–2.6 min of training
-#: at 80–90 steps/s with its curve, then the final metrics) and 12.4 min for FactorVAE, whose discriminator (six layers
-#: of 1,000, Kim & Mnih 2018) trains at 19 steps/s: about 5.2 h in all.
-CPU_BUDGET = {"steps": 12_000, "eval_every": 2_000}
 SIZES = {"tiny": TINY_SIZES, "cpu": DLIB_SIZES, "paper": DLIB_SIZES._replace(dci_points=10_000)}
 #: The tiny profile trains two methods (one with a discriminator in its train state, one with a step-dependent
 #: schedule); the others run the whole registry.
 METHOD_NAMES = {"tiny": ("factor_vae", "annealed_vae"), "cpu": tuple(WEIGHTS), "paper": tuple(WEIGHTS)}
+#: The cpu profile trains the calibrated recipe at the rebased profiles' budget (:data:`decompvae.reproduce._dsprites.
+#: CALIBRATED_CPU`: 24,000 steps × 64 = 1,536,000 images, 2.08 epochs, a curve point every 4,000 steps), as the
+#: claims' experiments do. An earlier run at half of it (768,000 images, the calibration's 80 %-of-final-MIG point;
+#: commit ec49243, 2026-12-07) took about 5.2 h in six shards on 2 cores: 3.8–5.1 min per network (training at 80–90
+#: steps/s with its curve, then 1.9 min of final metrics) and 12.4 min for FactorVAE, whose discriminator (six layers
+#: of 1,000, Kim & Mnih 2018) trains at 19 steps/s. The same per-network model gives about 8.2 h at this budget,
+#: 6.3 h of it training: about 80 min a shard of ten networks (``--shard I/6``), each network's rows stored as it
+#: finishes.
 PROFILES = _dsprites.rebased_profiles(seeds=SEEDS, sizes=SIZES, methods=METHOD_NAMES)
-PROFILES["cpu"] = {**PROFILES["cpu"], **CPU_BUDGET}
 
 MEASURES = ("terms", "factor_vae_dlib", "mig", "dlib_suite", "unsupervised")
 GROUP_BY = ["method", "symbol", "value"]
