@@ -1,15 +1,19 @@
 """`decompvae reproduce methods`: every registered method at two values of its varied symbol, one sweep each."""
 
+import json
 import math
 
+import numpy as np
 import pytest
 
-from decompvae.build import build_grid
+from decompvae.build import build, build_grid
 from decompvae.methods import METHODS
 from decompvae.report import read_csv
 from decompvae.reproduce import methods as experiment
 from decompvae.reproduce import run_experiment
+from decompvae.metrics.udr import udr
 from decompvae.reproduce._readme import finding_status
+from decompvae.runner import shard_config
 from decompvae.sweep import Grid
 
 
@@ -67,6 +71,44 @@ def test_tiny_profile_writes_a_table_without_a_verdict(tmp_path):
     assert finding_status(summary) == "no verdict" and "Verdict rule" not in summary
     assert "| factor_vae | γ | 40 |" in summary and "C_max ∈ {25, 10}" in summary
     assert len(read_csv(out / "curves.csv")) == len(rows) * (settings["steps"] // settings["eval_every"] + 1)
+    # each network's codes and per-dimension KL for the UDR across seeds are in its rows, not in metrics.csv
+    stored = json.loads((out / "rows" / "factor_vae.json").read_text())["rows"]
+    assert [np.shape(r["udr_codes"]) for r in stored] == [(settings["eval_points"], 10)] * len(stored)
+    assert all(len(r["udr_kl"]) == 10 and min(r["udr_kl"]) >= 0.0 for r in stored)
+    assert not any(k.startswith("udr") for k in rows[0])  # one seed: no UDR, and no codes in the csv
+
+
+def _udr_row(method, value, seed, codes, kl):
+    return {"method": method, "value": value, "seed": seed, "mig": 0.1, experiment.UDR_CODES: codes.tolist(),
+            experiment.UDR_KL: kl.tolist()}
+
+
+def test_udr_rows_score_each_network_against_the_other_seeds_of_its_method_and_value():
+    """Seeds whose codes are one another up to permutation and sign agree (Lasso UDR ≈ 1 − α = 0.9); unrelated
+    codes do not; each group is scored by :func:`decompvae.metrics.udr` on its own seeds; a lone seed gets none."""
+    rng = np.random.default_rng(0)
+    base, kl = rng.normal(size=(500, 4)), np.array([1.0, 2.0, 0.5, 3.0])
+    copies = [base, -base[:, [2, 0, 3, 1]], base[:, [3, 2, 1, 0]]]
+    noise = [rng.normal(size=(500, 4)) for _ in range(3)]
+    rows = ([_udr_row("beta_vae", 4.0, s, c, kl) for s, c in enumerate(copies)]
+            + [_udr_row("beta_vae", 8.0, s, c, kl) for s, c in enumerate(noise)]
+            + [_udr_row("wae_mmd", 10.0, 0, base, kl)])
+    scored = experiment.udr_rows(rows)
+    copied, unrelated = [r["udr"] for r in scored[:3]], [r["udr"] for r in scored[3:6]]
+    assert copied == pytest.approx(udr(np.stack(copies), np.stack([kl] * 3)).tolist())
+    assert unrelated == pytest.approx(udr(np.stack(noise), np.stack([kl] * 3)).tolist())
+    assert min(copied) > 0.85 and max(unrelated) < 0.5
+    assert "udr" not in scored[6]
+    assert not any(experiment.UDR_CODES in r or experiment.UDR_KL in r for r in scored)
+
+
+def test_every_shard_encodes_the_same_evaluation_images_for_the_udr():
+    """The images are drawn from the data key, not the member's seed: shards of one method and other methods agree."""
+    settings = experiment.PROFILES["tiny"]
+    configs = experiment.configs(settings)
+    images = [np.asarray(build(shard_config(configs[name], shard)).data.eval_x)
+              for name in settings["methods"] for shard in ((0, 2), (1, 2))]
+    assert all(np.array_equal(images[0], x) for x in images[1:])
 
 
 def test_value_effects_pair_each_methods_two_values_by_seed():

@@ -92,6 +92,15 @@ def test_partial_summary_lists_the_missing_shards_and_gives_no_verdict(tmp_path)
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == "prior,member,seed,block_mig,block_alignment,recon,kl"
 
 
+def test_partial_summary_leaves_out_a_metric_that_not_every_row_holds(tmp_path):
+    """A score computed across shards (the methods' UDR across seeds) is absent from a partial set of rows."""
+    rows = _store(tmp_path, "isotropic", (0, 2), [0, 2])
+    rows = [{**rows[0], "udr": 0.5}, rows[1]]
+    text = _rows.partial_summary(_ctx(tmp_path, (0, 2)), "Title", rows, ["isotropic shard 1/2"], ["prior"],
+                                 ["block_mig", "udr"]).read_text()
+    assert "| isotropic | 2 | 0.100 ± 1.271 |" in text and "udr" not in text
+
+
 @pytest.mark.parametrize("first, then, message", [
     ("0/2", "0/3", "--shard 0/3: "),
     ("0/2", None, "no --shard: "),

@@ -119,7 +119,9 @@ def partial_summary(ctx: Context, title: str, rows: Sequence[dict], missing: Seq
                     metrics: Sequence[str], headers: Mapping[str, str] | None = None) -> Path:
     """``metrics.csv`` and a ``summary.md`` of the rows present, listing the missing shards; no verdict.
 
-    Only the rows' scalar columns go to ``metrics.csv`` (an experiment may keep, e.g., a training curve in a row).
+    Only the rows' scalar columns go to ``metrics.csv`` (an experiment may keep, e.g., a training curve in a row),
+    and the table has the ``metrics`` every row holds (one an experiment computes across shards, such as the methods'
+    UDR across seeds, waits for the full summary).
     """
     write_csv(ctx.results_dir / "metrics.csv", [{k: v for k, v in r.items() if not isinstance(v, (list, dict))}
                                                 for r in rows])
@@ -129,9 +131,10 @@ def partial_summary(ctx: Context, title: str, rows: Sequence[dict], missing: Seq
              + ", ".join(missing) + ". Run each missing one with "
              f"`decompvae reproduce {ctx.name} --profile {ctx.profile} --shard I/{count}`; the verdict, figures and "
              "tables are then computed from all rows.", ""]
+    present = [m for m in metrics if all(m in r for r in rows)]
     if rows:
         lines += [f"Means ± 95% CI (t) over the seeds present ({len(rows)} networks):", "",
-                  markdown_table(aggregate(rows, by, metrics), by, metrics, dict(headers or {}))]
+                  markdown_table(aggregate(rows, by, present), by, present, dict(headers or {}))]
     path = ctx.results_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -25,6 +25,7 @@ import numpy as np
 from decompvae.config import Config
 from decompvae.methods import METHODS
 from decompvae.metrics.suite import make_evaluator
+from decompvae.metrics.udr import member_codes_and_kl, udr
 from decompvae.reproduce import _dsprites
 from decompvae.reproduce._common import (Context, aggregate, ci_plot, format_value, markdown_table, member_slices,
                                          pyplot, write_csv)
@@ -32,6 +33,7 @@ from decompvae.reproduce._curves import member_curves, without_curves, write_cur
 from decompvae.reproduce._stats import PairedEffect, effects_table, paired_by_seed, paired_effect
 from decompvae.reproduce.calibration import DLIB_SIZES, PUBLISHED, TINY_SIZES
 from decompvae.sweep import Grid, Member
+from decompvae.train import model_params
 
 TITLE = "The methods side by side on dSprites (calibrated recipe)"
 
@@ -62,11 +64,17 @@ PROFILES = _dsprites.rebased_profiles(seeds=SEEDS, sizes=SIZES, methods=METHOD_N
 
 MEASURES = ("terms", "factor_vae_dlib", "mig", "dlib_suite", "unsupervised")
 GROUP_BY = ["method", "symbol", "value"]
-METRICS = ["mig", "factor_vae_dlib", "dci_disentanglement", "sap", "modularity", "gaussian_total_correlation",
+METRICS = ["mig", "factor_vae_dlib", "dci_disentanglement", "sap", "modularity", "udr", "gaussian_total_correlation",
            "active_dims", "recon", "kl"]
 HEADERS = {"mig": "MIG", "factor_vae_dlib": "FactorVAE", "dci_disentanglement": "DCI", "sap": "SAP",
-           "modularity": "modularity", "gaussian_total_correlation": "TC (Gaussian, codes)",
+           "modularity": "modularity", "udr": "UDR", "gaussian_total_correlation": "TC (Gaussian, codes)",
            "active_dims": "active dims", "recon": "recon", "kl": "KL"}
+#: Row keys of each network's codes and per-dimension KL on the shared evaluation images (:func:`udr_inputs`), from
+#: which the summary computes UDR across seeds (:func:`udr_rows`); metrics.csv leaves them out.
+UDR_CODES, UDR_KL = "udr_codes", "udr_kl"
+#: Decimals the stored codes keep: encoder means of order 1, so the UDR's standardised regressions see them to
+#: about 1e-5, and a rows file stays about 0.1 MB a network at 1,000 images × 10 dimensions.
+UDR_DECIMALS = 5
 #: Our names of the methods whose published dSprites scores :data:`PUBLISHED` holds.
 PUBLISHED_AS = {"beta_vae": "beta_vae", "beta_tcvae": "beta_tcvae"}
 #: The scores whose seed-paired change from a method's published value to its stronger one is reported.
@@ -100,16 +108,49 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     sizes = settings["sizes"]._replace(eval_points=settings["eval_points"])
     evaluator = make_evaluator(result.setup, sizes, MEASURES)
     curves = member_curves(result)
+    codes, kl = udr_inputs(result, settings["eval_points"])
     rows = []
-    for index, member, params, hyper, diverged_at in member_slices(result):
+    for local, (index, member, params, hyper, diverged_at) in enumerate(member_slices(result)):
         row = {"method": variant, "symbol": METHODS[variant].varied[0], "value": value_of(variant, member),
                "seed": member.seed, "member": index, "diverged_at": diverged_at,
                "images_seen": settings["steps"] * settings["batch"]}
         row.update(evaluator(jax.random.key(3000 + index), params, hyper))
         row["curve"] = curves.get(index, [])
+        row[UDR_CODES], row[UDR_KL] = codes[local].tolist(), kl[local].tolist()
         rows.append(row)
         ctx.echo(f"[{ctx.name}/{ctx.profile}] evaluated {variant} member {index}")
     return rows
+
+
+def udr_inputs(result, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's codes ``[M, N, D]`` (encoder means, rounded to :data:`UDR_DECIMALS`) and per-dimension KL
+    ``[M, D]`` on the run's first N = ``points`` evaluation images.
+
+    The evaluation images are drawn from the data key (``train.seed``), not the member's seed, so every shard and
+    every method encodes the same images and :func:`udr_rows` can compare seeds trained in different shards.
+    """
+    x = result.setup.data.eval_x[:points]
+    codes, kl = member_codes_and_kl(jax.random.key(4000), result.setup, model_params(result.state), result.hyper, x)
+    return np.round(codes.astype(np.float64), UDR_DECIMALS), kl
+
+
+def udr_rows(rows: list[dict]) -> list[dict]:
+    """``rows`` with each network's UDR (Duan et al. 2020; :func:`decompvae.metrics.udr`, Lasso, KL threshold
+    0.01) among the seeds of its method and value, from their stored codes; without the codes.
+
+    A network whose group has fewer than two seeds with codes gets no ``udr``.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        if UDR_CODES in r:
+            groups.setdefault((r["method"], r["value"]), []).append(i)
+    scores = {}
+    for members in groups.values():
+        if len(members) >= 2:
+            found = udr([rows[i][UDR_CODES] for i in members], [rows[i][UDR_KL] for i in members])
+            scores.update(zip(members, found.tolist()))
+    return [{**{k: v for k, v in r.items() if k not in (UDR_CODES, UDR_KL)},
+             **({"udr": scores[i]} if i in scores else {})} for i, r in enumerate(rows)]
 
 
 def value_of(name: str, member: Member) -> float:
@@ -126,7 +167,7 @@ def value_of(name: str, member: Member) -> float:
 def summarise(ctx: Context, settings: dict, rows: list[dict]) -> None:
     """metrics.csv, groups.csv, methods.png, the curves and summary.md from every network's row."""
     curves = write_curves(ctx.results_dir, rows, ["method", "value"])
-    rows = without_curves(rows)
+    rows = udr_rows(without_curves(rows))
     write_csv(ctx.results_dir / "metrics.csv", rows)
     metrics = [m for m in METRICS if all(m in r for r in rows)]
     groups = aggregate(rows, GROUP_BY, metrics)
@@ -154,8 +195,9 @@ def describe(settings: dict) -> str:
             f"points; FactorVAE (disentanglement_lib) {sizes.variance_points:,} variance points, "
             f"{sizes.train_votes:,}/{sizes.eval_votes:,} votes of {sizes.points_per_vote}; DCI on "
             f"{sizes.dci_points:,} training codes; SAP, modularity and explicitness on {sizes.mig_points:,} training "
-            f"and {sizes.test_points:,} test codes. UDR is not computed: it compares every seed's network with the "
-            "others, which a shard does not hold.")
+            f"and {sizes.test_points:,} test codes; UDR (Lasso, KL threshold 0.01) of each network against the "
+            f"other seeds of its method and value, on the codes of {settings['eval_points']:,} evaluation images "
+            "that every network encodes.")
 
 
 def published_lines(groups: list[dict]) -> list[str]:
