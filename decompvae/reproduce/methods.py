@@ -69,6 +69,8 @@ METRICS = ["mig", "factor_vae_dlib", "dci_disentanglement", "sap", "modularity",
 HEADERS = {"mig": "MIG", "factor_vae_dlib": "FactorVAE", "dci_disentanglement": "DCI", "sap": "SAP",
            "modularity": "modularity", "udr": "UDR", "gaussian_total_correlation": "TC (Gaussian, codes)",
            "active_dims": "active dims", "recon": "recon", "kl": "KL"}
+#: The scores of the figure, one panel each (UDR where the seeds give it).
+FIGURE_METRICS = ("mig", "factor_vae_dlib", "udr")
 #: Row keys of each network's codes and per-dimension KL on the shared evaluation images (:func:`udr_inputs`), from
 #: which the summary computes UDR across seeds (:func:`udr_rows`); metrics.csv leaves them out.
 UDR_CODES, UDR_KL = "udr_codes", "udr_kl"
@@ -246,10 +248,11 @@ def detectable_lines(rows: list[dict], methods) -> list[str]:
 
 
 def figure(path, groups: list[dict], settings: dict) -> None:
-    """MIG and FactorVAE per method and value: mean ± 95% CI over seeds."""
+    """MIG, FactorVAE and (with two seeds or more) UDR per method and value: mean ± 95% CI over seeds."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    for ax, metric in zip(axes, ["mig", "factor_vae_dlib"]):
+    panels = [m for m in FIGURE_METRICS if any(f"{m}_mean" in g for g in groups)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], panels):
         ticks, names, offset = [], [], 0
         for name in settings["methods"]:
             points = [g for g in groups if g["method"] == name]
