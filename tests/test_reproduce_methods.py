@@ -85,20 +85,22 @@ def _udr_row(method, value, seed, codes, kl):
 
 def test_udr_rows_score_each_network_against_the_other_seeds_of_its_method_and_value():
     """Seeds whose codes are one another up to permutation and sign agree (Lasso UDR ≈ 1 − α = 0.9); unrelated
-    codes do not; each group is scored by :func:`decompvae.metrics.udr` on its own seeds; a lone seed gets none."""
+    codes do not; each group is scored by :func:`decompvae.metrics.udr` on its own seeds; a lone seed, or a network
+    without finite codes, gets none."""
     rng = np.random.default_rng(0)
     base, kl = rng.normal(size=(500, 4)), np.array([1.0, 2.0, 0.5, 3.0])
     copies = [base, -base[:, [2, 0, 3, 1]], base[:, [3, 2, 1, 0]]]
     noise = [rng.normal(size=(500, 4)) for _ in range(3)]
     rows = ([_udr_row("beta_vae", 4.0, s, c, kl) for s, c in enumerate(copies)]
             + [_udr_row("beta_vae", 8.0, s, c, kl) for s, c in enumerate(noise)]
-            + [_udr_row("wae_mmd", 10.0, 0, base, kl)])
+            + [_udr_row("wae_mmd", 10.0, 0, base, kl)]
+            + [_udr_row("beta_vae", 4.0, 3, np.full((500, 4), np.nan), kl)])  # diverged: left out of its group
     scored = experiment.udr_rows(rows)
     copied, unrelated = [r["udr"] for r in scored[:3]], [r["udr"] for r in scored[3:6]]
     assert copied == pytest.approx(udr(np.stack(copies), np.stack([kl] * 3)).tolist())
     assert unrelated == pytest.approx(udr(np.stack(noise), np.stack([kl] * 3)).tolist())
     assert min(copied) > 0.85 and max(unrelated) < 0.5
-    assert "udr" not in scored[6]
+    assert "udr" not in scored[6] and "udr" not in scored[7]
     assert not any(experiment.UDR_CODES in r or experiment.UDR_KL in r for r in scored)
 
 

@@ -140,11 +140,12 @@ def udr_rows(rows: list[dict]) -> list[dict]:
     """``rows`` with each network's UDR (Duan et al. 2020; :func:`decompvae.metrics.udr`, Lasso, KL threshold
     0.01) among the seeds of its method and value, from their stored codes; without the codes.
 
-    A network whose group has fewer than two seeds with codes gets no ``udr``.
+    A network without finite codes and KL (one that diverged) is left out, and one whose group has fewer than two
+    seeds with them gets no ``udr``.
     """
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
-        if UDR_CODES in r:
+        if UDR_CODES in r and np.isfinite(r[UDR_CODES]).all() and np.isfinite(r[UDR_KL]).all():
             groups.setdefault((r["method"], r["value"]), []).append(i)
     scores = {}
     for members in groups.values():
