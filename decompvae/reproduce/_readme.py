@@ -132,9 +132,10 @@ NOTES = {
                    "targets are inconclusive, not missed.",
     "methods": "No claim, so no verdict: 60 networks (the ten registered methods, each at its published dSprites "
                "value and one stronger, × 3 seeds) on the calibrated recipe (dense [256, 256], batch 64) at "
-               "1,536,000 images each, the budget of the claims' rebased profiles. Its six shards take about 8.2 h "
-               "on 2 cores, so they run over several sessions, each network's rows committed as it finishes; until "
-               "every shard is in, the summary lists the missing ones and gives only the networks present. An "
+               "1,536,000 images each, the budget of the claims' rebased profiles. Its six shards take about 7 h "
+               "on 2 cores (shard 0: about 69 min), so they run over several sessions, each network's rows "
+               "committed as it finishes; until every shard is in, the summary lists the missing ones and gives "
+               "only the networks present. An "
                "earlier run at half the budget (768,000 images, commit ec49243) separated the methods: the ones "
                "that penalise total correlation (β-TCVAE in both forms, FactorVAE at its published γ) led MIG by "
                "about two to three times β-VAE and the decomposition objective, DIP-VAE, AnnealedVAE, InfoVAE and "

@@ -57,9 +57,10 @@ METHOD_NAMES = {"tiny": ("factor_vae", "annealed_vae"), "cpu": tuple(WEIGHTS), "
 #: claims' experiments do. An earlier run at half of it (768,000 images, the calibration's 80 %-of-final-MIG point;
 #: commit ec49243, 2026-12-07) took about 5.2 h in six shards on 2 cores: 3.8–5.1 min per network (training at 80–90
 #: steps/s with its curve, then 1.9 min of final metrics) and 12.4 min for FactorVAE, whose discriminator (six layers
-#: of 1,000, Kim & Mnih 2018) trains at 19 steps/s. The same per-network model gives about 8.2 h at this budget,
-#: 6.3 h of it training: about 80 min a shard of ten networks (``--shard I/6``), each network's rows stored as it
-#: finishes.
+#: of 1,000, Kim & Mnih 2018) trains at 19 steps/s; that model gave 8.2 h for this budget. Measured at it on shard 0
+#: (2026-12-07 20:26–21:36 UTC, Intel Xeon, 2 cores): about 69 min for ten networks, 5–6 min per VAE (about 4 min of
+#: training at 95–105 steps/s with its curve, then about 2 min of final metrics) and 19 min for FactorVAE (23 steps/s):
+#: about 7 h for the six shards (``--shard I/6``), each network's rows stored as it finishes.
 PROFILES = _dsprites.rebased_profiles(seeds=SEEDS, sizes=SIZES, methods=METHOD_NAMES)
 
 MEASURES = ("terms", "factor_vae_dlib", "mig", "dlib_suite", "unsupervised")
