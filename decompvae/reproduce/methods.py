@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from decompvae.config import Config
+from decompvae.evaluate import UDR_POINTS
 from decompvae.methods import METHODS
 from decompvae.metrics.suite import make_evaluator
 from decompvae.metrics.udr import member_codes_and_kl, udr
@@ -111,7 +112,7 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     sizes = settings["sizes"]._replace(eval_points=settings["eval_points"])
     evaluator = make_evaluator(result.setup, sizes, MEASURES)
     curves = member_curves(result)
-    codes, kl = udr_inputs(result, settings["eval_points"])
+    codes, kl = udr_inputs(result)
     rows = []
     for local, (index, member, params, hyper, diverged_at) in enumerate(member_slices(result)):
         row = {"method": variant, "symbol": METHODS[variant].varied[0], "value": value_of(variant, member),
@@ -125,14 +126,15 @@ def evaluate(ctx: Context, settings: dict, variant: str, result) -> list[dict]:
     return rows
 
 
-def udr_inputs(result, points: int) -> tuple[np.ndarray, np.ndarray]:
+def udr_inputs(result) -> tuple[np.ndarray, np.ndarray]:
     """Each member's codes ``[M, N, D]`` (encoder means, rounded to :data:`UDR_DECIMALS`) and per-dimension KL
-    ``[M, D]`` on the run's first N = ``points`` evaluation images.
+    ``[M, D]`` on the run's first N evaluation images, N = :data:`decompvae.evaluate.UDR_POINTS` (1,000, as
+    disentanglement_lib) or all of them where the profile draws fewer.
 
     The evaluation images are drawn from the data key (``train.seed``), not the member's seed, so every shard and
     every method encodes the same images and :func:`udr_rows` can compare seeds trained in different shards.
     """
-    x = result.setup.data.eval_x[:points]
+    x = result.setup.data.eval_x[:UDR_POINTS]
     codes, kl = member_codes_and_kl(jax.random.key(4000), result.setup, model_params(result.state), result.hyper, x)
     return np.round(codes.astype(np.float64), UDR_DECIMALS), kl
 
@@ -200,8 +202,8 @@ def describe(settings: dict) -> str:
             f"{sizes.train_votes:,}/{sizes.eval_votes:,} votes of {sizes.points_per_vote}; DCI on "
             f"{sizes.dci_points:,} training codes; SAP, modularity and explicitness on {sizes.mig_points:,} training "
             f"and {sizes.test_points:,} test codes; UDR (Lasso, KL threshold 0.01) of each network against the "
-            f"other seeds of its method and value, on the codes of {settings['eval_points']:,} evaluation images "
-            "that every network encodes.")
+            "other seeds of its method and value, on the codes of "
+            f"{min(UDR_POINTS, settings['eval_points']):,} evaluation images that every network encodes.")
 
 
 def published_lines(groups: list[dict]) -> list[str]:
