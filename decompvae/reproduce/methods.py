@@ -61,7 +61,8 @@ METHOD_NAMES = {"tiny": ("factor_vae", "annealed_vae"), "cpu": tuple(WEIGHTS), "
 #: of 1,000, Kim & Mnih 2018) trains at 19 steps/s; that model gave 8.2 h for this budget. Measured at it on shard 0
 #: (2026-12-07 20:26–21:36 UTC, Intel Xeon, 2 cores): about 69 min for ten networks, 5–6 min per VAE (about 4 min of
 #: training at 95–105 steps/s with its curve, then about 2 min of final metrics) and 19 min for FactorVAE (23 steps/s):
-#: about 7 h for the six shards (``--shard I/6``), each network's rows stored as it finishes.
+#: the six shards (``--shard I/6``) then took 60–69 min each, about 6.5 h in all (2026-12-07/08), each network's
+#: rows stored as it finishes.
 PROFILES = _dsprites.rebased_profiles(seeds=SEEDS, sizes=SIZES, methods=METHOD_NAMES)
 
 MEASURES = ("terms", "factor_vae_dlib", "mig", "dlib_suite", "unsupervised")
